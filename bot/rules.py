@@ -8,8 +8,8 @@ open are written here, next to the code that makes them:
 - Late: the day after the window closes, up to and including effect + 4 calendar months.
   Expired: from the day after that. (Effect 15 Jan: late until 15 May, expired on 16 May.)
 - Grouping: a client's AN contracts, in effect-date order, join the client's current case when
-  they take effect before that case's deadline and before it was completed or cancelled;
-  otherwise they open a new case. The case's dates are those of its earliest active contract.
+  they take effect on or before that case's deadline and the case is neither completed nor
+  cancelled; otherwise they open a new case. The case's dates are those of its earliest active contract.
 - A case is cancelled when every one of its contracts was terminated or suspended before the
   case was completed; one terminated contract among others just leaves the case.
 - The bot does not open a case for a contract it first learns about after that contract's
@@ -202,13 +202,14 @@ class Placement:
 
 
 def accepts(case: CaseFacts, contract: ContractFacts) -> bool:
-    """Whether `contract` joins `case` (one call per client)."""
-    closed_on = min(
-        d for d in (case.completed_on, case.cancelled_on, case.window.deadline) if d is not None
-    )
+    """Whether `contract` joins `case` (one call per client).
+
+    A completed or cancelled case takes nothing more: the next contract opens a new case.
+    Otherwise the contract joins when it takes effect on or before the case's deadline.
+    """
     if case.completed_on is not None or case.cancelled_on is not None:
-        return contract.effect < closed_on
-    return contract.effect <= closed_on
+        return False
+    return contract.effect <= case.window.deadline
 
 
 def place_contracts(

@@ -1,0 +1,182 @@
+"""The case engine: keeps the M+3 cases in step with the contracts in the database.
+
+`sync_cases()` is called after every import (and may be called by any job): it opens cases for
+new AN contracts (grouped by `bot.rules.place_contracts`), drops terminated contracts from open
+cases and cancels a case whose contracts have all ended, and moves open cases to the client's
+current advisor. It takes the session and never commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from bot.models import AuditEntry, Case, Client, Contract
+from bot.rules import CaseFacts, CaseState, ContractFacts, place_contracts, window_for
+
+
+@dataclass
+class SyncReport:
+    opened: int = 0
+    joined: int = 0
+    cancelled: int = 0
+    moved: int = 0
+    left_out: list[str] = field(default_factory=list)  # contracts too old to open a case
+
+
+def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def sync_cases(
+    session: Session, *, client_ids: Iterable[int], today: dt.date, actor: str
+) -> SyncReport:
+    report = SyncReport()
+    ids = sorted(set(client_ids))
+    if not ids:
+        return report
+    contracts_by_client: dict[int, list[Contract]] = defaultdict(list)
+    cases_by_client: dict[int, list[Case]] = defaultdict(list)
+    advisor_of: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        for contract in session.scalars(
+            select(Contract).where(Contract.client_id.in_(chunk), Contract.new_business)
+        ):
+            contracts_by_client[contract.client_id].append(contract)
+        for case in session.scalars(select(Case).where(Case.client_id.in_(chunk))):
+            cases_by_client[case.client_id].append(case)
+        for client_id, advisor_id in session.execute(
+            select(Client.id, Client.advisor_id).where(Client.id.in_(chunk))
+        ).tuples():
+            advisor_of[client_id] = advisor_id
+
+    audit: list[dict[str, object]] = []
+    new_cases: list[tuple[dict[str, object], list[Contract]]] = []
+    for client_id in ids:
+        contracts = contracts_by_client.get(client_id, [])
+        cases = cases_by_client.get(client_id, [])
+        in_case: dict[int, list[Contract]] = defaultdict(list)
+        for contract in contracts:
+            if contract.case_id is not None:
+                in_case[contract.case_id].append(contract)
+
+        for case in cases:
+            if case.completed_on is not None or case.cancelled_on is not None:
+                continue
+            members = in_case.get(case.id, [])
+            still = [c for c in members if c.active]
+            if members and not still:
+                ended = [c.termination_date for c in members if c.termination_date]
+                case.cancelled_on = min(max(ended), today) if ended else today
+                case.is_current = False
+                report.cancelled += 1
+                audit.append(_audit(actor, case, "cancelled_on", None, case.cancelled_on))
+                continue
+            if len(still) < len(members):
+                for gone in (c for c in members if not c.active):
+                    gone.case_id = None
+                    audit.append(_audit(actor, case, "contract_left", gone.number, None))
+                _set_dates(case, min(c.effect_date for c in still))
+            state = case.state(today)
+            if (
+                state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
+                and case.advisor_id != advisor_of[client_id]
+            ):
+                audit.append(
+                    _audit(actor, case, "advisor_id", case.advisor_id, advisor_of[client_id])
+                )
+                case.advisor_id = advisor_of[client_id]
+                report.moved += 1
+
+        waiting = [c for c in contracts if c.case_id is None and c.active]
+        if not waiting:
+            continue
+        current = next((c for c in cases if c.is_current), None)
+        current_facts = None
+        if current is not None:
+            current_facts = CaseFacts(
+                key=current.id,
+                contract_keys=frozenset(c.number for c in in_case.get(current.id, [])),
+                window=current.window,
+                completed_on=current.completed_on,
+                cancelled_on=current.cancelled_on,
+            )
+        by_number = {c.number: c for c in waiting}
+        placements = place_contracts(
+            current_case=current_facts,
+            contracts=[
+                ContractFacts(key=c.number, effect=c.effect_date, active=True) for c in waiting
+            ],
+            today=today,
+        )
+        placed = {p.contract_key for p in placements}
+        report.left_out.extend(sorted(set(by_number) - placed))
+        groups: dict[int, list[Contract]] = defaultdict(list)
+        for placement in placements:
+            contract = by_number[placement.contract_key]
+            if placement.case_key is not None:
+                contract.case_id = placement.case_key
+                report.joined += 1
+            elif placement.new_group is not None:
+                groups[placement.new_group].append(contract)
+        if groups and current is not None:
+            current.is_current = False
+        last = max(groups, default=-1)
+        for index, members in sorted(groups.items()):
+            window = window_for(min(c.effect_date for c in members))
+            values: dict[str, object] = {
+                "client_id": client_id,
+                "advisor_id": advisor_of[client_id],
+                "is_current": index == last,
+                "effect_date": min(c.effect_date for c in members),
+                "due_date": window.due,
+                "window_start": window.start,
+                "window_end": window.end,
+                "deadline": window.deadline,
+                "status": "a_faire",
+            }
+            new_cases.append((values, members))
+
+    session.flush()
+    if new_cases:
+        rows = [values for values, _ in new_cases]
+        result = session.execute(
+            insert(Case).returning(Case.id, sort_by_parameter_order=True), rows
+        )
+        case_ids = [row[0] for row in result]
+        # The contracts are in the session: set the attribute too, so no stale value remains.
+        for case_id, (_, members) in zip(case_ids, new_cases, strict=True):
+            for contract in members:
+                contract.case_id = case_id
+        session.flush()
+        report.opened += len(case_ids)
+    if audit:
+        session.execute(insert(AuditEntry), audit)
+    return report
+
+
+def _set_dates(case: Case, effect: dt.date) -> None:
+    window = window_for(effect)
+    case.effect_date = effect
+    case.due_date = window.due
+    case.window_start = window.start
+    case.window_end = window.end
+    case.deadline = window.deadline
+
+
+def _audit(actor: str, case: Case, name: str, old: object, new: object) -> dict[str, object]:
+    return {
+        "at": dt.datetime.now(dt.UTC),
+        "actor": actor,
+        "entity": "case",
+        "entity_key": str(case.id),
+        "field": name,
+        "old_value": None if old is None else str(old),
+        "new_value": None if new is None else str(new),
+    }

@@ -1,0 +1,305 @@
+"""The `m3` command line: database, imports, the case listing and the demo.
+
+Exit codes of the imports: 0 every row imported, 1 some rows rejected, 2 file refused (or bad
+settings). Messages are in French; `--json` prints one JSON document and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import db
+from bot.importer import FileRefused, ImportResult, import_advisors, import_portfolio
+from bot.queue import list_cases, queues_for
+from bot.rendering import date_fr, render
+from bot.rules import CaseState, previous_working_day
+from bot.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Bot M+3 : import de l'export CRM, dossiers M+3 et digest du matin.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Base de données.", no_args_is_help=True)
+import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]Erreur :[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.ensure_schema(engine)
+        yield db.session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def _parse_date(value: str | None, settings: Settings) -> dt.date:
+    if not value:
+        return settings.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        try:
+            return dt.datetime.strptime(value, "%d/%m/%Y").date()
+        except ValueError:
+            raise _fail(f"date invalide « {value} » (AAAA-MM-JJ ou JJ/MM/AAAA)") from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Applique les migrations (à lancer à chaque déploiement)."""
+    settings = _settings()
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    out.print("Base de données à jour.")
+
+
+class _Bar:
+    """A progress bar on an interactive terminal, nothing otherwise."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.progress: Progress | None = None
+        if enabled:
+            self.progress = Progress(
+                TextColumn("Import"),
+                BarColumn(),
+                TextColumn("{task.completed} lignes"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            self.task = self.progress.add_task("import", total=None)
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if self.progress is None:
+            return None
+        self.progress.start()
+        progress, task = self.progress, self.task
+        return lambda rows: progress.update(task, completed=rows)
+
+    def __exit__(self, *_: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _run_import(
+    kind: str,
+    path: Path,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    run: Callable[[Session, Callable[[int], None] | None], ImportResult],
+) -> None:
+    settings = _settings()
+    with _database(settings) as factory:
+        session = factory()
+        try:
+            with _Bar(err.is_terminal and not as_json, 0) as progress:
+                result = run(session, progress)
+        except FileRefused as exc:
+            session.rollback()
+            if as_json:
+                print(json.dumps({"error": f"fichier refusé : {exc}"}, ensure_ascii=False))
+            raise _fail(f"fichier refusé : {exc}", 2) from None
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        finally:
+            session.close()
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(
+            render(
+                "cli/import_summary.txt.j2",
+                kind=kind,
+                filename=path.name,
+                result=result,
+                dry_run=dry_run,
+                show_cases=kind == "Portefeuille",
+            )
+        )
+    raise typer.Exit(result.exit_code)
+
+
+FileArg = Annotated[Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Résultat en JSON, rien d'autre.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans rien enregistrer.")]
+
+
+@import_app.command("advisors")
+def import_advisors_command(
+    file: FileArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
+) -> None:
+    """Importe la liste des conseillers et managers (e-mail, prénom, nom, téléphone, agence, rôle)."""
+    settings = _settings()
+    _run_import(
+        "Conseillers",
+        file,
+        dry_run=dry_run,
+        as_json=as_json,
+        run=lambda session, _progress: import_advisors(session, file, today=settings.today()),
+    )
+
+
+@import_app.command("portfolio")
+def import_portfolio_command(
+    file: FileArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
+) -> None:
+    """Importe l'export du portefeuille (une ligne par contrat) et met à jour les dossiers M+3."""
+    settings = _settings()
+    _run_import(
+        "Portefeuille",
+        file,
+        dry_run=dry_run,
+        as_json=as_json,
+        run=lambda session, progress: import_portfolio(
+            session, file, today=settings.today(), progress=progress
+        ),
+    )
+
+
+_STATE_LABELS = {
+    CaseState.UPCOMING: "à venir",
+    CaseState.OPEN: "à traiter",
+    CaseState.LATE: "en retard",
+    CaseState.EXPIRED: "expiré",
+    CaseState.CANCELLED: "annulé",
+    CaseState.DONE: "fait",
+}
+_STATUS_LABELS = {"a_faire": "À faire", "en_cours": "En cours", "termine": "Terminé"}
+
+
+@app.command("cases")
+def cases_command(
+    date: Annotated[
+        str | None, typer.Option("--date", help="Date de référence (défaut : aujourd'hui).")
+    ] = None,
+    advisor: Annotated[str | None, typer.Option("--advisor", help="E-mail du conseiller.")] = None,
+    state: Annotated[
+        CaseState | None,
+        typer.Option("--state", help="Seulement cet état.", case_sensitive=False),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Inclure les dossiers à venir.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Liste les dossiers M+3 à une date (sans --all, les dossiers à venir sont omis)."""
+    settings = _settings()
+    today = _parse_date(date, settings)
+    if state is not None:
+        states: set[CaseState] = {state}
+    else:
+        states = set(CaseState) - ({CaseState.UPCOMING} if not show_all else set())
+    with _database(settings) as factory, db.session_scope(factory) as session:
+        views = list_cases(session, today=today, advisor_email=advisor, states=states)
+    if as_json:
+        print(json.dumps([v.as_json() for v in views], ensure_ascii=False, indent=2))
+        return
+    if not views:
+        out.print(f"Aucun dossier M+3 au {date_fr(today)}.")
+        return
+    table = Table(title=f"Dossiers M+3 au {date_fr(today)} ({len(views)})")
+    for column in ("Client", "Type", "Conseiller", "Contrats", "Fenêtre", "État", "Statut"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(
+            f"{view.client_name} ({view.client_number})",
+            view.client_type,
+            view.advisor_email,
+            ", ".join(view.contract_numbers),
+            f"{date_fr(view.window_start)} → {date_fr(view.window_end)}",
+            _STATE_LABELS[view.state],
+            _STATUS_LABELS.get(view.status, view.status),
+        )
+    out.print(table)
+
+
+@app.command("demo")
+def demo_command(
+    clients: Annotated[int, typer.Option(help="Nombre de clients générés.")] = 120,
+) -> None:
+    """Charge un portefeuille de démonstration daté d'aujourd'hui et affiche les files du jour."""
+    from bot import demo_data
+
+    settings = _settings()
+    today = settings.today()
+    advisors_file = demo_data.demo_advisors_csv()
+    rows = demo_data.generate_rows(
+        today=today, advisors=demo_data.advisor_emails(advisors_file), clients=clients, seed=3
+    )
+    with _database(settings) as factory, tempfile.TemporaryDirectory() as tmp:
+        portfolio = Path(tmp) / "portefeuille-demo.csv"
+        demo_data.write_csv(portfolio, rows)
+        with db.session_scope(factory) as session:
+            import_advisors(session, advisors_file, today=today)
+            result = import_portfolio(session, portfolio, today=today)
+        out.print(
+            f"Démo chargée dans {settings.database_url} : {result.rows} contrats, "
+            f"{result.cases.opened} dossiers M+3 ouverts.\n",
+            highlight=False,
+        )
+        with db.session_scope(factory) as session:
+            queues = queues_for(session, today=today, since=previous_working_day(today))
+            for queue in queues:
+                print(render("cli/queue.txt.j2", queue=queue) + "\n")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point (`m3`): an unexpected error is one French line, not a traceback
+    (set `M3_DEBUG=1` to see it)."""
+    try:
+        return app(args=argv if argv is not None else sys.argv[1:], prog_name="m3")
+    except Exception as exc:
+        if os.environ.get("M3_DEBUG"):
+            raise
+        err.print(
+            f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {exc}\n"
+            "Relancez avec M3_DEBUG=1 pour le détail technique.",
+            highlight=False,
+        )
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Jinja environments over `templates/`: every word a person reads lives there.
+
+Slack text escapes only `&`, `<` and `>` (Slack's own rule); terminal text escapes nothing;
+e-mail HTML autoescapes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def date_fr(value: dt.date) -> str:
+    """`15/04/2025`: how the agency writes dates."""
+    return value.strftime("%d/%m/%Y")
+
+
+def long_date_fr(value: dt.date) -> str:
+    """`mardi 15 avril 2025`."""
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{_DAYS[value.weekday()]} {day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def slack_escape(value: Any) -> str:
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    return f"{count} {singular if count <= 1 else (plural_form or singular + 's')}"
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]) if autoescape else False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(
+        date_fr=date_fr, long_date_fr=long_date_fr, slack=slack_escape, plural=plural
+    )
+    return env
+
+
+@lru_cache(maxsize=2)
+def environment(*, html: bool = False) -> Environment:
+    return _environment(html)
+
+
+def render(name: str, **context: Any) -> str:
+    return environment(html=name.endswith(".html")).get_template(name).render(**context).strip()
