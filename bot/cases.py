@@ -4,6 +4,11 @@
 new AN contracts (grouped by `bot.rules.place_contracts`), drops terminated contracts from open
 cases and cancels a case whose contracts have all ended, and moves open cases to the client's
 current advisor. It takes the session and never commits.
+
+A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
+contract's, so that a client who signed again while the first M+3 was pending is still called
+for the new contract instead of the case expiring under it. Joining a case is still bounded by
+the earliest contract's deadline (`bot.rules.accepts`), so a case cannot grow forever.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import AuditEntry, Case, Client, Contract
-from bot.rules import CaseFacts, CaseState, ContractFacts, place_contracts, window_for
+from bot.rules import (
+    CaseFacts,
+    CaseState,
+    ContractFacts,
+    deadline,
+    place_contracts,
+    window_for,
+)
 
 
 @dataclass
@@ -53,7 +65,7 @@ def sync_cases(
             cases_by_client[case.client_id].append(case)
         for client_id, advisor_id in session.execute(
             select(Client.id, Client.advisor_id).where(Client.id.in_(chunk))
-        ).tuples():
+        ):
             advisor_of[client_id] = advisor_id
 
     audit: list[dict[str, object]] = []
@@ -82,7 +94,7 @@ def sync_cases(
                 for gone in (c for c in members if not c.active):
                     gone.case_id = None
                     audit.append(_audit(actor, case, "contract_left", gone.number, None))
-                _set_dates(case, min(c.effect_date for c in still))
+                _set_dates(case, [c.effect_date for c in still])
             state = case.state(today)
             if (
                 state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
@@ -103,7 +115,7 @@ def sync_cases(
             current_facts = CaseFacts(
                 key=current.id,
                 contract_keys=frozenset(c.number for c in in_case.get(current.id, [])),
-                window=current.window,
+                window=window_for(current.effect_date),
                 completed_on=current.completed_on,
                 cancelled_on=current.cancelled_on,
             )
@@ -120,8 +132,9 @@ def sync_cases(
         groups: dict[int, list[Contract]] = defaultdict(list)
         for placement in placements:
             contract = by_number[placement.contract_key]
-            if placement.case_key is not None:
+            if placement.case_key is not None and current is not None:
                 contract.case_id = placement.case_key
+                current.deadline = max(current.deadline, deadline(contract.effect_date))
                 report.joined += 1
             elif placement.new_group is not None:
                 groups[placement.new_group].append(contract)
@@ -130,6 +143,7 @@ def sync_cases(
         last = max(groups, default=-1)
         for index, members in sorted(groups.items()):
             window = window_for(min(c.effect_date for c in members))
+            last_deadline = max(deadline(c.effect_date) for c in members)
             values: dict[str, object] = {
                 "client_id": client_id,
                 "advisor_id": advisor_of[client_id],
@@ -138,7 +152,7 @@ def sync_cases(
                 "due_date": window.due,
                 "window_start": window.start,
                 "window_end": window.end,
-                "deadline": window.deadline,
+                "deadline": last_deadline,
                 "status": "a_faire",
             }
             new_cases.append((values, members))
@@ -161,13 +175,13 @@ def sync_cases(
     return report
 
 
-def _set_dates(case: Case, effect: dt.date) -> None:
-    window = window_for(effect)
-    case.effect_date = effect
+def _set_dates(case: Case, effects: list[dt.date]) -> None:
+    window = window_for(min(effects))
+    case.effect_date = min(effects)
     case.due_date = window.due
     case.window_start = window.start
     case.window_end = window.end
-    case.deadline = window.deadline
+    case.deadline = max(deadline(e) for e in effects)
 
 
 def _audit(actor: str, case: Case, name: str, old: object, new: object) -> dict[str, object]:

@@ -172,7 +172,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans 
 def import_advisors_command(
     file: FileArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
 ) -> None:
-    """Importe la liste des conseillers et managers (e-mail, prénom, nom, téléphone, agence, rôle)."""
+    """Importe les conseillers et managers (e-mail, prénom, nom, téléphone, agence, rôle)."""
     settings = _settings()
     _run_import(
         "Conseillers",
@@ -241,7 +241,7 @@ def cases_command(
         return
     table = Table(title=f"Dossiers M+3 au {date_fr(today)} ({len(views)})")
     for column in ("Client", "Type", "Conseiller", "Contrats", "Fenêtre", "État", "Statut"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("État", "Statut"))
     for view in views:
         table.add_row(
             f"{view.client_name} ({view.client_number})",

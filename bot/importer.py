@@ -447,6 +447,7 @@ def import_portfolio(
         contract = existing_contracts.get(number)
         if contract is None:
             new_contracts.append({"number": number, "first_seen_on": today, **values})
+            touched_client_ids.add(client_id)
             result.created += 1
             continue
         current = {name: getattr(contract, name) for name in (*CONTRACT_FIELDS, "client_id")}

@@ -43,9 +43,7 @@ def missing_crm_fields(client: Client) -> list[str]:
         value = getattr(client, name)
         if value is None or value == "":
             missing.append(label)
-        elif name == "phone" and client.phone_invalid:
-            missing.append(f"{label} (invalide)")
-        elif name == "email" and client.email_invalid:
+        elif (name, True) in (("phone", client.phone_invalid), ("email", client.email_invalid)):
             missing.append(f"{label} (invalide)")
     return missing
 

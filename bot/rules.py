@@ -9,7 +9,8 @@ open are written here, next to the code that makes them:
   Expired: from the day after that. (Effect 15 Jan: late until 15 May, expired on 16 May.)
 - Grouping: a client's AN contracts, in effect-date order, join the client's current case when
   they take effect on or before that case's deadline and the case is neither completed nor
-  cancelled; otherwise they open a new case. The case's dates are those of its earliest active contract.
+  cancelled; otherwise they open a new case. The case's dates are those of its earliest
+  active contract.
 - A case is cancelled when every one of its contracts was terminated or suspended before the
   case was completed; one terminated contract among others just leaves the case.
 - The bot does not open a case for a contract it first learns about after that contract's

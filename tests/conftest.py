@@ -1,0 +1,98 @@
+"""Shared fixtures: the sample exports, and a migrated database on SQLite and, when
+`TEST_DATABASE_URL` is set, on PostgreSQL too (each test run in its own schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import db
+from bot.models import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SAMPLE = SHARED / "data" / "sample"
+VALIDATORS = SHARED / "validators"
+DATA = Path(__file__).resolve().parent / "data"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    if not SAMPLE.is_dir():
+        pytest.skip("the shared sample exports are not next to the project")
+    return SAMPLE
+
+
+def _postgres_url() -> str:
+    url = os.environ["TEST_DATABASE_URL"]
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the whole run, as a URL the CLI can use too."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "m3-test.db"
+        yield f"sqlite:///{path}"
+        return
+    schema = f"m3test_{uuid.uuid4().hex[:10]}"
+    admin = db.make_engine(_postgres_url())
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{_postgres_url()}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    """The database, upgraded through the real migrations."""
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Iterator[Engine]:
+    """The backend's engine, emptied after each test."""
+    yield migrated_engine
+    with migrated_engine.begin() as connection:
+        if migrated_engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return db.session_factory(engine)
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory.begin() as session:
+        yield session
+
+
+def D(year: int, month: int, day: int) -> dt.date:  # noqa: N802 - reads like a date literal
+    return dt.date(year, month, day)
