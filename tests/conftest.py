@@ -94,5 +94,5 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def D(year: int, month: int, day: int) -> dt.date:  # noqa: N802 - reads like a date literal
+def D(year: int, month: int, day: int) -> dt.date:
     return dt.date(year, month, day)

@@ -148,7 +148,7 @@ def test_one_case_per_client_with_later_contracts_joining(
 
 
 def test_old_contracts_open_no_case_on_first_import(loaded: M3, expected: dict[str, Any]) -> None:
-    code, listed = loaded.json("cases", "--all", "--date", IMPORT_DAY)
+    _, listed = loaded.json("cases", "--all", "--date", IMPORT_DAY)
     contracts = {n for case in listed for n in case["contract_numbers"]}
     import_day = dt.date.fromisoformat(IMPORT_DAY)
     old = [
@@ -197,7 +197,7 @@ def test_dirty_export_rejects_exactly_the_bad_lines(
         d["line"] for d in defects if d["reject"]
     )
     assert all(r["reason"] and "Traceback" not in r["reason"] for r in summary["rejected"])
-    header, rows = read_sample(sample_dir / "portfolio-dirty.csv")
+    _, rows = read_sample(sample_dir / "portfolio-dirty.csv")
     kept = summary["rows"] - len(summary["rejected"])
     assert summary["created"] + summary["updated"] + summary["unchanged"] == kept
     flagged = {item["line"] for item in summary["to_fix"]}

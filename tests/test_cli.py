@@ -1,0 +1,65 @@
+"""The installed `m3` console script, run as a user would (a subprocess, default settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+M3 = shutil.which("m3", path=str(Path(sys.executable).parent)) or "m3"
+
+
+def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("M3_", "DATABASE_URL", "SLACK_"))
+    }
+    environ.update(env)
+    return subprocess.run(
+        [M3, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_demo_loads_a_portfolio_and_prints_each_queue_in_french(tmp_path: Path) -> None:
+    result = run("demo", cwd=tmp_path, M3_TODAY="2026-11-24")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m3.db").exists()  # the default SQLite database, upgraded on first use
+    out = result.stdout
+    assert "Démo chargée" in out
+    assert "mardi 24 novembre 2026" in out
+    assert "À traiter" in out and "En retard" in out and "Nouveaux" in out
+    assert "fenêtre du" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_json_import_prints_only_json(tmp_path: Path, sample_dir: Path) -> None:
+    assert run("import", "advisors", str(sample_dir / "advisors.csv"), cwd=tmp_path).returncode == 0
+    result = run(
+        "import", "portfolio", str(sample_dir / "portfolio-dirty.csv"), "--json", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert {"rows", "created", "updated", "unchanged", "rejected"} <= set(summary)
+    assert result.stderr == ""
+
+
+def test_db_upgrade_on_postgres_url_rewrites_the_driver(tmp_path: Path) -> None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("no PostgreSQL configured")
+    result = run(
+        "db", "upgrade", cwd=tmp_path, DATABASE_URL=url.replace("postgresql://", "postgres://", 1)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Base de données à jour" in result.stdout
+
+
+def test_unexpected_errors_are_one_french_line(tmp_path: Path) -> None:
+    result = run("cases", cwd=tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    assert result.returncode == 3
+    assert "Erreur inattendue" in result.stderr
+    assert "Traceback" not in result.stderr
