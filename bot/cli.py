@@ -40,8 +40,8 @@ import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -283,6 +283,123 @@ def demo_command(
             queues = queues_for(session, today=today, since=previous_working_day(today))
             for queue in queues:
                 print(render("cli/queue.txt.j2", queue=queue) + "\n")
+
+
+def _slack_app(settings: Settings, *, socket_mode: bool) -> Any:
+    from bot.app import MissingToken, create_app, require
+
+    try:
+        if socket_mode:
+            require(settings, "SLACK_APP_TOKEN")
+        return create_app(settings, socket_mode=socket_mode)
+    except MissingToken as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("run")
+def run_command() -> None:
+    """Lance le bot en Socket Mode avec le planificateur (une agence, pas d'URL publique)."""
+    import logging
+
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from jobs.schedule import build_scheduler
+
+    logging.basicConfig(level=logging.INFO)
+    settings = _settings()
+    bolt = _slack_app(settings, socket_mode=True)
+    engine = db.make_engine(settings.database_url)
+    db.ensure_schema(engine)
+    scheduler = build_scheduler(settings, db.session_factory(engine), bolt.client, blocking=False)
+    scheduler.start()
+    try:
+        SocketModeHandler(bolt, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@app.command("web")
+def web_command(
+    workers: Annotated[int, typer.Option(help="Processus gunicorn.")] = 2,
+) -> None:
+    """Lance le serveur HTTP (POST /slack/events, GET /healthz) sur $PORT, sans planificateur."""
+    from bot.web import serve, wsgi_app
+
+    settings = _settings()
+    serve(wsgi_app(_slack_app(settings, socket_mode=False)), port=settings.port, workers=workers)
+
+
+@app.command("clock")
+def clock_command() -> None:
+    """Lance le planificateur seul (le digest du matin) : un seul processus clock."""
+    import logging
+
+    from bot.app import MissingToken, require
+    from bot.slack import make_web_client
+    from jobs.schedule import build_scheduler
+
+    logging.basicConfig(level=logging.INFO)
+    settings = _settings()
+    try:
+        require(settings, "SLACK_BOT_TOKEN")
+    except MissingToken as exc:
+        raise _fail(str(exc)) from None
+    engine = db.make_engine(settings.database_url)
+    db.ensure_schema(engine)
+    build_scheduler(
+        settings, db.session_factory(engine), make_web_client(settings), blocking=True
+    ).start()
+
+
+@app.command("digest")
+def digest_command(
+    date: Annotated[str | None, typer.Option("--date", help="Jour du digest.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Afficher les messages sans rien envoyer.")
+    ] = False,
+) -> None:
+    """Lance le digest du matin à la main (une seule fois par conseiller et par jour)."""
+    from bot.slack import make_web_client
+    from jobs import digest
+
+    settings = _settings()
+    today = _parse_date(date, settings)
+    client = None
+    if not dry_run:
+        from bot.app import MissingToken, require
+
+        try:
+            require(settings, "SLACK_BOT_TOKEN")
+        except MissingToken as exc:
+            raise _fail(str(exc)) from None
+        client = make_web_client(settings)
+    with _database(settings) as factory:
+        report = digest.run(
+            factory=factory,
+            client=client,
+            today=today,
+            managers_channel=settings.managers_channel,
+            dry_run=dry_run,
+        )
+    if dry_run:
+        for email, message in report.previews:
+            print(f"━━ {email}")
+            for block in message["blocks"]:
+                text = block.get("text", {}).get("text") or " ".join(
+                    e.get("text", "") for e in block.get("elements", [])
+                )
+                if text:
+                    print(text)
+            print()
+        print(f"{len(report.previews)} digest(s) à envoyer le {date_fr(today)} (simulation).")
+        return
+    print(
+        f"Digest du {date_fr(today)} : {len(report.sent)} envoyé(s), "
+        f"{len(report.skipped)} sans objet ou déjà envoyé(s), {len(report.failed)} en échec, "
+        f"{len(report.no_slack)} sans compte Slack."
+    )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> Any:

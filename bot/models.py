@@ -18,6 +18,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -79,8 +80,17 @@ class Advisor(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     slack_user_id: Mapped[str | None] = mapped_column(String(32))
     slack_dm_channel: Mapped[str | None] = mapped_column(String(32))
+    # The day the managers were told this advisor has no Slack account (told once).
+    slack_missing_reported_on: Mapped[dt.date | None] = mapped_column(Date)
+    absent_from: Mapped[dt.date | None] = mapped_column(Date)
+    absent_until: Mapped[dt.date | None] = mapped_column(Date)
 
     branch: Mapped[Branch | None] = relationship(lazy="joined")
+
+    def absent_on(self, day: dt.date) -> bool:
+        if self.absent_from is None:
+            return False
+        return self.absent_from <= day and (self.absent_until is None or day <= self.absent_until)
 
     @property
     def full_name(self) -> str:
@@ -285,3 +295,39 @@ class AuditEntry(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_key"),)
+
+
+class DigestStatus(enum.StrEnum):
+    CLAIMED = "claimed"  # a runner took it and is posting
+    SENT = "sent"
+    SKIPPED = "skipped"  # nothing to say, absent, or no Slack account
+
+
+class Digest(Base):
+    """One advisor's morning digest for one day: the row that makes it exactly once."""
+
+    __tablename__ = "digest"
+    __table_args__ = (UniqueConstraint("advisor_id", "digest_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"))
+    digest_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(12), default=DigestStatus.CLAIMED.value)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    case_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class DigestRun(Base):
+    """A day's digest run as a whole (the managers' summary goes with it, once)."""
+
+    __tablename__ = "digest_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_date: Mapped[dt.date] = mapped_column(Date, unique=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    summary_ts: Mapped[str | None] = mapped_column(String(32))

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -75,6 +76,26 @@ class CaseView:
     missing_pieces: list[str]
     marital_status: str | None = None
     professional_status: str | None = None
+
+    @property
+    def phone_display(self) -> str:
+        """`06 12 34 56 78` for a French number, international format otherwise."""
+        if not self.phone:
+            return ""
+        try:
+            number = phonenumbers.parse(self.phone, "FR")
+        except phonenumbers.NumberParseException:
+            return self.phone
+        fmt = (
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if number.country_code == 33
+            else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+        return phonenumbers.format_number(number, fmt)
+
+    @property
+    def seller_first_name(self) -> str | None:
+        return self.sellers[0].split()[0] if self.sellers else None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -150,6 +171,7 @@ def list_cases(
     today: dt.date,
     advisor_email: str | None = None,
     states: Iterable[CaseState] | None = None,
+    case_id: int | None = None,
 ) -> list[CaseView]:
     """Cases as they stand on `today`, most urgent first (window closing soonest)."""
     query = select(Case).options(
@@ -161,6 +183,8 @@ def list_cases(
         query = query.join(Advisor, Case.advisor_id == Advisor.id).where(
             Advisor.email == advisor_email.strip().casefold()
         )
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
     wanted = set(states) if states is not None else None
     views = []
     for case in session.scalars(query):

@@ -1,0 +1,1 @@
+"""Scheduled jobs: plain functions; `jobs.schedule` is the only module that knows APScheduler."""

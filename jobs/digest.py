@@ -1,0 +1,243 @@
+"""The morning digest: one DM per advisor with their new, à traiter and en retard M+3s, and a
+summary for the managers (counts only, no client names).
+
+Exactly once: each advisor's digest of a day is a `digest` row, unique on (advisor, day). A
+runner first *claims* the row (an INSERT that only one runner can win, committed before
+anything is posted), then posts, then marks it sent. Two runners at the same moment post one
+DM per advisor; a run that crashed resends only the digests not marked sent. A claim left by a
+crashed runner is taken over after `STALE_CLAIM` (the only window where a crash between the
+post and its record could repeat a DM).
+
+This job needs its own transactions (the claim must be committed before the post), so it takes
+the session factory, not a session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import blocks
+from bot.cases import sync_cases
+from bot.models import Advisor, Client, Digest, DigestRun, DigestStatus, utcnow
+from bot.queue import Queue, queues_for
+from bot.rules import previous_working_day
+from bot.slack import link_advisor
+
+log = logging.getLogger(__name__)
+STALE_CLAIM = dt.timedelta(minutes=15)
+
+
+@dataclass
+class DigestReport:
+    day: dt.date
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    no_slack: list[str] = field(default_factory=list)
+    previews: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def previous_digest_day(session: Session, today: dt.date) -> dt.date:
+    """The day of the last digest run before today, or the previous working day.
+
+    After a weekend, a holiday or an outage, the windows opened meanwhile are all "new".
+    """
+    last = session.scalar(
+        select(DigestRun.run_date)
+        .where(DigestRun.run_date < today)
+        .order_by(DigestRun.run_date.desc())
+        .limit(1)
+    )
+    return last if last is not None else previous_working_day(today)
+
+
+def _claim(factory: sessionmaker[Session], advisor_id: int, today: dt.date) -> int | None:
+    """Take the advisor's digest of the day; None when it is someone else's or done."""
+    try:
+        with factory.begin() as session:
+            digest = Digest(advisor_id=advisor_id, digest_date=today)
+            session.add(digest)
+            session.flush()
+            return digest.id
+    except IntegrityError:
+        pass
+    with factory.begin() as session:
+        stale = utcnow() - STALE_CLAIM
+        digest_id = session.scalar(
+            update(Digest)
+            .where(
+                Digest.advisor_id == advisor_id,
+                Digest.digest_date == today,
+                Digest.status == DigestStatus.CLAIMED.value,
+                Digest.claimed_at < stale,
+            )
+            .values(claimed_at=utcnow())
+            .returning(Digest.id)
+        )
+        return digest_id
+
+
+def _finish(
+    factory: sessionmaker[Session], digest_id: int, status: DigestStatus, **values: Any
+) -> None:
+    with factory.begin() as session:
+        session.execute(
+            update(Digest).where(Digest.id == digest_id).values(status=status.value, **values)
+        )
+
+
+def _summary_rows(queues: list[Queue], today: dt.date) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": q.advisor.full_name,
+            "new": len(q.new),
+            "to_handle": len(q.to_handle),
+            "late": len(q.late),
+            "absent": q.advisor.absent_on(today),
+        }
+        for q in queues
+        if not q.empty or q.advisor.absent_on(today)
+    ]
+
+
+def run(
+    *,
+    factory: sessionmaker[Session],
+    client: WebClient | None,
+    today: dt.date,
+    managers_channel: str | None = None,
+    dry_run: bool = False,
+) -> DigestReport:
+    """Post the day's digests. `dry_run` posts nothing and records nothing."""
+    report = DigestReport(day=today)
+    with factory.begin() as session:
+        ids = session.scalars(select(Client.id)).all()
+        sync_cases(session, client_ids=ids, today=today, actor="digest")
+    with factory() as session:
+        queues = queues_for(session, today=today, since=previous_digest_day(session, today))
+    if dry_run:
+        for queue in queues:
+            if not queue.empty and not queue.advisor.absent_on(today):
+                report.previews.append((queue.advisor.email, blocks.digest_message(queue)))
+        return report
+    assert client is not None
+    for queue in queues:
+        _post_one(factory, client, queue, today, report, managers_channel)
+    _post_summary(factory, client, queues, today, managers_channel)
+    return report
+
+
+def _post_one(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    queue: Queue,
+    today: dt.date,
+    report: DigestReport,
+    managers_channel: str | None,
+) -> None:
+    advisor = queue.advisor
+    if queue.empty or advisor.absent_on(today):
+        report.skipped.append(advisor.email)
+        return
+    digest_id = _claim(factory, advisor.id, today)
+    if digest_id is None:
+        report.skipped.append(advisor.email)
+        return
+    try:
+        with factory.begin() as session:
+            fresh = session.get(Advisor, advisor.id)
+            assert fresh is not None
+            linked = link_advisor(client, fresh)
+            if not linked:
+                _report_missing_account(client, fresh, today, managers_channel)
+            channel = fresh.slack_dm_channel
+        if not linked or channel is None:
+            _finish(factory, digest_id, DigestStatus.SKIPPED, reason="no_slack_account")
+            report.no_slack.append(advisor.email)
+            return
+        message = blocks.digest_message(queue)
+        response = client.chat_postMessage(channel=channel, **message)
+    except SlackApiError as exc:
+        # Leave the claim: the next run (or the stale-claim takeover) retries this one only.
+        log.error("digest for %s failed: %s", advisor.email, exc.response.get("error"))
+        with factory.begin() as session:
+            session.execute(
+                update(Digest)
+                .where(Digest.id == digest_id)
+                .values(claimed_at=utcnow() - STALE_CLAIM - dt.timedelta(seconds=1))
+            )
+        report.failed.append(advisor.email)
+        return
+    _finish(
+        factory,
+        digest_id,
+        DigestStatus.SENT,
+        sent_at=utcnow(),
+        channel=response.get("channel"),
+        message_ts=response.get("ts"),
+        case_ids=[c.id for c in queue.new + queue.to_handle + queue.late],
+    )
+    report.sent.append(advisor.email)
+
+
+def _report_missing_account(
+    client: WebClient, advisor: Advisor, today: dt.date, managers_channel: str | None
+) -> None:
+    """Tell the managers once (not every day) that an advisor has no Slack account."""
+    if advisor.slack_missing_reported_on is not None or not managers_channel:
+        return
+    text = str(blocks.texts().no_slack_account(advisor)).strip()
+    client.chat_postMessage(channel=managers_channel, text=text)
+    advisor.slack_missing_reported_on = today
+
+
+def _post_summary(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    queues: list[Queue],
+    today: dt.date,
+    managers_channel: str | None,
+) -> None:
+    """The day's run record and, once, the managers' summary."""
+    try:
+        with factory.begin() as session:
+            session.add(DigestRun(run_date=today))
+    except IntegrityError:
+        pass
+    rows = _summary_rows(queues, today)
+    if not managers_channel or not rows:
+        return
+    with factory.begin() as session:
+        claimed = session.scalar(
+            update(DigestRun)
+            .where(DigestRun.run_date == today, DigestRun.summary_ts.is_(None))
+            .values(summary_ts="posting")
+            .returning(DigestRun.id)
+        )
+    if claimed is None:
+        return
+    try:
+        response = client.chat_postMessage(
+            channel=managers_channel, **blocks.managers_summary(today, rows)
+        )
+    except SlackApiError:
+        with factory.begin() as session:
+            session.execute(
+                update(DigestRun).where(DigestRun.id == claimed).values(summary_ts=None)
+            )
+        raise
+    with factory.begin() as session:
+        session.execute(
+            update(DigestRun)
+            .where(DigestRun.id == claimed)
+            .values(summary_ts=response.get("ts"), finished_at=utcnow())
+        )
