@@ -159,17 +159,14 @@ def sync_cases(
 
     session.flush()
     if new_cases:
-        rows = [values for values, _ in new_cases]
-        result = session.execute(
-            insert(Case).returning(Case.id, sort_by_parameter_order=True), rows
-        )
-        case_ids = [row[0] for row in result]
-        # The contracts are in the session: set the attribute too, so no stale value remains.
-        for case_id, (_, members) in zip(case_ids, new_cases, strict=True):
+        cases = [Case(**values) for values, _ in new_cases]
+        session.add_all(cases)
+        session.flush()  # one batched INSERT … RETURNING for all the new cases
+        for case, (_, members) in zip(cases, new_cases, strict=True):
             for contract in members:
-                contract.case_id = case_id
+                contract.case_id = case.id
         session.flush()
-        report.opened += len(case_ids)
+        report.opened += len(cases)
     if audit:
         session.execute(insert(AuditEntry), audit)
     return report

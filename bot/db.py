@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,10 +46,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade an empty SQLite database on first use; other databases need `m3 db upgrade`."""
+    """Bring a SQLite database up to date on use (a new file, or one from an older version);
+    PostgreSQL is upgraded by `m3 db upgrade` (the Procfile's release step)."""
     if engine.dialect.name != "sqlite":
         return
-    if "alembic_version" not in inspect(engine).get_table_names():
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
         upgrade(engine)
 
 

@@ -427,7 +427,7 @@ def import_portfolio(
             client_updates.append({"id": client.id, **values})
             audit.extend(_audit_rows(actor, "client", number, changes))
     if new_clients:
-        session.execute(insert(Client), new_clients)
+        session.execute(insert(Client.__table__), new_clients)
     if client_updates:
         session.execute(update(Client), client_updates)
     client_ids = {
@@ -463,7 +463,7 @@ def import_portfolio(
             result.unchanged += 1
     result.unchanged += len(duplicates)
     if new_contracts:
-        session.execute(insert(Contract), new_contracts)
+        session.execute(insert(Contract.__table__), new_contracts)
     if contract_updates:
         session.execute(update(Contract), contract_updates)
     if audit:

@@ -81,6 +81,7 @@ def deadline(effect: dt.date) -> dt.date:
     return effect + relativedelta(months=DEADLINE_MONTHS)
 
 
+@lru_cache(maxsize=8192)  # a pure function of the date; imports ask for the same dates often
 def window_for(effect: dt.date) -> Window:
     due = due_date(effect)
     return Window(
