@@ -32,6 +32,7 @@ from bot.crm_file import FileRefused, Row, clean
 from bot.models import (
     Advisor,
     AuditEntry,
+    Base,
     Branch,
     Client,
     ClientType,
@@ -427,7 +428,8 @@ def import_portfolio(
             client_updates.append({"id": client.id, **values})
             audit.extend(_audit_rows(actor, "client", number, changes))
     if new_clients:
-        session.execute(insert(Client.__table__), new_clients)
+        # Core executemany on the table: one batched statement for every new row.
+        session.execute(insert(Base.metadata.tables["client"]), new_clients)
     if client_updates:
         session.execute(update(Client), client_updates)
     client_ids = {
@@ -463,7 +465,7 @@ def import_portfolio(
             result.unchanged += 1
     result.unchanged += len(duplicates)
     if new_contracts:
-        session.execute(insert(Contract.__table__), new_contracts)
+        session.execute(insert(Base.metadata.tables["contract"]), new_contracts)
     if contract_updates:
         session.execute(update(Contract), contract_updates)
     if audit:
