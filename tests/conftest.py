@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from bot import db
+from bot.cli import app
 from bot.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +25,8 @@ SHARED = ROOT.parent / "shared"
 SAMPLE = SHARED / "data" / "sample"
 VALIDATORS = SHARED / "validators"
 DATA = Path(__file__).resolve().parent / "data"
+
+IMPORT_DAY = "2026-11-23"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -96,3 +102,28 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def D(year: int, month: int, day: int) -> dt.date:
     return dt.date(year, month, day)
+
+
+class M3:
+    """Runs `m3` against the test database with a frozen "today"."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def __call__(self, *args: str, today: str = IMPORT_DAY) -> Any:
+        runner = CliRunner()
+        return runner.invoke(
+            app,
+            list(args),
+            env={"DATABASE_URL": self.database_url, "M3_TODAY": today},
+            catch_exceptions=False,
+        )
+
+    def json(self, *args: str, today: str = IMPORT_DAY) -> Any:
+        result = self(*args, "--json", today=today)
+        return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture
+def m3(engine: Engine, database_url: str) -> M3:
+    return M3(database_url)

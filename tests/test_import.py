@@ -19,33 +19,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.models import AuditEntry, Case, Client, Contract, ImportRun
 from bot.rules import window_for
-
-IMPORT_DAY = "2026-11-23"
-
-
-class M3:
-    """Runs `m3` against the test database with a frozen "today"."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    def __call__(self, *args: str, today: str = IMPORT_DAY) -> Any:
-        runner = CliRunner()
-        return runner.invoke(
-            app,
-            list(args),
-            env={"DATABASE_URL": self.database_url, "M3_TODAY": today},
-            catch_exceptions=False,
-        )
-
-    def json(self, *args: str, today: str = IMPORT_DAY) -> Any:
-        result = self(*args, "--json", today=today)
-        return result.exit_code, json.loads(result.stdout)
-
-
-@pytest.fixture
-def m3(engine: Any, database_url: str) -> M3:
-    return M3(database_url)
+from tests.conftest import IMPORT_DAY, M3
 
 
 @pytest.fixture
