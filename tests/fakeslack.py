@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -527,7 +527,8 @@ class FakeSlack:
 
             authorized, auth_error = self._authorize(method, token)
             problems += self._check_params(method, params, token)
-            status, headers, body = 200, {}, {"ok": False, "error": auth_error}
+            status, headers = 200, dict[str, str]()
+            body: dict[str, Any] = {"ok": False, "error": auth_error}
             if authorized:
                 limited = self._rate_limited(method, params)
                 if limited is not None:
@@ -727,7 +728,7 @@ class FakeSlack:
         return {"ok": False, "error": "message_not_found"}
 
     def _view(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        view = params.get("view") if isinstance(params.get("view"), dict) else {}
+        view: dict[str, Any] = params["view"] if isinstance(params.get("view"), dict) else {}
         view_id = params.get("view_id")
         if method == "views.update":
             if not view_id and params.get("external_id"):

@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -248,11 +249,11 @@ def test_socket_mode_client_receives_envelope_and_acks(fake: FakeSlack) -> None:
         auto_reconnect_enabled=False,
     )
 
-    def on_message(client: SocketModeClient, message: dict[str, Any], raw: str | None) -> None:
+    def on_message(client: BaseSocketModeClient, message: dict[str, Any], raw: str | None) -> None:
         if message.get("type") == "hello":
             hello.set()
 
-    def on_request(client: SocketModeClient, request: SocketModeRequest) -> None:
+    def on_request(client: BaseSocketModeClient, request: SocketModeRequest) -> None:
         received.append(request)
         client.send_socket_mode_response(
             SocketModeResponse(envelope_id=request.envelope_id, payload={"text": "Reçu"})

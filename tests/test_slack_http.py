@@ -1,0 +1,292 @@
+"""The Slack app as `m3 web` serves it: signed HTTP requests to a real local server, the
+bot's calls going to the fake Slack Web API; and Socket Mode through a local websocket."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.socket_mode import SocketModeClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import create_app
+from bot.models import Advisor
+from bot.settings import load_settings
+from bot.web import wsgi_app
+from tests.conftest import M3
+from tests.fakeslack import FakeSlack, signed_headers
+
+TOKEN = "xoxb-test"
+SECRET = "s3cr3t-signing"
+JULIE = ("U02JUL", "julie.laurent@agence-corniche.example.fr")
+
+
+class Responses:
+    """Stands in for Slack's response_url: records what `respond()` posts."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                owner.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/response"
+
+    def wait(self, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+        deadline = time.time() + timeout
+        while len(self.bodies) < count and time.time() < deadline:
+            time.sleep(0.02)
+        assert len(self.bodies) >= count, self.bodies
+        return self.bodies
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack(
+        token=TOKEN, users=[{"id": JULIE[0], "email": JULIE[1]}], app_token="xapp-test"
+    ) as fake:
+        yield fake
+        fake.assert_valid()
+
+
+@pytest.fixture
+def loaded(m3: M3, sample_dir: Path) -> M3:
+    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
+    assert m3("import", "portfolio", str(sample_dir / "portfolio.csv")).exit_code == 0
+    return m3
+
+
+@pytest.fixture
+def settings(loaded: M3) -> Any:
+    return load_settings(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        DATABASE_URL=loaded.database_url,
+        M3_TODAY="2026-11-24",
+    )
+
+
+@pytest.fixture
+def server(settings: Any, fake: FakeSlack, factory: sessionmaker[Session]) -> Iterator[str]:
+    app = create_app(settings, client=WebClient(token=TOKEN, base_url=fake.url), factory=factory)
+    httpd = make_server("127.0.0.1", 0, wsgi_app(app), handler_class=_Quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def responses() -> Iterator[Responses]:
+    recorder = Responses()
+    yield recorder
+    recorder.server.shutdown()
+
+
+def post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def slash(server: str, text: str, responses: Responses, user: str = JULIE[0], **kw: Any) -> int:
+    body = urllib.parse.urlencode(
+        {
+            "command": "/m3",
+            "text": text,
+            "user_id": user,
+            "team_id": "T1",
+            "channel_id": "C1",
+            "trigger_id": "1.2.abc",
+            "response_url": responses.url,
+        }
+    )
+    status, _ = post(f"{server}/slack/events", body, signed_headers(SECRET, body, **kw))
+    return status
+
+
+def test_healthz(server: str) -> None:
+    with urllib.request.urlopen(f"{server}/healthz", timeout=5) as response:
+        assert response.status == 200 and response.read() == b"ok"
+
+
+@pytest.mark.parametrize("text", ["", "help", "aide"])
+def test_help_lists_the_subcommands(server: str, responses: Responses, text: str) -> None:
+    assert slash(server, text, responses) == 200
+    (answer,) = responses.wait()
+    assert answer["response_type"] == "ephemeral"
+    assert "/m3 list" in answer["text"] and "/m3 absent" in answer["text"]
+
+
+def test_unknown_subcommand_answers_with_help(server: str, responses: Responses) -> None:
+    assert slash(server, "bonjour", responses) == 200
+    (answer,) = responses.wait()
+    assert "Commande inconnue « bonjour »" in answer["text"] and "/m3 list" in answer["text"]
+
+
+def test_list_shows_my_queue_only(
+    server: str, responses: Responses, loaded: M3, fake: FakeSlack
+) -> None:
+    assert slash(server, "list", responses) == 200
+    (answer,) = responses.wait()
+    _, mine = loaded.json(
+        "cases", "--date", "2026-11-24", "--advisor", JULIE[1], today="2026-11-24"
+    )
+    text = json.dumps(answer, ensure_ascii=False)
+    assert mine and all(
+        case["client_name"] in text for case in mine if case["state"] in ("open", "late")
+    )
+    assert answer["response_type"] == "ephemeral"
+    # Julie was matched by her Slack profile's e-mail.
+    assert fake.calls_to("users.info")
+
+
+def test_absence_is_recorded(
+    server: str, responses: Responses, factory: sessionmaker[Session]
+) -> None:
+    assert slash(server, "absent du 30/11 au 04/12", responses) == 200
+    (answer,) = responses.wait()
+    assert "pas de digest du 30/11/2026 au 04/12/2026" in answer["text"]
+    with factory() as session:
+        advisor = session.scalars(select(Advisor).where(Advisor.email == JULIE[1])).one()
+        assert (advisor.absent_from.isoformat(), advisor.absent_until.isoformat()) == (  # type: ignore[union-attr]
+            "2026-11-30",
+            "2026-12-04",
+        )
+    assert slash(server, "absent fin", responses) == 200
+    responses.wait(2)
+    with factory() as session:
+        advisor = session.scalars(select(Advisor).where(Advisor.email == JULIE[1])).one()
+        assert advisor.absent_from is None
+
+
+def test_bad_absence_dates_get_an_example(server: str, responses: Responses) -> None:
+    assert slash(server, "absent demain", responses) == 200
+    (answer,) = responses.wait()
+    assert "/m3 absent du 24/12 au 02/01" in answer["text"]
+
+
+def test_bad_signature_or_old_request_is_refused_and_does_nothing(
+    server: str, responses: Responses, fake: FakeSlack
+) -> None:
+    body = urllib.parse.urlencode(
+        {"command": "/m3", "text": "list", "user_id": JULIE[0], "response_url": responses.url}
+    )
+    headers = signed_headers("wrong-secret", body)
+    assert post(f"{server}/slack/events", body, headers)[0] == 401
+    assert slash(server, "list", responses, timestamp=int(time.time()) - 6 * 60) == 401
+    time.sleep(0.3)
+    assert responses.bodies == [] and fake.calls == []
+
+
+def test_prepare_button_opens_the_script_modal(
+    server: str, fake: FakeSlack, loaded: M3, settings: Any
+) -> None:
+    _, mine = loaded.json(
+        "cases", "--date", "2026-11-24", "--advisor", JULIE[1], today="2026-11-24"
+    )
+    case = next(c for c in mine if c["state"] == "open")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": JULIE[0]},
+        "team": {"id": "T1"},
+        "trigger_id": "1.2.xyz",
+        "actions": [{"action_id": "prepare_call", "value": str(case["id"]), "type": "button"}],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    assert post(f"{server}/slack/events", body, signed_headers(SECRET, body))[0] == 200
+    deadline = time.time() + 10
+    while not fake.calls_to("views.open") and time.time() < deadline:
+        time.sleep(0.02)
+    (call,) = fake.calls_to("views.open")
+    view = json.dumps(call.params["view"], ensure_ascii=False)
+    assert call.params["view"]["type"] == "modal"
+    assert "c'est Julie de l'agence" in view
+    assert "Est-ce que vous avez quelques minutes" in view
+    assert "qui sont vos autres assureurs" in view
+    assert "Objectif 1" in view and "Objectif 2" in view
+
+
+def test_app_home_shows_my_live_queue(server: str, fake: FakeSlack) -> None:
+    event = {
+        "type": "event_callback",
+        "team_id": "T1",
+        "event": {"type": "app_home_opened", "user": JULIE[0], "tab": "home"},
+        "event_id": "Ev1",
+        "event_time": int(time.time()),
+    }
+    body = json.dumps(event)
+    headers = signed_headers(SECRET, body) | {"Content-Type": "application/json"}
+    assert post(f"{server}/slack/events", body, headers)[0] == 200
+    deadline = time.time() + 10
+    while not fake.calls_to("views.publish") and time.time() < deadline:
+        time.sleep(0.02)
+    (call,) = fake.calls_to("views.publish")
+    assert call.params["user_id"] == JULIE[0]
+    assert "File M+3 de Julie Laurent" in json.dumps(call.params["view"], ensure_ascii=False)
+
+
+def test_socket_mode_answers_a_slash_command(
+    settings: Any, fake: FakeSlack, factory: sessionmaker[Session], responses: Responses
+) -> None:
+    web = WebClient(token=TOKEN, base_url=fake.url)
+    app = create_app(settings, client=web, factory=factory, socket_mode=True)
+    handler = SocketModeHandler(app, app_token="xapp-test")
+    handler.client = SocketModeClient(app_token="xapp-test", web_client=web)
+    handler.client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
+    handler.connect()  # type: ignore[no-untyped-call]
+    try:
+        fake.wait_for_socket_client()
+        envelope_id = fake.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "command": "/m3",
+                    "text": "help",
+                    "user_id": JULIE[0],
+                    "team_id": "T1",
+                    "channel_id": "C1",
+                    "response_url": responses.url,
+                },
+            }
+        )
+        ack = fake.wait_for_ack(envelope_id)
+        assert ack["envelope_id"] == "env-1"
+        (answer,) = responses.wait()
+        assert "/m3 list" in answer["text"]
+        assert fake.calls_to("apps.connections.open")
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
