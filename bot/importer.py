@@ -406,7 +406,7 @@ def import_portfolio(
     client_rows: dict[str, dict[str, Any]] = {}
     for item in parsed.values():
         client_rows[item.client_number] = item.client
-    existing_clients = _by_number(session, Client, list(client_rows))
+    existing_clients = _rows_by_number(session, Client, ("id", *CLIENT_FIELDS), list(client_rows))
     new_clients = [
         {"number": number, **values}
         for number, values in client_rows.items()
@@ -420,12 +420,12 @@ def import_portfolio(
         values = client_rows.get(number)
         if values is None:
             continue
-        current = {name: getattr(client, name) for name in CLIENT_FIELDS}
+        current = client
         changes = _diff(current, values)
         if changes:
             changed_clients.add(number)
-            touched_client_ids.add(client.id)
-            client_updates.append({"id": client.id, **values})
+            touched_client_ids.add(client["id"])
+            client_updates.append({"id": client["id"], **values})
             audit.extend(_audit_rows(actor, "client", number, changes))
     if new_clients:
         # Core executemany on the table: one batched statement for every new row.
@@ -433,14 +433,17 @@ def import_portfolio(
     if client_updates:
         session.execute(update(Client), client_updates)
     client_ids = {
-        number: c.id for number, c in _by_number(session, Client, list(client_rows)).items()
+        number: row["id"]
+        for number, row in _rows_by_number(session, Client, ("id",), list(client_rows)).items()
     }
     new_client_numbers = {row["number"] for row in new_clients}
     touched_client_ids.update(client_ids[n] for n in new_client_numbers)
 
     # Contracts.
     numbers = list(parsed)
-    existing_contracts = _by_number(session, Contract, numbers)
+    existing_contracts = _rows_by_number(
+        session, Contract, ("id", "client_id", *CONTRACT_FIELDS), numbers
+    )
     new_contracts: list[dict[str, Any]] = []
     contract_updates: list[dict[str, Any]] = []
     for number, item in parsed.items():
@@ -452,12 +455,12 @@ def import_portfolio(
             touched_client_ids.add(client_id)
             result.created += 1
             continue
-        current = {name: getattr(contract, name) for name in (*CONTRACT_FIELDS, "client_id")}
+        current = {name: contract[name] for name in (*CONTRACT_FIELDS, "client_id")}
         changes = _diff(current, values)
         if changes:
-            contract_updates.append({"id": contract.id, **values})
+            contract_updates.append({"id": contract["id"], **values})
             audit.extend(_audit_rows(actor, "contract", number, changes))
-            touched_client_ids.update({client_id, contract.client_id})
+            touched_client_ids.update({client_id, contract["client_id"]})
             result.updated += 1
         elif item.client_number in changed_clients:
             result.updated += 1
@@ -491,12 +494,18 @@ def import_portfolio(
     return result
 
 
-def _by_number(session: Session, model: type[_M], numbers: list[str]) -> dict[str, _M]:
-    found: dict[str, _M] = {}
+def _rows_by_number(
+    session: Session, model: type[_M], columns: tuple[str, ...], numbers: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The given columns of the records with these numbers, as plain dicts (no ORM objects:
+    an import compares up to 100k rows)."""
+    found: dict[str, dict[str, Any]] = {}
+    selected = [getattr(model, name) for name in ("number", *columns)]
     for start in range(0, len(numbers), 900):
         chunk = numbers[start : start + 900]
-        for record in session.scalars(select(model).where(model.number.in_(chunk))):
-            found[record.number] = record
+        for row in session.execute(select(*selected).where(model.number.in_(chunk))):
+            values = row._asdict()
+            found[values.pop("number")] = values
     return found
 
 
