@@ -10,7 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
 .venv/bin/m3 db upgrade
-if [ -n "${SLACK_BOT_TOKEN:-}" ] && .venv/bin/m3 --help | grep -q " run "; then
+if [ -n "${SLACK_BOT_TOKEN:-}" ]; then
   exec .venv/bin/m3 run
 fi
 exec .venv/bin/m3 demo
