@@ -290,7 +290,7 @@ def _slack_app(settings: Settings, *, socket_mode: bool) -> Any:
 
     try:
         if socket_mode:
-            require(settings, "SLACK_APP_TOKEN")
+            require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
         return create_app(settings, socket_mode=socket_mode)
     except MissingToken as exc:
         raise _fail(str(exc)) from None

@@ -63,3 +63,12 @@ def test_unexpected_errors_are_one_french_line(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "Erreur inattendue" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_missing_slack_token_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "xoxb" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run("run", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-x")
+    assert result.returncode == 2 and "SLACK_APP_TOKEN" in result.stderr
