@@ -266,6 +266,8 @@ def read_table(path: Path) -> Table:
 
 
 def clean(value: Any) -> str:
+    if type(value) is str:  # the common case, called for every cell: keep it cheap
+        return value.strip() if "\u00a0" not in value else value.replace("\u00a0", " ").strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -282,16 +284,20 @@ def parse_date(value: Any) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    text = clean(value)
+    return _parse_date_text(clean(value))
+
+
+@lru_cache(maxsize=16384)  # an export repeats the same dates many times
+def _parse_date_text(text: str) -> dt.date | None:
     if not text:
         return None
-    text = text.split(" ")[0]  # `15/01/2025 00:00:00` from some exports
+    day = text.split(" ")[0]  # `15/01/2025 00:00:00` from some exports
     for fmt in _DATE_FORMATS:
         try:
-            return dt.datetime.strptime(text, fmt).date()
+            return dt.datetime.strptime(day, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"date invalide « {clean(value)} » (attendu JJ/MM/AAAA)")
+    raise ValueError(f"date invalide « {text} » (attendu JJ/MM/AAAA)")
 
 
 _YES = {"oui", "o", "1", "x", "yes", "y", "vrai", "true"}

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +88,7 @@ class ImportResult:
         }
 
 
+@lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text).casefold()
     return "".join(c for c in decomposed if c.isalnum())
@@ -374,6 +376,7 @@ def import_portfolio(
     actor = f"import:{run.id}"
 
     parsed: dict[str, _Parsed] = {}
+    client_rows: dict[str, dict[str, Any]] = {}
     duplicates: list[_Parsed] = []
     for row in table.rows:
         result.rows += 1
@@ -399,13 +402,13 @@ def import_portfolio(
                 )
             continue
         parsed[item.contract_number] = item
+        # A client's details come from its last row; keep one dict per client, not per row.
+        client_rows[item.client_number] = item.client
+        item.client = {}
     if progress is not None:
         progress(result.rows)
 
-    # Clients: the last row of each client wins.
-    client_rows: dict[str, dict[str, Any]] = {}
-    for item in parsed.values():
-        client_rows[item.client_number] = item.client
+    # Clients: the last row of each client wins (collected above).
     existing_clients = _rows_by_number(session, Client, ("id", *CLIENT_FIELDS), list(client_rows))
     new_clients = [
         {"number": number, **values}
