@@ -103,6 +103,15 @@ def _summary_rows(queues: list[Queue], today: dt.date) -> list[dict[str, Any]]:
             "to_handle": len(q.to_handle),
             "late": len(q.late),
             "absent": q.advisor.absent_on(today),
+            # An absent advisor's cases are listed so that a colleague calls them.
+            "cases": (
+                [
+                    f"{c.client_name} (fenêtre jusqu'au {c.window_end:%d/%m})"
+                    for c in q.to_handle + q.new + q.late
+                ]
+                if q.advisor.absent_on(today)
+                else []
+            ),
         }
         for q in queues
         if not q.empty or q.advisor.absent_on(today)

@@ -284,3 +284,8 @@ def test_absent_advisor_gets_no_digest_and_managers_see_their_cases(
     assert "D" + ADVISORS[email] not in dms(fake)
     summary = text_of(next(m for m in to_managers(fake) if "Digest M+3" in text_of(m)))
     assert "Julie Laurent" in summary and "absent" in summary
+    # Her cases are listed for the managers (someone must call them); nobody else's are.
+    queues = expected_queues(loaded, "2026-11-24")
+    assert all(name in summary for name in queues[email])
+    others = set().union(*(n for e, n in queues.items() if e != email)) - queues[email]
+    assert not any(name in summary for name in others)

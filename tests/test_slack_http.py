@@ -191,6 +191,22 @@ def test_absence_is_recorded(
         assert advisor.absent_from is None
 
 
+def test_digest_subcommand_resends_mine_now(
+    server: str, responses: Responses, fake: FakeSlack
+) -> None:
+    assert slash(server, "digest", responses) == 200
+    (answer,) = responses.wait()
+    assert "Digest renvoyé" in answer["text"]
+    posts = fake.calls_to("chat.postMessage")
+    assert [c.params["channel"] for c in posts] == ["D" + JULIE[0]]
+    assert "Vos M+3 du mardi 24 novembre 2026" in posts[0].params["blocks"][0]["text"]["text"]
+    # The App Home is refreshed after the change.
+    deadline = time.time() + 5
+    while not fake.calls_to("views.publish") and time.time() < deadline:
+        time.sleep(0.02)
+    assert fake.calls_to("views.publish")
+
+
 def test_bad_absence_dates_get_an_example(server: str, responses: Responses) -> None:
     assert slash(server, "absent demain", responses) == 200
     (answer,) = responses.wait()
