@@ -278,24 +278,8 @@ def _parse_row(
     except ValueError as exc:
         flags.append(f"DP signées : {exc}")
 
-    phone = text("phone")
-    phone_invalid = False
-    if phone:
-        normalized = crm_file.normalize_phone(phone)
-        if normalized is None:
-            phone_invalid = True
-            flags.append(f"téléphone invalide « {phone} » : à corriger dans Lagon")
-        else:
-            phone = normalized
-    email = text("email")
-    email_invalid = False
-    if email:
-        normalized_email = crm_file.normalize_email(email)
-        if normalized_email is None:
-            email_invalid = True
-            flags.append(f"e-mail invalide « {email} » : à corriger dans Lagon")
-        else:
-            email = normalized_email
+    phone, phone_invalid = _contact(text("phone"), crm_file.normalize_phone, "téléphone", flags)
+    email, email_invalid = _contact(text("email"), crm_file.normalize_email, "e-mail", flags)
     origin = text("origin")
     siret = text("siret")
     return _Parsed(
@@ -339,6 +323,19 @@ def _parse_row(
         },
         flags=flags,
     )
+
+
+def _contact(
+    raw: str | None, normalize: Callable[[str], str | None], label: str, flags: list[str]
+) -> tuple[str | None, bool]:
+    """A phone or e-mail normalised; a bad one is kept as written and flagged for the CRM."""
+    if not raw:
+        return None, False
+    normalized = normalize(raw)
+    if normalized is None:
+        flags.append(f"{label} invalide « {raw} » : à corriger dans Lagon")
+        return raw, True
+    return normalized, False
 
 
 def _comparable(value: Any) -> Any:

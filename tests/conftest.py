@@ -127,3 +127,12 @@ class M3:
 @pytest.fixture
 def m3(engine: Engine, database_url: str) -> M3:
     return M3(database_url)
+
+
+@pytest.fixture
+def loaded(m3: M3, sample_dir: Path) -> M3:
+    """The sample advisors and portfolio, imported through the CLI on IMPORT_DAY."""
+    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
+    code, summary = m3.json("import", "portfolio", str(sample_dir / "portfolio.csv"))
+    assert code == 0, summary["rejected"]
+    return m3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,13 +44,6 @@ def fake() -> Any:
     with FakeSlack(token=TOKEN, users=users) as fake:
         yield fake
         fake.assert_valid()
-
-
-@pytest.fixture
-def loaded(m3: M3, sample_dir: Path) -> M3:
-    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
-    assert m3("import", "portfolio", str(sample_dir / "portfolio.csv")).exit_code == 0
-    return m3
 
 
 def run_digest(m3: M3, fake: FakeSlack, day: str, *args: str) -> Any:

@@ -27,14 +27,6 @@ def expected(sample_dir: Path) -> dict[str, Any]:
     return json.loads((sample_dir / "expected.json").read_text())
 
 
-@pytest.fixture
-def loaded(m3: M3, sample_dir: Path) -> M3:
-    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
-    code, summary = m3.json("import", "portfolio", str(sample_dir / "portfolio.csv"))
-    assert code == 0, summary["rejected"]
-    return m3
-
-
 def read_sample(path: Path) -> tuple[list[str], list[list[str]]]:
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("cp1252")), delimiter=";"))
     return rows[0], rows[1:]

@@ -11,7 +11,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -76,13 +75,6 @@ def fake() -> Iterator[FakeSlack]:
     ) as fake:
         yield fake
         fake.assert_valid()
-
-
-@pytest.fixture
-def loaded(m3: M3, sample_dir: Path) -> M3:
-    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
-    assert m3("import", "portfolio", str(sample_dir / "portfolio.csv")).exit_code == 0
-    return m3
 
 
 @pytest.fixture
