@@ -254,13 +254,16 @@ def test_app_home_shows_my_live_queue(server: str, fake: FakeSlack) -> None:
         "event_id": "Ev1",
         "event_time": int(time.time()),
     }
+    # The listeners' client retries a rate-limited call too.
+    fake.fail_next("views.publish", status=429, retry_after=1, times=1)
     body = json.dumps(event)
     headers = signed_headers(SECRET, body) | {"Content-Type": "application/json"}
     assert post(f"{server}/slack/events", body, headers)[0] == 200
-    deadline = time.time() + 10
+    deadline = time.time() + 15
     while not fake.calls_to("views.publish") and time.time() < deadline:
         time.sleep(0.02)
     (call,) = fake.calls_to("views.publish")
+    assert [r.method for r in fake.rejected] == ["views.publish"]
     assert call.params["user_id"] == JULIE[0]
     assert "File M+3 de Julie Laurent" in json.dumps(call.params["view"], ensure_ascii=False)
 
