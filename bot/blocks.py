@@ -140,5 +140,14 @@ def prepare_modal(case: CaseView) -> dict[str, Any]:
 
 
 def managers_summary(today: dt.date, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    text = texts().managers_summary(today, rows, None)
-    return {"text": _text(text), "blocks": [section(text)]}
+    """One line per advisor, packed into as many sections as the text needs (3 000 characters
+    each, so that a large agency's list is never cut short)."""
+    text = str(texts().managers_summary(today, rows, None)).strip()
+    chunks: list[str] = []
+    for line in text.split("\n"):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= TEXT_LIMIT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    sections = [section(chunk) for chunk in chunks[:MESSAGE_BLOCK_LIMIT]]
+    return {"text": _text(text.split("\n", 1)[0]), "blocks": sections}

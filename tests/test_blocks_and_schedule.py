@@ -89,6 +89,25 @@ def test_prepare_modal_is_a_valid_modal() -> None:
     assert "Bonjour Léa, c'est Julie de l'agence Corniche. C'est Manon qui a assuré" in text
 
 
+def test_managers_summary_of_500_advisors_is_not_cut() -> None:
+    rows = [
+        {
+            "name": f"Conseiller {n}",
+            "new": 1,
+            "to_handle": 2,
+            "late": 3,
+            "absent": False,
+            "cases": [],
+        }
+        for n in range(500)
+    ]
+    message = blocks.managers_summary(TODAY, rows)
+    assert check_blocks(message["blocks"], limit=50) == []
+    text = "\n".join(b["text"]["text"] for b in message["blocks"])
+    assert all(f"Conseiller {n} :" in text for n in range(500))
+    assert "…" not in text
+
+
 def test_scheduler_runs_on_weekdays_at_the_digest_time(factory: sessionmaker[Session]) -> None:
     settings = load_settings(M3_DIGEST_TIME="07:45", SLACK_BOT_TOKEN="xoxb-test")
     scheduler = build_scheduler(settings, factory, WebClient(token="xoxb-test"), blocking=False)
