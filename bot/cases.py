@@ -53,24 +53,32 @@ def sync_cases(
     ids = sorted(set(client_ids))
     if not ids:
         return report
+    for chunk in _chunks(ids):
+        _sync_chunk(session, chunk, today=today, actor=actor, report=report)
+    return report
+
+
+def _sync_chunk(
+    session: Session, chunk: list[int], *, today: dt.date, actor: str, report: SyncReport
+) -> None:
+    """Sync a few hundred clients, then let their objects go: an import may touch 100k."""
     contracts_by_client: dict[int, list[Contract]] = defaultdict(list)
     cases_by_client: dict[int, list[Case]] = defaultdict(list)
     advisor_of: dict[int, int] = {}
-    for chunk in _chunks(ids):
-        for contract in session.scalars(
-            select(Contract).where(Contract.client_id.in_(chunk), Contract.new_business)
-        ):
-            contracts_by_client[contract.client_id].append(contract)
-        for case in session.scalars(select(Case).where(Case.client_id.in_(chunk))):
-            cases_by_client[case.client_id].append(case)
-        for client_id, advisor_id in session.execute(
-            select(Client.id, Client.advisor_id).where(Client.id.in_(chunk))
-        ):
-            advisor_of[client_id] = advisor_id
+    for contract in session.scalars(
+        select(Contract).where(Contract.client_id.in_(chunk), Contract.new_business)
+    ):
+        contracts_by_client[contract.client_id].append(contract)
+    for case in session.scalars(select(Case).where(Case.client_id.in_(chunk))):
+        cases_by_client[case.client_id].append(case)
+    for client_id, advisor_id in session.execute(
+        select(Client.id, Client.advisor_id).where(Client.id.in_(chunk))
+    ):
+        advisor_of[client_id] = advisor_id
 
     audit: list[dict[str, object]] = []
     new_cases: list[tuple[dict[str, object], list[Contract]]] = []
-    for client_id in ids:
+    for client_id in chunk:
         contracts = contracts_by_client.get(client_id, [])
         cases = cases_by_client.get(client_id, [])
         in_case: dict[int, list[Contract]] = defaultdict(list)
@@ -158,18 +166,24 @@ def sync_cases(
             new_cases.append((values, members))
 
     session.flush()
-    if new_cases:
-        cases = [Case(**values) for values, _ in new_cases]
-        session.add_all(cases)
+    created = [Case(**values) for values, _ in new_cases]
+    if created:
+        session.add_all(created)
         session.flush()  # one batched INSERT … RETURNING for all the new cases
-        for case, (_, members) in zip(cases, new_cases, strict=True):
+        for case, (_, members) in zip(created, new_cases, strict=True):
             for contract in members:
                 contract.case_id = case.id
         session.flush()
-        report.opened += len(cases)
+        report.opened += len(created)
     if audit:
         session.execute(insert(AuditEntry), audit)
-    return report
+    loaded: list[Contract | Case] = [*created]
+    for contracts in contracts_by_client.values():
+        loaded.extend(contracts)
+    for cases in cases_by_client.values():
+        loaded.extend(cases)
+    for obj in loaded:
+        session.expunge(obj)
 
 
 def _set_dates(case: Case, effects: list[dt.date]) -> None:

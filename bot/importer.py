@@ -474,6 +474,8 @@ def import_portfolio(
     if audit:
         session.execute(insert(AuditEntry), audit)
     session.expire_all()
+    # The parsed rows are written: free them before the case engine loads its own.
+    del parsed, client_rows, existing_clients, existing_contracts, new_contracts, new_clients
 
     result.cases = sync_cases(session, client_ids=touched_client_ids, today=today, actor=actor)
     run.rows, run.created, run.updated, run.unchanged = (
