@@ -4,6 +4,10 @@ bot's calls going to the fake Slack Web API; and Socket Mode through a local web
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -11,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -301,3 +306,48 @@ def test_socket_mode_answers_a_slash_command(
         assert fake.calls_to("apps.connections.open")
     finally:
         handler.close()  # type: ignore[no-untyped-call]
+
+
+def test_m3_run_connects_over_socket_mode_and_answers(
+    loaded: M3, fake: FakeSlack, responses: Responses, tmp_path: Path
+) -> None:
+    """`m3 run`, the README's main command once tokens are set, as a real process."""
+    m3 = shutil.which("m3", path=str(Path(sys.executable).parent)) or "m3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("M3_", "SLACK_"))}
+    env |= {
+        "DATABASE_URL": loaded.database_url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_API_URL": fake.url,
+        "M3_TODAY": "2026-11-24",
+        "M3_DIGEST_TIME": "23:59",  # no catch-up run during the test
+    }
+    process = subprocess.Popen(
+        [m3, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        fake.wait_for_socket_client(timeout=30)
+        envelope_id = fake.socket_send(
+            {
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "command": "/m3",
+                    "text": "list",
+                    "user_id": JULIE[0],
+                    "team_id": "T1",
+                    "channel_id": "C1",
+                    "response_url": responses.url,
+                },
+            }
+        )
+        fake.wait_for_ack(envelope_id, timeout=15)
+        (answer,) = responses.wait(timeout=15)
+        assert answer["response_type"] == "ephemeral"
+        assert "Vos M+3 du mardi 24 novembre 2026" in json.dumps(answer, ensure_ascii=False)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
