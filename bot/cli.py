@@ -93,7 +93,7 @@ def db_upgrade() -> None:
 class _Bar:
     """A progress bar on an interactive terminal, nothing otherwise."""
 
-    def __init__(self, enabled: bool, total: int) -> None:
+    def __init__(self, enabled: bool) -> None:
         self.progress: Progress | None = None
         if enabled:
             self.progress = Progress(
@@ -130,7 +130,7 @@ def _run_import(
     with _database(settings) as factory:
         session = factory()
         try:
-            with _Bar(err.is_terminal and not as_json, 0) as progress:
+            with _Bar(err.is_terminal and not as_json) as progress:
                 result = run(session, progress)
         except FileRefused as exc:
             session.rollback()
