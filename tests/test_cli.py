@@ -72,3 +72,33 @@ def test_missing_slack_token_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     result = run("run", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-x")
     assert result.returncode == 2 and "SLACK_APP_TOKEN" in result.stderr
+
+
+def test_progress_bar_on_an_interactive_terminal_only(tmp_path: Path, sample_dir: Path) -> None:
+    import pty
+
+    assert run("import", "advisors", str(sample_dir / "advisors.csv"), cwd=tmp_path).returncode == 0
+    leader, follower = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("M3_", "DATABASE_URL"))}
+    process = subprocess.run(
+        [M3, "import", "portfolio", str(sample_dir / "portfolio.csv")],
+        cwd=tmp_path,
+        env=environ | {"TERM": "xterm", "COLUMNS": "100"},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"Import" in shown and b"lignes" in shown  # the bar, on the terminal
+    assert process.stdout.decode().startswith("Portefeuille")
