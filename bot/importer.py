@@ -352,6 +352,24 @@ def _diff(current: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, 
     }
 
 
+def _start(
+    session: Session,
+    path: Path,
+    kind: str,
+    fields: dict[str, tuple[str, ...]],
+    required: tuple[str, ...],
+    today: dt.date,
+) -> tuple[crm_file.Table, dict[str, int], _Lookup, ImportRun]:
+    """Open the file and map its columns (`FileRefused` before anything is written), then
+    record the import run."""
+    table = crm_file.read_table(path)
+    columns = crm_file.match_headers(table.header, fields, required)
+    run = ImportRun(kind=kind, filename=path.name, import_date=today)
+    session.add(run)
+    session.flush()
+    return table, columns, _Lookup(session), run
+
+
 def import_portfolio(
     session: Session,
     path: Path,
@@ -360,16 +378,11 @@ def import_portfolio(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Import a portfolio export. Raises `FileRefused` (nothing changed) when unreadable."""
-    table = crm_file.read_table(path)
-    columns = crm_file.match_headers(
-        table.header, crm_file.PORTFOLIO_FIELDS, crm_file.PORTFOLIO_REQUIRED
+    table, columns, lookup, run = _start(
+        session, path, "portfolio", crm_file.PORTFOLIO_FIELDS, crm_file.PORTFOLIO_REQUIRED, today
     )
     width = len(table.header)
-    lookup = _Lookup(session)
     result = ImportResult()
-    run = ImportRun(kind="portfolio", filename=path.name, import_date=today)
-    session.add(run)
-    session.flush()
     actor = f"import:{run.id}"
 
     parsed: dict[str, _Parsed] = {}
@@ -539,16 +552,11 @@ def import_advisors(session: Session, path: Path, *, today: dt.date) -> ImportRe
     as is; roles other than Manager (Directeur, Chef d'agence…) read as Manager when they
     contain "manager", "directeur", "responsable" or "chef", else as Conseiller.
     """
-    table = crm_file.read_table(path)
-    columns = crm_file.match_headers(
-        table.header, crm_file.ADVISOR_FIELDS, crm_file.ADVISOR_REQUIRED
+    table, columns, lookup, run = _start(
+        session, path, "advisors", crm_file.ADVISOR_FIELDS, crm_file.ADVISOR_REQUIRED, today
     )
     width = len(table.header)
-    lookup = _Lookup(session)
     result = ImportResult()
-    run = ImportRun(kind="advisors", filename=path.name, import_date=today)
-    session.add(run)
-    session.flush()
     existing = {a.email.casefold(): a for a in session.scalars(select(Advisor))}
     seen: set[str] = set()
     for row in table.rows:
