@@ -285,15 +285,22 @@ def demo_command(
                 print(render("cli/queue.txt.j2", queue=queue) + "\n")
 
 
-def _slack_app(settings: Settings, *, socket_mode: bool) -> Any:
-    from bot.app import MissingToken, create_app, require
+def _require(settings: Settings, *names: str) -> None:
+    """Stop with one line when a Slack variable is missing."""
+    from bot.app import MissingToken, require
 
     try:
-        if socket_mode:
-            require(settings, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
-        return create_app(settings, socket_mode=socket_mode)
+        require(settings, *names)
     except MissingToken as exc:
         raise _fail(str(exc)) from None
+
+
+def _slack_app(settings: Settings, *, socket_mode: bool) -> Any:
+    from bot.app import create_app
+
+    _require(settings, "SLACK_BOT_TOKEN")
+    _require(settings, "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET")
+    return create_app(settings, socket_mode=socket_mode)
 
 
 @app.command("run")
@@ -334,16 +341,12 @@ def clock_command() -> None:
     """Lance le planificateur seul (le digest du matin) : un seul processus clock."""
     import logging
 
-    from bot.app import MissingToken, require
     from bot.slack import make_web_client
     from jobs.schedule import build_scheduler
 
     logging.basicConfig(level=logging.INFO)
     settings = _settings()
-    try:
-        require(settings, "SLACK_BOT_TOKEN")
-    except MissingToken as exc:
-        raise _fail(str(exc)) from None
+    _require(settings, "SLACK_BOT_TOKEN")
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     build_scheduler(
@@ -366,12 +369,7 @@ def digest_command(
     today = _parse_date(date, settings)
     client = None
     if not dry_run:
-        from bot.app import MissingToken, require
-
-        try:
-            require(settings, "SLACK_BOT_TOKEN")
-        except MissingToken as exc:
-            raise _fail(str(exc)) from None
+        _require(settings, "SLACK_BOT_TOKEN")
         client = make_web_client(settings)
     with _database(settings) as factory:
         report = digest.run(
