@@ -26,8 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import blocks
-from bot.cases import sync_cases
-from bot.models import Advisor, Client, Digest, DigestRun, DigestStatus, utcnow
+from bot.models import Advisor, Digest, DigestRun, DigestStatus, utcnow
 from bot.queue import Queue, queues_for
 from bot.rules import previous_working_day
 from bot.slack import link_advisor
@@ -104,14 +103,7 @@ def _summary_rows(queues: list[Queue], today: dt.date) -> list[dict[str, Any]]:
             "late": len(q.late),
             "absent": q.advisor.absent_on(today),
             # An absent advisor's cases are listed so that a colleague calls them.
-            "cases": (
-                [
-                    f"{c.client_name} (fenêtre jusqu'au {c.window_end:%d/%m})"
-                    for c in q.to_handle + q.new + q.late
-                ]
-                if q.advisor.absent_on(today)
-                else []
-            ),
+            "cases": q.new + q.to_handle + q.late if q.advisor.absent_on(today) else [],
         }
         for q in queues
         if not q.empty or q.advisor.absent_on(today)
@@ -128,9 +120,7 @@ def run(
 ) -> DigestReport:
     """Post the day's digests. `dry_run` posts nothing and records nothing."""
     report = DigestReport(day=today)
-    with factory.begin() as session:
-        ids = session.scalars(select(Client.id)).all()
-        sync_cases(session, client_ids=ids, today=today, actor="digest")
+    # Cases are kept in step by each import; their states are computed for `today` on read.
     with factory() as session:
         queues = queues_for(session, today=today, since=previous_digest_day(session, today))
     if dry_run:
