@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from bot.db import chunked
 from bot.models import AuditEntry, Case, Client, Contract
 from bot.rules import (
     CaseFacts,
@@ -41,11 +42,6 @@ class SyncReport:
     left_out: list[str] = field(default_factory=list)  # contracts too old to open a case
 
 
-def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def sync_cases(
     session: Session, *, client_ids: Iterable[int], today: dt.date, actor: str
 ) -> SyncReport:
@@ -53,13 +49,13 @@ def sync_cases(
     ids = sorted(set(client_ids))
     if not ids:
         return report
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         _sync_chunk(session, chunk, today=today, actor=actor, report=report)
     return report
 
 
 def _sync_chunk(
-    session: Session, chunk: list[int], *, today: dt.date, actor: str, report: SyncReport
+    session: Session, chunk: Sequence[int], *, today: dt.date, actor: str, report: SyncReport
 ) -> None:
     """Sync a few hundred clients, then let their objects go: an import may touch 100k."""
     contracts_by_client: dict[int, list[Contract]] = defaultdict(list)

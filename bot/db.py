@@ -6,9 +6,10 @@ the functions that query take the session as an argument and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -16,6 +17,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_T = TypeVar("_T")
+
+
+def chunked(items: Sequence[_T], size: int = 900) -> Iterator[Sequence[_T]]:
+    """Slices short enough for an `IN (…)` list on every backend (SQLite caps parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

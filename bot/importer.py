@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot import crm_file
 from bot.cases import SyncReport, sync_cases
 from bot.crm_file import FileRefused, Row, clean
+from bot.db import chunked
 from bot.models import (
     Advisor,
     AuditEntry,
@@ -516,8 +517,7 @@ def _rows_by_number(
     an import compares up to 100k rows)."""
     found: dict[str, dict[str, Any]] = {}
     selected = [getattr(model, name) for name in ("number", *columns)]
-    for start in range(0, len(numbers), 900):
-        chunk = numbers[start : start + 900]
+    for chunk in chunked(numbers):
         for row in session.execute(select(*selected).where(model.number.in_(chunk))):
             values = row._asdict()
             found[values.pop("number")] = values
