@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample exports, and a migrated database on SQLite and, when
+"""Fixtures for every test: the sample exports, and a migrated database on SQLite and, when
 `TEST_DATABASE_URL` is set, on PostgreSQL too (each test run in its own schema)."""
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from bot import db
 from bot.cli import app
 from bot.models import Base
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-SAMPLE = SHARED / "data" / "sample"
-VALIDATORS = SHARED / "validators"
 DATA = Path(__file__).resolve().parent / "data"
+SAMPLE = DATA / "sample"
 
 IMPORT_DAY = "2026-11-23"
 
@@ -33,8 +30,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") e
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
-    if not SAMPLE.is_dir():
-        pytest.skip("the shared sample exports are not next to the project")
+    """The CRM's sample exports (tests/data/sample, see tests/data/README.md)."""
     return SAMPLE
 
 

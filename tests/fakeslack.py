@@ -9,10 +9,11 @@ exercised end to end::
         assert fake.calls_to("chat.postMessage")[0].params["text"] == "hi"
         fake.assert_valid()
 
-Every recorded call is checked against the shared validators (`/work/shared/validators`):
-the Web API OpenAPI document (method exists, required parameters present) and the Block
-Kit JSON schemas, plus slack_sdk's own model validation. Problems go to `fake.violations`;
-the server still answers the way Slack would (`invalid_blocks`, `invalid_arguments`...).
+Every recorded call is checked against the Slack validators in `tests/data/validators` (or
+the folder given as `validators_dir`): the Web API OpenAPI document (method exists, required
+parameters present) and the Block Kit JSON schemas, plus slack_sdk's own model validation.
+Problems go to `fake.violations`; the server still answers the way Slack would
+(`invalid_blocks`, `invalid_arguments`...).
 
 Faults can be injected (`fail_next`, `rate_limit_per_channel`, `random_429`), and
 `fake.socket_url` is a WebSocket server speaking enough of Socket Mode for
@@ -47,10 +48,11 @@ from slack_sdk.signature import SignatureVerifier
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
-VALIDATORS_DIR = Path(__file__).resolve().parents[2] / "shared" / "validators"
-OPENAPI_FILE = VALIDATORS_DIR / "slack_web_openapi_v2.json"
-KNOWN_BLOCK_SCHEMA_FILE = VALIDATORS_DIR / "blockkit-known-block.schema.json"
-MODAL_VIEW_SCHEMA_FILE = VALIDATORS_DIR / "blockkit-modal-view.schema.json"
+#: The default folder of the validators (see tests/data/README.md).
+VALIDATORS_DIR = Path(__file__).resolve().parent / "data" / "validators"
+OPENAPI_FILE = "slack_web_openapi_v2.trimmed.json"
+KNOWN_BLOCK_SCHEMA_FILE = "blockkit-known-block.schema.json"
+MODAL_VIEW_SCHEMA_FILE = "blockkit-modal-view.schema.json"
 
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
@@ -100,10 +102,9 @@ class _Fault:
 # --------------------------------------------------------------------------- validators
 
 
-@functools.cache
 def _load_json(path: Path) -> Any:
     if not path.is_file():
-        raise FileNotFoundError(f"FakeSlack needs the shared Slack validators: {path} is missing")
+        raise FileNotFoundError(f"FakeSlack needs the Slack validators: {path} is missing")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -139,26 +140,32 @@ class _SchemaSet:
         )
 
 
-@functools.cache
-def _known_blocks() -> _SchemaSet:
-    return _SchemaSet(KNOWN_BLOCK_SCHEMA_FILE)
-
-
-@functools.cache
-def _modal_schema() -> _SchemaSet:
-    return _SchemaSet(MODAL_VIEW_SCHEMA_FILE)
-
-
-@functools.cache
-def _openapi_operations() -> dict[str, list[dict[str, Any]]]:
+def _openapi_operations(path: Path) -> dict[str, list[dict[str, Any]]]:
     """Method name -> its OpenAPI parameters (each path has a single verb)."""
     operations: dict[str, list[dict[str, Any]]] = {}
-    for path, verbs in _load_json(OPENAPI_FILE)["paths"].items():
+    for method_path, verbs in _load_json(path)["paths"].items():
         parameters: list[dict[str, Any]] = []
         for operation in verbs.values():
             parameters += operation.get("parameters", [])
-        operations[path.lstrip("/")] = parameters
+        operations[method_path.lstrip("/")] = parameters
     return operations
+
+
+class Validators:
+    """The Slack validators of one folder: the Web API's operations and the Block Kit
+    schemas for message blocks and for modals."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.operations = _openapi_operations(folder / OPENAPI_FILE)
+        self.known_blocks = _SchemaSet(folder / KNOWN_BLOCK_SCHEMA_FILE)
+        self.modal = _SchemaSet(folder / MODAL_VIEW_SCHEMA_FILE)
+
+
+@functools.cache
+def load_validators(folder: Path = VALIDATORS_DIR) -> Validators:
+    """The validators of `folder`, read once per folder (FileNotFoundError if one is missing)."""
+    return Validators(folder.resolve())
 
 
 def _known_to_slack_sdk(method: str) -> bool:
@@ -193,11 +200,12 @@ def _empty_texts(value: Any, path: str = "") -> list[str]:
 def check_blocks(blocks: Any, *, limit: int, schemas: _SchemaSet | None = None) -> list[str]:
     """Problems in a list of Block Kit blocks (empty when valid).
 
-    Each block is checked against the shared JSON schema for its type, with slack_sdk's
-    `Block.parse(...)` + `validate_json()` (and `to_dict()`, which validates nested
-    elements), for empty text objects and duplicate `block_id`s; at most `limit` blocks.
+    Each block is checked against the JSON schema for its type (`schemas`, by default the
+    message blocks of `VALIDATORS_DIR`), with slack_sdk's `Block.parse(...)` +
+    `validate_json()` (and `to_dict()`, which validates nested elements), for empty text
+    objects and duplicate `block_id`s; at most `limit` blocks.
     """
-    schemas = schemas or _known_blocks()
+    schemas = schemas or load_validators().known_blocks
     if not isinstance(blocks, list):
         return [f"blocks must be a JSON array, got {type(blocks).__name__}"]
     problems: list[str] = []
@@ -231,16 +239,17 @@ def check_blocks(blocks: Any, *, limit: int, schemas: _SchemaSet | None = None) 
     return problems
 
 
-def check_view(view: Any) -> list[str]:
+def check_view(view: Any, *, validators: Validators | None = None) -> list[str]:
     """Problems in a `view` payload: modals against the modal JSON schema, every view
     with slack_sdk's `View` validation and at most 100 valid blocks."""
     if not isinstance(view, dict):
         return [f"view must be a JSON object, got {type(view).__name__}"]
+    validators = validators or load_validators()
     problems: list[str] = []
     view_type = view.get("type")
-    schemas = _known_blocks()
+    schemas = validators.known_blocks
     if view_type == "modal":
-        schemas = _modal_schema()
+        schemas = validators.modal
         # The blocks are checked one by one below, with clearer messages.
         top = {**view, "blocks": []} if isinstance(view.get("blocks"), list) else view
         for message in _schema_errors(schemas.root, top):
@@ -280,7 +289,8 @@ class FakeSlack:
 
     Use it as a context manager; `url` is the `base_url` for `WebClient` (ends with "/").
     `users` are dicts with at least `id`; `email`, `name`, `real_name`, `tz`... are
-    served the way Slack shapes a user (the email inside `profile`).
+    served the way Slack shapes a user (the email inside `profile`). Calls are checked
+    against the validators in `validators_dir` (read when the fake is made).
     """
 
     def __init__(
@@ -288,7 +298,9 @@ class FakeSlack:
         token: str = "xoxb-test",
         users: Iterable[Mapping[str, Any]] = (),
         app_token: str | None = None,
+        validators_dir: Path = VALIDATORS_DIR,
     ) -> None:
+        self.validators = load_validators(validators_dir)
         self.token = token
         self.app_token = app_token
         self.users: list[dict[str, Any]] = [_user_object(u) for u in users]
@@ -313,10 +325,6 @@ class FakeSlack:
         self._http: ThreadingHTTPServer | None = None
         self._ws: Server | None = None
         self._threads: list[threading.Thread] = []
-        # Load (and fail early on) the validators.
-        _openapi_operations()
-        _known_blocks()
-        _modal_schema()
 
     # -- lifecycle
 
@@ -573,7 +581,7 @@ class FakeSlack:
         return False, "invalid_auth"
 
     def _check_params(self, method: str, params: dict[str, Any], token: str | None) -> list[str]:
-        operations = _openapi_operations()
+        operations = self.validators.operations
         if method not in operations:
             if _known_to_slack_sdk(method):
                 return []  # newer than the OpenAPI document: no parameter list to check
@@ -628,7 +636,11 @@ class FakeSlack:
         problems: list[str] = []
         if method in BLOCK_METHODS:
             if "blocks" in params:
-                found = check_blocks(params["blocks"], limit=MESSAGE_BLOCK_LIMIT)
+                found = check_blocks(
+                    params["blocks"],
+                    limit=MESSAGE_BLOCK_LIMIT,
+                    schemas=self.validators.known_blocks,
+                )
                 problems += [f"{method}: {p}" for p in found]
                 if found:
                     error = "invalid_blocks" if isinstance(params["blocks"], list) else None
@@ -642,7 +654,7 @@ class FakeSlack:
                 problems.append(f"{method}: no text, blocks nor attachments")
                 return {"ok": False, "error": "no_text"}, problems
         if method in VIEW_METHODS and "view" in params:
-            found = check_view(params["view"])
+            found = check_view(params["view"], validators=self.validators)
             problems += [f"{method}: {p}" for p in found]
             if found:
                 return _invalid("invalid_arguments", found), problems

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +24,6 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from tests.fakeslack import VALIDATORS_DIR, FakeSlack, signed_headers
-
-pytestmark = pytest.mark.skipif(
-    not VALIDATORS_DIR.is_dir(), reason="the shared Slack validators are not next to the project"
-)
 
 TOKEN = "xoxb-test"
 USERS = [
@@ -298,3 +296,15 @@ def test_signed_headers_verify() -> None:
         signature=headers["X-Slack-Signature"],
     )
     assert signed_headers("s3cret", body, timestamp=1)["X-Slack-Request-Timestamp"] == "1"
+
+
+def test_validators_come_from_the_folder_given(tmp_path: Path) -> None:
+    complete = shutil.copytree(VALIDATORS_DIR, tmp_path / "complete")
+    fake = FakeSlack(token=TOKEN, validators_dir=complete)
+    assert fake.validators.folder == complete.resolve()
+    assert "chat.postMessage" in fake.validators.operations
+
+    incomplete = shutil.copytree(VALIDATORS_DIR, tmp_path / "incomplete")
+    (incomplete / "blockkit-modal-view.schema.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"blockkit-modal-view\.schema\.json is missing"):
+        FakeSlack(token=TOKEN, validators_dir=incomplete)
