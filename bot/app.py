@@ -1,17 +1,19 @@
 """The Slack app factory: `create_app(settings, client=None)` builds the Bolt app; nothing
-happens at import time. Listeners live in `commands/` (one `register(app, context)` each)."""
+happens at import time. Listeners live in `commands/`; `commands.register(app)` wires them, and a
+middleware hands each of them the `AppContext` as the argument `app_context`."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
+from bot.context import CONTEXT_KEY, AppContext
 from bot.settings import Settings
 from bot.slack import add_retry_handlers, make_web_client
 
@@ -23,12 +25,12 @@ class MissingToken(Exception):
 
 
 TOKEN_HELP = {
-    "SLACK_BOT_TOKEN": "jeton du bot « xoxb-… » / bot token: api.slack.com/apps → "
-    "OAuth & Permissions → Bot User OAuth Token",
-    "SLACK_SIGNING_SECRET": "secret de signature / signing secret: api.slack.com/apps → "
-    "Basic Information → Signing Secret",
-    "SLACK_APP_TOKEN": "jeton d'application « xapp-… » (Socket Mode) / app-level token: "
-    "api.slack.com/apps → Basic Information → App-Level Tokens (scope connections:write)",
+    "SLACK_BOT_TOKEN": "le jeton du bot « xoxb-… » : api.slack.com/apps → OAuth & Permissions "
+    "→ Bot User OAuth Token",
+    "SLACK_SIGNING_SECRET": "le secret de signature : api.slack.com/apps → Basic Information "
+    "→ Signing Secret",
+    "SLACK_APP_TOKEN": "le jeton d'application « xapp-… » du Socket Mode : api.slack.com/apps "
+    "→ Basic Information → App-Level Tokens (portée connections:write)",
 }
 
 
@@ -40,15 +42,7 @@ def require(settings: Settings, *names: str) -> None:
     }
     for name in names:
         if not values[name]:
-            raise MissingToken(f"{name} manquant / missing — {TOKEN_HELP[name]}")
-
-
-@dataclass(frozen=True)
-class AppContext:
-    """What the listeners need besides Bolt's own arguments."""
-
-    settings: Settings
-    factory: sessionmaker[Session]
+            raise MissingToken(f"{name} manquant : il faut {TOKEN_HELP[name]}.")
 
 
 def create_app(
@@ -74,13 +68,16 @@ def create_app(
         request_verification_enabled=not socket_mode,
         ignoring_self_events_enabled=True,
     )
-    context = AppContext(settings=settings, factory=factory)
+    app_context = AppContext(settings=settings, factory=factory)
 
-    from commands import home, m3, prepare
+    @app.middleware
+    def inject_context(context: BoltContext, next: Callable[[], None]) -> None:
+        context[CONTEXT_KEY] = app_context
+        next()
 
-    m3.register(app, context)
-    prepare.register(app, context)
-    home.register(app, context)
+    import commands
+
+    commands.register(app)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

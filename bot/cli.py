@@ -23,8 +23,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
+from bot.cases.queries import list_cases, queues_for
 from bot.importer import FileRefused, ImportResult, import_advisors, import_portfolio
-from bot.queue import list_cases, queues_for
 from bot.rendering import date_fr, render
 from bot.rules import CaseState, previous_working_day
 from bot.settings import Settings, SettingsError, load_settings

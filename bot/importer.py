@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot import crm_file
-from bot.cases import SyncReport, sync_cases
+from bot.cases.engine import SyncReport, sync_cases
 from bot.crm_file import FileRefused, Row, clean
 from bot.db import chunked
 from bot.models import (

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.rules import CaseState, Status, TagValue, Window, case_state, status_from_tags
+from bot.rules import CaseState, Status, Window, case_state
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -219,17 +219,6 @@ class Case(Base):
             today=today,
             completed_on=self.completed_on,
             cancelled_on=self.cancelled_on,
-        )
-
-    def computed_status(self) -> Status:
-        def tag(value: str | None) -> TagValue | None:
-            return TagValue(value) if value else None
-
-        return status_from_tags(
-            call=tag(self.tag_call),
-            crm=tag(self.tag_crm),
-            review=tag(self.tag_review),
-            card=tag(self.tag_card),
         )
 
 

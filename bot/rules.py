@@ -9,8 +9,10 @@ open are written here, next to the code that makes them:
   Expired: from the day after that. (Effect 15 Jan: late until 15 May, expired on 16 May.)
 - Grouping: a client's AN contracts, in effect-date order, join the client's current case when
   they take effect on or before that case's deadline and the case is neither completed nor
-  cancelled; otherwise they open a new case. The case's dates are those of its earliest
-  active contract.
+  cancelled (bounded by that case's *earliest* contract's deadline, so a case cannot grow
+  forever); otherwise they open a new case. A case's window is its earliest active contract's;
+  its deadline (the end of « en retard ») is its latest contract's, so a client who signed
+  again while the first M+3 was pending is still called.
 - A case is cancelled when every one of its contracts was terminated or suspended before the
   case was completed; one terminated contract among others just leaves the case.
 - The bot does not open a case for a contract it first learns about after that contract's
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -180,7 +182,6 @@ class ContractFacts:
     key: str
     effect: dt.date
     active: bool
-    ended_on: dt.date | None = None  # termination or suspension date, when inactive
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,6 @@ class CaseFacts:
     """An existing case of the client, as far as grouping is concerned."""
 
     key: int
-    contract_keys: frozenset[str]
     window: Window
     completed_on: dt.date | None = None
     cancelled_on: dt.date | None = None
@@ -247,8 +247,3 @@ def place_contracts(
         group_window = window
         placements.append(Placement(contract.key, new_group=group_index))
     return placements
-
-
-def case_window(effects: Sequence[dt.date]) -> Window:
-    """A case's window: that of its earliest contract."""
-    return window_for(min(effects))

@@ -1,4 +1,7 @@
-"""The Slack Web API client and the advisor ↔ Slack user link."""
+"""The Slack Web API client and the advisor ↔ Slack user link.
+
+`link_advisor` talks to Slack and only sets attributes on the (detached) advisor;
+`save_link` then stores them in a short transaction: no Slack call inside a transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from bot.models import Advisor
 from bot.settings import Settings
@@ -42,6 +47,7 @@ def link_advisor(client: WebClient, advisor: Advisor) -> bool:
     """Find the advisor's Slack user by e-mail (once) and open the DM channel (once).
 
     Returns False when Slack has no user with that e-mail. Other API errors propagate.
+    Nothing is written: call `save_link` afterwards.
     """
     if advisor.slack_user_id is None:
         try:
@@ -55,3 +61,12 @@ def link_advisor(client: WebClient, advisor: Advisor) -> bool:
         response = client.conversations_open(users=advisor.slack_user_id)
         advisor.slack_dm_channel = response["channel"]["id"]
     return True
+
+
+def save_link(session: Session, advisor: Advisor) -> None:
+    """Store the Slack user and DM channel found by `link_advisor`."""
+    session.execute(
+        update(Advisor)
+        .where(Advisor.id == advisor.id)
+        .values(slack_user_id=advisor.slack_user_id, slack_dm_channel=advisor.slack_dm_channel)
+    )

@@ -1,30 +1,40 @@
-"""Helpers shared by the listeners: who is asking, and their live queue."""
+"""Helpers shared by the listeners: who is asking, and their live queue.
+
+No Slack call is made inside a database transaction: a listener reads what it needs, closes the
+session, then talks to Slack.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.blocks.common import texts
+from bot.cases.queries import Queue, build_queue, list_cases
+from bot.context import AppContext
 from bot.models import Advisor
-from bot.queue import Queue, build_queue, list_cases
 from bot.rules import CaseState, previous_working_day
 
 
-def advisor_for(session: Session, client: WebClient, user_id: str) -> Advisor | None:
-    """The advisor behind a Slack user: by the stored id, else by the user's e-mail (kept)."""
-    advisor = session.scalar(select(Advisor).where(Advisor.slack_user_id == user_id))
+def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Advisor | None:
+    """The advisor behind a Slack user: by the stored id, else by the Slack profile's e-mail
+    (the id is then kept, so Slack is asked once). The advisor is returned detached."""
+    with app_context.factory() as session:
+        advisor = session.scalar(select(Advisor).where(Advisor.slack_user_id == user_id))
     if advisor is not None:
         return advisor
     profile = client.users_info(user=user_id)["user"].get("profile", {})
     email = (profile.get("email") or "").casefold()
     if not email:
         return None
-    advisor = session.scalar(select(Advisor).where(Advisor.email == email))
-    if advisor is not None:
-        advisor.slack_user_id = user_id
+    with app_context.factory.begin() as session:
+        advisor = session.scalar(select(Advisor).where(Advisor.email == email))
+        if advisor is not None:
+            advisor.slack_user_id = user_id
     return advisor
 
 
@@ -33,3 +43,19 @@ def live_queue(session: Session, advisor: Advisor, today: dt.date) -> Queue:
         session, today=today, advisor_email=advisor.email, states=(CaseState.OPEN, CaseState.LATE)
     )
     return build_queue(views, advisor=advisor, today=today, since=previous_working_day(today))
+
+
+def notice_view(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (a refusal, a case that is gone)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": str(texts().close()).strip()},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
+
+
+def loading_view(title: str) -> dict[str, Any]:
+    """The modal opened at once on a click (the trigger expires 3 s after it); the real view
+    replaces it through `views.update` once the database has answered."""
+    return notice_view(title, str(texts().loading()).strip())

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from sqlalchemy.orm import Session
 
-from bot import blocks
-from bot.app import AppContext
+from bot.blocks.home import home_view
+from bot.context import AppContext
 from commands.common import advisor_for, live_queue
 
 
-def publish_home(session: Session, client: WebClient, user_id: str, today: dt.date) -> None:
-    advisor = advisor_for(session, client, user_id)
-    queue = live_queue(session, advisor, today) if advisor is not None else None
-    client.views_publish(user_id=user_id, view=blocks.home_view(queue, advisor, today))
+def publish_home(app_context: AppContext, client: WebClient, user_id: str) -> None:
+    """Build the user's App Home from the database, then publish it (outside the session)."""
+    today = app_context.settings.today()
+    advisor = advisor_for(app_context, client, user_id)
+    queue = None
+    if advisor is not None:
+        with app_context.factory() as session:
+            queue = live_queue(session, advisor, today)
+    client.views_publish(user_id=user_id, view=home_view(queue, advisor, today))
 
 
-def register(app: App, context: AppContext) -> None:
-    @app.event("app_home_opened")
-    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        with context.factory.begin() as session:
-            publish_home(session, client, event["user"], context.settings.today())
+def on_home_opened(event: dict[str, Any], client: WebClient, app_context: AppContext) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    publish_home(app_context, client, event["user"])
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(on_home_opened)

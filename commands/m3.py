@@ -1,59 +1,91 @@
-"""`/m3`: one slash command, a table of subcommands. Empty, `help` or unknown input answers
-(ephemeral, in French) with the list."""
+"""`/m3`: one slash command, a table of subcommands (`SUBCOMMANDS`). The help is generated from
+the table; empty, `help` or unknown input answers with it (ephemeral, in French).
+
+`ack()` comes first. A subcommand that opens a modal gets the request before any database work
+(its `trigger_id` expires 3 s after the command); the others get the advisor behind the user.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot.app import AppContext
+from bot.blocks.common import section, texts
+from bot.blocks.digest import digest_message
+from bot.context import AppContext
 from bot.models import Advisor
+from bot.slack import link_advisor, save_link
 from commands.common import advisor_for, live_queue
 from commands.home import publish_home
 
-Handler = Callable[[AppContext, Advisor, str, Respond, WebClient], None]
+
+@dataclass(frozen=True)
+class SlashRequest:
+    """One `/m3` invocation as a handler sees it: the whole command payload (`user_id`,
+    `trigger_id`, `text`…), the text after the subcommand, and how to answer."""
+
+    app_context: AppContext
+    command: dict[str, Any]
+    args: str
+    client: WebClient
+    respond: Respond
+    advisor: Advisor | None = None  # set for subcommands that do not open a modal
+
+    @property
+    def user_id(self) -> str:
+        return str(self.command["user_id"])
+
+    @property
+    def today(self) -> dt.date:
+        return self.app_context.settings.today()
+
+    def say(self, text: Any) -> None:
+        self.respond(response_type="ephemeral", text=str(text).strip())
+
+    def me(self) -> Advisor:
+        assert self.advisor is not None, "subcommands that do not open a modal get the advisor"
+        return self.advisor
 
 
-def _help(respond: Respond, prefix: str = "") -> None:
-    text = (prefix + "\n" if prefix else "") + str(blocks.texts().help()).strip()
-    respond(response_type="ephemeral", text=text, blocks=[blocks.section(text)])
+@dataclass(frozen=True)
+class Subcommand:
+    """A row of the table: `name` and `aliases` as typed, the handler, whether it opens a
+    modal, and whether it changes what the App Home shows (refreshed after it)."""
+
+    name: str
+    handler: Callable[[SlashRequest], None]
+    aliases: tuple[str, ...] = ()
+    opens_modal: bool = False
+    refreshes_home: bool = False
 
 
-def cmd_list(
-    context: AppContext, advisor: Advisor, _args: str, respond: Respond, _c: WebClient
-) -> None:
-    today = context.settings.today()
-    with context.factory() as session:
-        queue = live_queue(session, advisor, today)
+def cmd_list(request: SlashRequest) -> None:
+    with request.app_context.factory() as session:
+        queue = live_queue(session, request.me(), request.today)
     if queue.empty:
-        respond(response_type="ephemeral", text=str(blocks.texts().empty_queue()))
+        request.say(texts().empty_queue())
         return
-    message = blocks.digest_message(queue)
-    respond(response_type="ephemeral", **message)
+    request.respond(response_type="ephemeral", **digest_message(queue))
 
 
-def cmd_digest(
-    context: AppContext, advisor: Advisor, _args: str, respond: Respond, client: WebClient
-) -> None:
+def cmd_digest(request: SlashRequest) -> None:
     """Resend my digest now, on request (not counted as the day's digest)."""
-    from bot.slack import link_advisor
-
-    today = context.settings.today()
-    with context.factory.begin() as session:
-        fresh = session.get(Advisor, advisor.id)
-        assert fresh is not None
-        link_advisor(client, fresh)
-        queue = live_queue(session, fresh, today)
-        channel = fresh.slack_dm_channel
-    if not queue.empty and channel:
-        client.chat_postMessage(channel=channel, **blocks.digest_message(queue))
-    respond(response_type="ephemeral", text=str(blocks.texts().digest_resent(not queue.empty)))
+    advisor = request.me()
+    if advisor.slack_dm_channel is None:
+        link_advisor(request.client, advisor)  # Slack first, then one short transaction
+        with request.app_context.factory.begin() as session:
+            save_link(session, advisor)
+    with request.app_context.factory() as session:
+        queue = live_queue(session, advisor, request.today)
+    if not queue.empty and advisor.slack_dm_channel:
+        request.client.chat_postMessage(channel=advisor.slack_dm_channel, **digest_message(queue))
+    request.say(texts().digest_resent(not queue.empty))
 
 
 _ABSENCE = re.compile(
@@ -86,59 +118,75 @@ def parse_absence(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     return (start, end) if end >= start else None
 
 
-def cmd_absent(
-    context: AppContext, advisor: Advisor, args: str, respond: Respond, client: WebClient
-) -> None:
-    texts = blocks.texts()
-    today = context.settings.today()
-    if args.strip().casefold() in ("fin", "stop", "terminé", "termine"):
-        with context.factory.begin() as session:
-            fresh = session.get(Advisor, advisor.id)
-            assert fresh is not None
-            fresh.absent_from = fresh.absent_until = None
-        respond(response_type="ephemeral", text=str(texts.absence_ended()))
-        return
-    period = parse_absence(args, today)
-    if period is None:
-        respond(response_type="ephemeral", text=str(texts.absence_invalid()))
-        return
-    with context.factory.begin() as session:
+_END_WORDS = ("fin", "stop", "terminé", "termine")
+
+
+def cmd_absent(request: SlashRequest) -> None:
+    advisor = request.me()
+    if request.args.strip().casefold() in _END_WORDS:
+        period: tuple[dt.date | None, dt.date | None] = (None, None)
+        answer = texts().absence_ended()
+    else:
+        parsed = parse_absence(request.args, request.today)
+        if parsed is None:
+            request.say(texts().absence_invalid())
+            return
+        period, answer = parsed, texts().absence_set(*parsed)
+    with request.app_context.factory.begin() as session:
         fresh = session.get(Advisor, advisor.id)
         assert fresh is not None
         fresh.absent_from, fresh.absent_until = period
-    respond(response_type="ephemeral", text=str(texts.absence_set(*period)))
+    request.say(answer)
 
 
-SUBCOMMANDS: dict[str, Handler] = {
-    "list": cmd_list,
-    "liste": cmd_list,
-    "digest": cmd_digest,
-    "absent": cmd_absent,
-    "absence": cmd_absent,
-}
+def cmd_help(request: SlashRequest) -> None:
+    send_help(request.respond)
 
 
-def register(app: App, context: AppContext) -> None:
-    @app.command("/m3")
-    def on_m3(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
-        text = (command.get("text") or "").strip()
-        name, _, args = text.partition(" ")
-        handler = SUBCOMMANDS.get(name.casefold())
-        if handler is None:
-            prefix = (
-                ""
-                if name.casefold() in ("", "help", "aide")
-                else str(blocks.texts().unknown_command(text))
-            )
-            _help(respond, prefix)
-            return
-        with context.factory.begin() as session:
-            advisor = advisor_for(session, client, command["user_id"])
-        if advisor is None:
-            respond(response_type="ephemeral", text=str(blocks.texts().not_an_advisor()))
-            return
-        handler(context, advisor, args, respond, client)
-        if handler is not cmd_list:
-            with context.factory.begin() as session:
-                publish_home(session, client, command["user_id"], context.settings.today())
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("list", cmd_list, aliases=("liste", "file")),
+    Subcommand("digest", cmd_digest, aliases=("recap", "récap"), refreshes_home=True),
+    Subcommand("absent", cmd_absent, aliases=("absence",), refreshes_home=True),
+    Subcommand("help", cmd_help, aliases=("aide",)),
+)
+
+
+def find(name: str) -> Subcommand | None:
+    key = name.casefold()
+    return next((s for s in SUBCOMMANDS if key == s.name or key in s.aliases), None)
+
+
+def send_help(respond: Respond, prefix: str = "") -> None:
+    lines = [str(texts().help_title()).strip()]
+    lines += [str(texts().help_line(s.name)).strip() for s in SUBCOMMANDS]
+    text = "\n".join(([prefix] if prefix else []) + lines)
+    respond(response_type="ephemeral", text=text, blocks=[section(text)])
+
+
+def on_m3(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, app_context: AppContext
+) -> None:
+    ack()
+    text = (command.get("text") or "").strip()
+    name, _, args = text.partition(" ")
+    subcommand = find(name)
+    if subcommand is None:
+        send_help(respond, "" if not name else str(texts().unknown_command(text)).strip())
+        return
+    request = SlashRequest(app_context, command, args.strip(), client, respond)
+    if subcommand.opens_modal:
+        subcommand.handler(request)
+        return
+    advisor = advisor_for(app_context, client, command["user_id"])
+    if advisor is None:
+        request.say(texts().not_an_advisor())
+        return
+    subcommand.handler(
+        SlashRequest(app_context, command, args.strip(), client, respond, advisor=advisor)
+    )
+    if subcommand.refreshes_home:
+        publish_home(app_context, client, command["user_id"])
+
+
+def register(app: App) -> None:
+    app.command("/m3")(on_m3)

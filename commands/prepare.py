@@ -1,5 +1,8 @@
 """The "Préparer l'appel" button: a modal with the personalised script, the missing CRM fields
-and pieces, and the rebound questions for the client's profile."""
+and pieces, and the rebound questions for the client's profile.
+
+The modal opens at once (a "loading" view: the trigger expires 3 s after the click), then the
+case is read and the view updated."""
 
 from __future__ import annotations
 
@@ -8,18 +11,29 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks
-from bot.app import AppContext
-from bot.queue import list_cases
+from bot.blocks.common import texts
+from bot.blocks.prepare import prepare_modal
+from bot.blocks.queue import PREPARE_ACTION
+from bot.cases.queries import list_cases
+from bot.context import AppContext
+from commands.common import loading_view, notice_view
 
 
-def register(app: App, context: AppContext) -> None:
-    @app.action(blocks.PREPARE_ACTION)
-    def on_prepare(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        case_id = int(body["actions"][0]["value"])
-        with context.factory() as session:
-            views = list_cases(session, today=context.settings.today(), case_id=case_id)
-        if not views:
-            return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.prepare_modal(views[0]))
+def on_prepare(ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext) -> None:
+    ack()
+    title = str(texts().prepare_title()).strip()
+    opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view(title))
+    view_id = opened["view"]["id"]
+    case_id = int(body["actions"][0]["value"])
+    with app_context.factory() as session:
+        views = list_cases(session, today=app_context.settings.today(), case_id=case_id)
+    if not views:
+        client.views_update(
+            view_id=view_id, view=notice_view(title, str(texts().case_gone()).strip())
+        )
+        return
+    client.views_update(view_id=view_id, view=prepare_modal(views[0]))
+
+
+def register(app: App) -> None:
+    app.action(PREPARE_ACTION)(on_prepare)

@@ -1,5 +1,6 @@
 """The morning digest: one DM per advisor with their new, à traiter and en retard M+3s, and a
-summary for the managers (counts only, no client names).
+summary for the managers (counts per advisor; an absent advisor's cases are named so that a
+colleague calls them).
 
 Exactly once: each advisor's digest of a day is a `digest` row, unique on (advisor, day). A
 runner first *claims* the row (an INSERT that only one runner can win, committed before
@@ -9,7 +10,7 @@ crashed runner is taken over after `STALE_CLAIM` (the only window where a crash 
 post and its record could repeat a DM).
 
 This job needs its own transactions (the claim must be committed before the post), so it takes
-the session factory, not a session.
+the session factory, not a session. No Slack call is made inside a transaction.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import blocks
+from bot.blocks.common import texts
+from bot.blocks.digest import digest_message
+from bot.blocks.managers import managers_summary
+from bot.cases.queries import Queue, queues_for
 from bot.models import Advisor, Digest, DigestRun, DigestStatus, utcnow
-from bot.queue import Queue, queues_for
 from bot.rules import previous_working_day
-from bot.slack import link_advisor
+from bot.slack import link_advisor, save_link
 
 log = logging.getLogger(__name__)
 STALE_CLAIM = dt.timedelta(minutes=15)
@@ -126,7 +129,7 @@ def run(
     if dry_run:
         for queue in queues:
             if not queue.empty and not queue.advisor.absent_on(today):
-                report.previews.append((queue.advisor.email, blocks.digest_message(queue)))
+                report.previews.append((queue.advisor.email, digest_message(queue)))
         return report
     assert client is not None
     for queue in queues:
@@ -152,18 +155,18 @@ def _post_one(
         report.skipped.append(advisor.email)
         return
     try:
-        with factory.begin() as session:
-            fresh = session.get(Advisor, advisor.id)
-            assert fresh is not None
-            linked = link_advisor(client, fresh)
-            if not linked:
-                _report_missing_account(client, fresh, today, managers_channel)
-            channel = fresh.slack_dm_channel
-        if not linked or channel is None:
+        if advisor.slack_dm_channel is None:
+            if link_advisor(client, advisor):
+                with factory.begin() as session:
+                    save_link(session, advisor)
+            else:
+                _report_missing_account(factory, client, advisor, today, managers_channel)
+        channel = advisor.slack_dm_channel
+        if channel is None:
             _finish(factory, digest_id, DigestStatus.SKIPPED, reason="no_slack_account")
             report.no_slack.append(advisor.email)
             return
-        message = blocks.digest_message(queue)
+        message = digest_message(queue)
         response = client.chat_postMessage(channel=channel, **message)
     except SlackApiError as exc:
         # Leave the claim: the next run (or the stale-claim takeover) retries this one only.
@@ -189,14 +192,20 @@ def _post_one(
 
 
 def _report_missing_account(
-    client: WebClient, advisor: Advisor, today: dt.date, managers_channel: str | None
+    factory: sessionmaker[Session],
+    client: WebClient,
+    advisor: Advisor,
+    today: dt.date,
+    managers_channel: str | None,
 ) -> None:
     """Tell the managers once (not every day) that an advisor has no Slack account."""
     if advisor.slack_missing_reported_on is not None or not managers_channel:
         return
-    text = str(blocks.texts().no_slack_account(advisor)).strip()
-    client.chat_postMessage(channel=managers_channel, text=text)
-    advisor.slack_missing_reported_on = today
+    client.chat_postMessage(channel=managers_channel, text=str(texts().no_slack_account(advisor)))
+    with factory.begin() as session:
+        session.execute(
+            update(Advisor).where(Advisor.id == advisor.id).values(slack_missing_reported_on=today)
+        )
 
 
 def _post_summary(
@@ -226,7 +235,7 @@ def _post_summary(
         return
     try:
         response = client.chat_postMessage(
-            channel=managers_channel, **blocks.managers_summary(today, rows)
+            channel=managers_channel, **managers_summary(today, rows)
         )
     except SlackApiError:
         with factory.begin() as session:

@@ -8,9 +8,13 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import blocks
+from bot.blocks.digest import digest_message
+from bot.blocks.home import home_view
+from bot.blocks.managers import managers_summary
+from bot.blocks.prepare import prepare_modal
+from bot.cases.queries import Queue
+from bot.cases.views import CaseView
 from bot.models import Advisor, DigestRun
-from bot.queue import CaseView, Queue
 from bot.rules import CaseState
 from bot.settings import load_settings
 from jobs.schedule import DIGEST_JOB_ID, MISFIRE_GRACE, build_scheduler, missed_today
@@ -57,7 +61,7 @@ def big_queue(count: int) -> Queue:
 
 
 def test_a_long_digest_keeps_the_most_urgent_within_50_blocks() -> None:
-    message = blocks.digest_message(big_queue(80))
+    message = digest_message(big_queue(80))
     payload = message["blocks"]
     assert len(payload) <= 50
     assert check_blocks(payload, limit=50) == []
@@ -70,20 +74,20 @@ def test_a_long_digest_keeps_the_most_urgent_within_50_blocks() -> None:
 
 
 def test_a_short_digest_has_no_pointer() -> None:
-    payload = blocks.digest_message(big_queue(15))["blocks"]
+    payload = digest_message(big_queue(15))["blocks"]
     assert "/m3 list" not in str(payload)
     assert sum(1 for b in payload if b.get("accessory")) == 15
 
 
 def test_app_home_holds_at_most_100_blocks() -> None:
     queue = big_queue(150)
-    home = blocks.home_view(queue, queue.advisor, TODAY)
+    home = home_view(queue, queue.advisor, TODAY)
     assert len(home["blocks"]) <= 100
     assert check_view(home) == []
 
 
 def test_prepare_modal_is_a_valid_modal() -> None:
-    modal = blocks.prepare_modal(view(3))
+    modal = prepare_modal(view(3))
     assert check_view(modal) == []
     text = str(modal)
     assert "Bonjour Léa, c'est Julie de l'agence Corniche. C'est Manon qui a assuré" in text
@@ -101,7 +105,7 @@ def test_managers_summary_of_500_advisors_is_not_cut() -> None:
         }
         for n in range(500)
     ]
-    message = blocks.managers_summary(TODAY, rows)
+    message = managers_summary(TODAY, rows)
     assert check_blocks(message["blocks"], limit=50) == []
     text = "\n".join(b["text"]["text"] for b in message["blocks"])
     assert all(f"Conseiller {n} :" in text for n in range(500))

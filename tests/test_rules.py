@@ -21,7 +21,6 @@ from bot.rules import (
     Window,
     accepts,
     case_state,
-    case_window,
     deadline,
     due_date,
     is_public_holiday,
@@ -142,17 +141,6 @@ def test_window_contains_both_ends_and_nothing_outside() -> None:
     assert window.contains(D(2025, 4, 15))
     assert window.contains(D(2025, 4, 22))
     assert not window.contains(D(2025, 4, 23))
-
-
-def test_case_window_is_the_earliest_contracts_window() -> None:
-    effects = [D(2025, 3, 1), D(2025, 1, 15), D(2025, 2, 10)]
-    assert case_window(effects) == window_for(D(2025, 1, 15))
-    assert case_window([D(2025, 6, 30)]) == window_for(D(2025, 6, 30))
-
-
-def test_case_window_of_no_contract_is_an_error() -> None:
-    with pytest.raises(ValueError):
-        case_window([])
 
 
 # --- case state -----------------------------------------------------------------------------
@@ -479,7 +467,6 @@ def case(
 ) -> CaseFacts:
     return CaseFacts(
         key=key,
-        contract_keys=frozenset({"C-OLD"}),
         window=window_for(effect),
         completed_on=completed_on,
         cancelled_on=cancelled_on,
@@ -664,7 +651,7 @@ def test_inactive_contracts_are_left_out() -> None:
     placements = place_contracts(
         current_case=None,
         contracts=[
-            ContractFacts("GONE", D(2025, 1, 5), active=False, ended_on=D(2025, 2, 1)),
+            ContractFacts("GONE", D(2025, 1, 5), active=False),
             contract("AUTO", D(2025, 1, 15)),
             contract("SUSP", D(2025, 1, 20), active=False),
         ],

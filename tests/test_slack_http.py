@@ -157,13 +157,15 @@ def test_list_shows_my_queue_only(
 ) -> None:
     assert slash(server, "list", responses) == 200
     (answer,) = responses.wait()
-    _, mine = loaded.json(
-        "cases", "--date", "2026-11-24", "--advisor", JULIE[1], today="2026-11-24"
-    )
+    code, everyone = loaded.json("cases", "--date", "2026-11-24", today="2026-11-24")
+    assert code == 0
+    queued = [case for case in everyone if case["state"] in ("open", "late")]
+    mine = {case["client_name"] for case in queued if case["advisor_email"] == JULIE[1]}
+    others = {case["client_name"] for case in queued if case["advisor_email"] != JULIE[1]}
+    assert mine and others - mine, "the sample has cases for Julie and for her colleagues"
     text = json.dumps(answer, ensure_ascii=False)
-    assert mine and all(
-        case["client_name"] in text for case in mine if case["state"] in ("open", "late")
-    )
+    assert all(name in text for name in mine)
+    assert not [name for name in others - mine if name in text]
     assert answer["response_type"] == "ephemeral"
     # Julie was matched by her Slack profile's e-mail.
     assert fake.calls_to("users.info")
@@ -240,9 +242,14 @@ def test_prepare_button_opens_the_script_modal(
     body = urllib.parse.urlencode({"payload": json.dumps(payload)})
     assert post(f"{server}/slack/events", body, signed_headers(SECRET, body))[0] == 200
     deadline = time.time() + 10
-    while not fake.calls_to("views.open") and time.time() < deadline:
+    while not fake.calls_to("views.update") and time.time() < deadline:
         time.sleep(0.02)
-    (call,) = fake.calls_to("views.open")
+    # The modal opens at once (the trigger expires in 3 s), then the case fills it.
+    (opened,) = fake.calls_to("views.open")
+    (call,) = fake.calls_to("views.update")
+    assert opened.at <= call.at
+    assert opened.params["view"]["type"] == "modal"
+    assert call.params["view_id"] == opened.response["view"]["id"]
     view = json.dumps(call.params["view"], ensure_ascii=False)
     assert call.params["view"]["type"] == "modal"
     assert "c'est Julie de l'agence" in view

@@ -27,6 +27,7 @@ from bot.rules import (
     CaseFacts,
     CaseState,
     ContractFacts,
+    Status,
     deadline,
     place_contracts,
     window_for,
@@ -118,7 +119,6 @@ def _sync_chunk(
         if current is not None:
             current_facts = CaseFacts(
                 key=current.id,
-                contract_keys=frozenset(c.number for c in in_case.get(current.id, [])),
                 window=window_for(current.effect_date),
                 completed_on=current.completed_on,
                 cancelled_on=current.cancelled_on,
@@ -157,7 +157,7 @@ def _sync_chunk(
                 "window_start": window.start,
                 "window_end": window.end,
                 "deadline": last_deadline,
-                "status": "a_faire",
+                "status": Status.TODO.value,
             }
             new_cases.append((values, members))
 
