@@ -60,9 +60,10 @@ from slack_sdk import WebClient  # noqa: E402
 
 from bot.blocks.common import TEXT_LIMIT  # noqa: E402
 from bot.cases.queries import list_cases  # noqa: E402
+from bot.crm.advisors import import_advisors  # noqa: E402
+from bot.crm.portfolio import import_portfolio  # noqa: E402
 from bot.db import ensure_schema, make_engine, session_factory  # noqa: E402
 from bot.demo_data import generate_rows, write_csv  # noqa: E402
-from bot.importer import import_advisors, import_portfolio  # noqa: E402
 from bot.rules import CaseState  # noqa: E402
 from bot.slack import add_retry_handlers  # noqa: E402
 from jobs import digest  # noqa: E402

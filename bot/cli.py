@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.cases.queries import list_cases, queues_for
-from bot.importer import FileRefused, ImportResult, import_advisors, import_portfolio
+from bot.crm.advisors import import_advisors
+from bot.crm.portfolio import import_portfolio
+from bot.crm.reading import FileRefused
+from bot.crm.run import ImportResult
 from bot.rendering import date_fr, render
 from bot.rules import CaseState, previous_working_day
 from bot.settings import Settings, SettingsError, load_settings

@@ -1,0 +1,138 @@
+"""What every import shares: its result, its opening step (read the file, map its columns,
+record the run), the lookups of advisors and branches, and the diff and audit rows of a
+change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.cases.engine import SyncReport
+from bot.crm.reading import Table, read_table
+from bot.crm.vocabulary import fold, match_headers
+from bot.models import Advisor, Branch, ImportRun
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Rejection:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    to_fix: list[Rejection] = field(default_factory=list)  # imported, flagged for the CRM
+    cases: SyncReport = field(default_factory=SyncReport)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rejected else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": [{"line": r.line, "reason": r.reason} for r in self.rejected],
+            "to_fix": [{"line": r.line, "reason": r.reason} for r in self.to_fix],
+            "cases": {
+                "opened": self.cases.opened,
+                "joined": self.cases.joined,
+                "cancelled": self.cases.cancelled,
+                "moved": self.cases.moved,
+                "left_out": len(self.cases.left_out),
+            },
+        }
+
+
+class Lookup:
+    """Advisors and branches known to the database, by e-mail, name and branch name."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.advisors: dict[str, int] = {}
+        for advisor in session.scalars(select(Advisor)):
+            self.advisors[advisor.email.casefold()] = advisor.id
+            full = fold(f"{advisor.first_name}{advisor.last_name}")
+            if full:
+                self.advisors.setdefault(full, advisor.id)
+        self.branches = {fold(b.name): b.id for b in session.scalars(select(Branch))}
+
+    def advisor(self, value: str) -> int | None:
+        return self.advisors.get(value.casefold()) or self.advisors.get(fold(value))
+
+    def branch(self, name: str) -> int | None:
+        if not name:
+            return None
+        key = fold(name)
+        if key not in self.branches:
+            branch = Branch(name=name)
+            self.session.add(branch)
+            self.session.flush()
+            self.branches[key] = branch.id
+        return self.branches[key]
+
+
+def comparable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value.normalize()
+    return value
+
+
+def diff(current: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {
+        name: (current.get(name), value)
+        for name, value in new.items()
+        if comparable(current.get(name)) != comparable(value)
+    }
+
+
+def start(
+    session: Session,
+    path: Path,
+    kind: str,
+    fields: dict[str, tuple[str, ...]],
+    required: tuple[str, ...],
+    today: dt.date,
+) -> tuple[Table, dict[str, int], Lookup, ImportRun]:
+    """Open the file and map its columns (`FileRefused` before anything is written), then
+    record the import run."""
+    table = read_table(path)
+    columns = match_headers(table.header, fields, required)
+    run = ImportRun(kind=kind, filename=path.name, import_date=today)
+    session.add(run)
+    session.flush()
+    return table, columns, Lookup(session), run
+
+
+def audit_rows(
+    actor: str, entity: str, key: str, changes: dict[str, tuple[Any, Any]]
+) -> list[dict[str, Any]]:
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {
+            "at": now,
+            "actor": actor,
+            "entity": entity,
+            "entity_key": key,
+            "field": name,
+            "old_value": None if old is None else str(old),
+            "new_value": None if new is None else str(new),
+        }
+        for name, (old, new) in changes.items()
+    ]

@@ -1,0 +1,169 @@
+"""The words of the CRM export: header names and how they are matched, the fields of each
+file, and the vocabularies of values (client types, origins, contract statuses).
+
+Headers are matched without regard to case, accents, spaces, hyphens, underscores,
+apostrophes and the `N°`/`Num`/`Numéro` prefix (`normalize_header`); `match_headers()` maps a
+header to the fields, or refuses the file when a required one is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from bot.crm.reading import FileRefused
+from bot.models import ClientType, ContractStatus, Role
+
+# --- Header names ----------------------------------------------------------------------------
+
+_PREFIX = re.compile(r"^(n°|no|num|numero|nº)(?=[a-z]|$)")
+
+
+def normalize_header(name: str) -> str:
+    """Fold case, accents, spaces, hyphens, underscores, apostrophes and the N°/Num prefix."""
+    text = unicodedata.normalize("NFKD", str(name)).casefold()
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("n°", "n°").replace("nº", "n°")
+    text = re.sub(r"[\s\-_'’`.]+", "", text)
+    text = _PREFIX.sub("", text)
+    return re.sub(r"[^a-z0-9°]", "", text).replace("°", "")
+
+
+PORTFOLIO_FIELDS: dict[str, tuple[str, ...]] = {
+    "client_number": ("N° client", "Num client", "Numéro client", "Code client", "Client"),
+    "client_type": ("Type client", "Type de client", "Type personne", "Nature client"),
+    "civility": ("Civilité", "Titre"),
+    "last_name": ("Nom", "Nom client"),
+    "first_name": ("Prénom",),
+    "company_name": ("Raison sociale", "Dénomination"),
+    "address": ("Adresse", "Adresse 1", "Adresse ligne 1"),
+    "postal_code": ("Code postal", "CP"),
+    "city": ("Ville", "Commune"),
+    "phone": (
+        "Téléphone",
+        "Tel",
+        "Tél",
+        "Tel portable",
+        "Portable",
+        "Mobile",
+        "Téléphone mobile",
+    ),
+    "email": ("E-mail", "Email", "Mail", "Adresse mail", "Courriel"),
+    "marital_status": ("Situation familiale", "Situation matrimoniale"),
+    "professional_status": ("Situation professionnelle", "Situation pro", "CSP"),
+    "siret": ("SIRET", "N° SIRET", "SIREN/SIRET", "SIREN"),
+    "naf_code": ("Code NAF", "NAF", "Code APE", "APE"),
+    "activity": ("Activité", "Activité exacte", "Profession"),
+    "revenue": ("Chiffre d'affaires", "CA", "CA annuel"),
+    "headcount": ("Effectif", "Nombre de salariés"),
+    "insurance_contact": (
+        "Contact assurances",
+        "Interlocuteur assurances",
+        "Décideur",
+        "Gérant",
+    ),
+    "branch": ("Agence", "Point de vente"),
+    "advisor": (
+        "Chargé de clientèle",
+        "Conseiller",
+        "Chargé de clientèle (e-mail)",
+        "Gestionnaire",
+    ),
+    "contract_number": ("N° contrat", "Num contrat", "Numéro de contrat", "Contrat", "Police"),
+    "product": ("Produit", "Branche", "Famille produit"),
+    "origin": ("Origine", "Type d'affaire", "Nature affaire"),
+    "effect_date": ("Date d'effet", "Date effet", "Effet"),
+    "contract_status": ("Statut contrat", "Statut", "État contrat", "Situation contrat"),
+    "termination_date": ("Date de résiliation", "Date résiliation", "Résilié le"),
+    "seller": ("Vendeur", "Apporteur", "Souscripteur"),
+    "dp_signed": ("DP signées", "DP signée", "Dispositions particulières signées"),
+    "missing_pieces": ("Pièces manquantes", "Pièces à fournir"),
+}
+PORTFOLIO_REQUIRED = (
+    "client_number",
+    "client_type",
+    "contract_number",
+    "origin",
+    "effect_date",
+    "advisor",
+)
+
+ADVISOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "email": ("E-mail", "Email", "Mail", "Adresse mail", "Courriel"),
+    "first_name": ("Prénom",),
+    "last_name": ("Nom",),
+    "phone": ("Téléphone", "Tel", "Tél", "Portable", "Mobile", "Ligne directe"),
+    "branch": ("Agence", "Point de vente"),
+    "role": ("Rôle", "Fonction", "Profil"),
+}
+ADVISOR_REQUIRED = ("email",)
+
+
+def match_headers(
+    header: list[str], fields: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> dict[str, int]:
+    """Column index of each known field; `FileRefused` when a required one is missing."""
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(normalize_header(name), index)
+    mapping: dict[str, int] = {}
+    for field, aliases in fields.items():
+        for alias in aliases:
+            index_or_none = positions.get(normalize_header(alias))
+            if index_or_none is not None:
+                mapping[field] = index_or_none
+                break
+    missing = [fields[f][0] for f in required if f not in mapping]
+    if missing:
+        raise FileRefused(
+            "colonne(s) obligatoire(s) introuvable(s) : "
+            + ", ".join(f"« {m} »" for m in missing)
+            + ". Colonnes lues : "
+            + ", ".join(f"« {h} »" for h in header if str(h).strip())
+        )
+    return mapping
+
+
+# --- Values ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """Case, accents and everything but letters and digits folded away: `Résilié` → `resilie`."""
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+CLIENT_TYPES = {
+    **dict.fromkeys(("particulier", "part", "personnephysique", "pp"), ClientType.PERSON),
+    **dict.fromkeys(
+        (
+            "professionnel",
+            "pro",
+            "tns",
+            "professionnel(tns)",
+            "professionneltns",
+            "artisan",
+            "commercant",
+            "professionliberale",
+            "independant",
+        ),
+        ClientType.PROFESSIONAL,
+    ),
+    **dict.fromkeys(("entreprise", "societe", "personnemorale", "pm"), ClientType.COMPANY),
+}
+NEW_BUSINESS = {"an", "affairenouvelle", "nouvelleaffaire", "affnouvelle"}
+STATUSES = {
+    **dict.fromkeys(
+        ("actif", "active", "encours", "envigueur", "valide", "enregle"), ContractStatus.ACTIVE
+    ),
+    **dict.fromkeys(
+        ("resilie", "resiliee", "resiliation", "annule", "sanseffet", "clos", "termine"),
+        ContractStatus.TERMINATED,
+    ),
+    **dict.fromkeys(("suspendu", "suspendue", "suspension"), ContractStatus.SUSPENDED),
+}
+
+
+_ROLES = {"conseiller": Role.ADVISOR, "manager": Role.MANAGER}
