@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -276,87 +275,7 @@ def test_a_new_contract_in_a_later_export_joins_the_open_case(
     assert case["due_date"] == "2026-11-28"
 
 
-# --- Formats, headers, encodings -------------------------------------------------------------
-
-VARIANT_HEADERS = {
-    "N° client": "Code client",
-    "Type client": "Nature client",
-    "Téléphone": "Tel portable",
-    "E-mail": "Courriel",
-    "Chargé de clientèle": "GESTIONNAIRE",
-    "N° contrat": "Numéro de contrat",
-    "Origine": "Type d'affaire",
-    "Date d'effet": "date_effet",
-    "Statut contrat": "État contrat",
-    "Agence": "Point de vente",
-    "Produit": "Famille produit",
-}
-
-
-@pytest.mark.parametrize(
-    ("encoding", "delimiter"),
-    [("utf-8-sig", ","), ("utf-8", "\t"), ("cp1252", ";"), ("utf-16", "\t")],
-)
-def test_header_variants_encodings_and_separators(
-    m3: M3, sample_dir: Path, tmp_path: Path, encoding: str, delimiter: str
-) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    renamed = [VARIANT_HEADERS.get(h, h) for h in header]
-    path = write_csv(tmp_path / "x.csv", renamed, rows, encoding=encoding, delimiter=delimiter)
-    m3("import", "advisors", str(sample_dir / "advisors.csv"))
-    code, summary = m3.json("import", "portfolio", str(path))
-    assert code == 0, summary
-    assert summary["created"] == len(rows)
-    code, listed = m3.json("cases", "--date", "2026-12-01")
-    names = {c["client_name"] for c in listed}
-    assert any("é" in n or "è" in n or "ë" in n for n in names)  # accents decoded right
-
-
-def test_xlsx_export_with_date_cells(m3: M3, sample_dir: Path, tmp_path: Path) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(header)
-    effect = header.index("Date d'effet")
-    phone = header.index("Téléphone")
-    for row in rows:
-        values: list[Any] = list(row)
-        day, month, year = row[effect].split("/")
-        values[effect] = dt.datetime(int(year), int(month), int(day))
-        digits = "".join(ch for ch in row[phone] if ch.isdigit())
-        if len(digits) == 10 and digits.startswith("0"):
-            values[phone] = int(digits)  # Excel drops the leading zero of a number cell
-        sheet.append(values)
-    path = tmp_path / "export.xlsx"
-    workbook.save(path)
-    m3("import", "advisors", str(sample_dir / "advisors.csv"))
-    code, summary = m3.json("import", "portfolio", str(path))
-    assert code == 0, summary["rejected"][:3]
-    assert summary["created"] == len(rows)
-    assert not [f for f in summary["to_fix"] if "téléphone" in f["reason"]]
-    code, listed = m3.json("cases", "--date", "2026-12-01")
-    assert any(c["contract_numbers"] == ["AL674012672"] for c in listed)
-
-
-def test_a_file_without_the_required_columns_is_refused_and_changes_nothing(
-    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
-) -> None:
-    path = write_csv(tmp_path / "x.csv", ["Nom", "Prénom", "Ville"], [["A", "B", "C"]])
-    result = m3("import", "portfolio", str(path))
-    assert result.exit_code == 2
-    assert "colonne(s) obligatoire(s) introuvable(s)" in result.output
-    code, summary = m3.json("import", "portfolio", str(path))
-    assert code == 2 and "fichier refusé" in summary["error"]
-    with factory() as session:
-        assert session.scalars(select(ImportRun)).all() == []
-
-
-def test_a_binary_file_is_refused(m3: M3, tmp_path: Path) -> None:
-    path = tmp_path / "export.pdf"
-    path.write_bytes(b"%PDF-1.4\x00\x01\x02binary")
-    result = m3("import", "portfolio", str(path))
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
+# --- Dry run and unknown advisors ------------------------------------------------------------
 
 
 def test_dry_run_changes_nothing(m3: M3, sample_dir: Path, factory: sessionmaker[Session]) -> None:

@@ -13,21 +13,23 @@ import unicodedata
 from functools import lru_cache
 
 from bot.crm.reading import FileRefused
-from bot.models import ClientType, ContractStatus, Role
+from bot.models import ClientType, ContractStatus
 
 # --- Header names ----------------------------------------------------------------------------
 
-_PREFIX = re.compile(r"^(n°|no|num|numero|nº)(?=[a-z]|$)")
+# A number's prefix (`N°`, `No`, `Num`, `Numéro`; `Nº` and `№` read as `No` once decomposed),
+# with or without `de`. Longest first: `num` must not take the start of `numero`.
+_PREFIX = re.compile(r"^(?:numero|num|no|n°)(?:de)?(?=[a-z]|$)")
 
 
 def normalize_header(name: str) -> str:
-    """Fold case, accents, spaces, hyphens, underscores, apostrophes and the N°/Num prefix."""
+    """Fold case, accents, spaces, hyphens, underscores, apostrophes and the number prefix:
+    `N° client`, `Numéro de client` and `NUMERO_CLIENT` all read `client`."""
     text = unicodedata.normalize("NFKD", str(name)).casefold()
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.replace("n°", "n°").replace("nº", "n°")
     text = re.sub(r"[\s\-_'’`.]+", "", text)
     text = _PREFIX.sub("", text)
-    return re.sub(r"[^a-z0-9°]", "", text).replace("°", "")
+    return re.sub(r"[^a-z0-9]", "", text)
 
 
 PORTFOLIO_FIELDS: dict[str, tuple[str, ...]] = {
@@ -165,5 +167,3 @@ STATUSES = {
     **dict.fromkeys(("suspendu", "suspendue", "suspension"), ContractStatus.SUSPENDED),
 }
 
-
-_ROLES = {"conseiller": Role.ADVISOR, "manager": Role.MANAGER}

@@ -1,0 +1,191 @@
+"""Reading the CRM exports through `m3 import portfolio`: header names, encodings, separators,
+workbooks, and files that cannot be read; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import M3
+from tests.exports import (
+    PORTFOLIO_HEADER,
+    advisors_csv,
+    contract,
+    ok,
+    ok_json,
+    portfolio_csv,
+    read_csv,
+    write_csv,
+)
+
+# --- The number prefix of a header -------------------------------------------------------------
+
+# Every way an export writes the client and contract numbers' headers; `N° client` and
+# `N° contrat` are the sample's.
+NUMBER_HEADERS = [
+    ("N° client", "N° contrat"),
+    ("N° de client", "N° de contrat"),
+    ("No client", "No contrat"),
+    ("No de client", "No de contrat"),
+    ("No. client", "No. contrat"),
+    ("Nº client", "Nº contrat"),
+    ("Num client", "Num contrat"),
+    ("Num de client", "Num de contrat"),
+    ("Numéro client", "Numéro contrat"),
+    ("Numéro de client", "Numéro de contrat"),
+    ("Numero client", "Numero contrat"),
+    ("Numero de client", "Numero de contrat"),
+    ("NUMERO_CLIENT", "NUMERO_CONTRAT"),
+    ("numéro-de-client", "numéro-de-contrat"),
+]
+
+
+@pytest.mark.parametrize(("client_header", "contract_header"), NUMBER_HEADERS)
+def test_number_headers_are_read_with_every_prefix(
+    m3: M3, tmp_path: Path, client_header: str, contract_header: str
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    renamed = [
+        {"N° client": client_header, "N° contrat": contract_header}.get(name, name)
+        for name in PORTFOLIO_HEADER
+    ]
+    # Effect 28/10/2026: due 28/01/2027, window 21/01–04/02/2027 (upcoming on 23/11/2026).
+    rows = [contract("C7001", "K7001", "28/10/2026"), contract("C7002", "K7002", "28/10/2026")]
+    path = portfolio_csv(tmp_path / "export.csv", rows, header=renamed)
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert (summary["created"], summary["rejected"]) == (2, [])
+    listed = ok_json(m3, "cases", "--all")
+    assert {(c["client_number"], tuple(c["contract_numbers"])) for c in listed} == {
+        ("C7001", ("K7001",)),
+        ("C7002", ("K7002",)),
+    }
+    assert {c["due_date"] for c in listed} == {"2027-01-28"}
+
+
+def test_nom_is_not_mistaken_for_a_number(m3: M3, tmp_path: Path) -> None:
+    """`Nom` starts like `No`: the last name still lands in the last name."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = portfolio_csv(tmp_path / "e.csv", [contract("C1", "K1", "28/10/2026", Nom="Ménard")])
+    ok_json(m3, "import", "portfolio", str(path))
+    (case,) = ok_json(m3, "cases", "--all")
+    assert case["client_name"] == "Zoé Ménard"
+
+
+# --- Header names, encodings and separators on the sample export -----------------------------
+
+VARIANT_HEADERS = {
+    "N° client": "Code client",
+    "Type client": "Nature client",
+    "Téléphone": "Tel portable",
+    "E-mail": "Courriel",
+    "Chargé de clientèle": "GESTIONNAIRE",
+    "N° contrat": "Numéro de contrat",
+    "Origine": "Type d'affaire",
+    "Date d'effet": "date_effet",
+    "Statut contrat": "État contrat",
+    "Agence": "Point de vente",
+    "Produit": "Famille produit",
+}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter"),
+    [("utf-8-sig", ","), ("utf-8", "\t"), ("cp1252", ";"), ("utf-16", "\t")],
+)
+def test_header_variants_encodings_and_separators(
+    m3: M3, sample_dir: Path, tmp_path: Path, encoding: str, delimiter: str
+) -> None:
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    renamed = [VARIANT_HEADERS.get(h, h) for h in header]
+    path = write_csv(tmp_path / "x.csv", renamed, rows, encoding=encoding, delimiter=delimiter)
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert summary["created"] == len(rows)
+    listed = ok_json(m3, "cases", "--date", "2026-12-01")
+    last_names = {row[header.index("Nom")] for row in rows}
+    accented = {n for n in last_names if any(ch in n for ch in "éèëêïôç")}
+    assert accented, "the sample holds accented names"
+    shown = " ".join(c["client_name"] for c in listed)
+    assert any(name in shown for name in accented)  # decoded right, not mojibake
+
+
+def test_xlsx_export_with_date_cells(
+    m3: M3, sample_dir: Path, tmp_path: Path, expected: dict[str, Any]
+) -> None:
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(header)
+    effect = header.index("Date d'effet")
+    phone = header.index("Téléphone")
+    for row in rows:
+        values: list[Any] = list(row)
+        day, month, year = row[effect].split("/")
+        values[effect] = dt.datetime(int(year), int(month), int(day))
+        digits = "".join(ch for ch in row[phone] if ch.isdigit())
+        if len(digits) == 10 and digits.startswith("0"):
+            values[phone] = int(digits)  # Excel drops the leading zero of a number cell
+        sheet.append(values)
+    path = tmp_path / "export.xlsx"
+    workbook.save(path)
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert summary["created"] == len(rows)
+    assert not [f for f in summary["to_fix"] if "téléphone" in f["reason"]]
+    # The contracts whose window holds 01/12/2026 (due ± 7 days) are listed with that due date.
+    on = dt.date(2026, 12, 1)
+    in_window = [
+        item
+        for item in expected["an_active"]
+        if abs((dt.date.fromisoformat(item["due"]) - on).days) <= 7
+    ]
+    assert in_window
+    listed = ok_json(m3, "cases", "--date", "2026-12-01")
+    contracts = {n for case in listed for n in case["contract_numbers"]}
+    assert {item["contract"] for item in in_window} <= contracts
+
+
+@pytest.fixture
+def expected(sample_dir: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((sample_dir / "expected.json").read_text())
+    return document
+
+
+# --- Files that cannot be read ----------------------------------------------------------------
+
+
+def test_a_file_without_the_required_columns_is_refused_and_changes_nothing(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    from bot.models import ImportRun
+
+    path = write_csv(tmp_path / "x.csv", ["Nom", "Prénom", "Ville"], [["A", "B", "C"]])
+    result = m3("import", "portfolio", str(path))
+    assert result.exit_code == 2
+    assert "colonne(s) obligatoire(s) introuvable(s)" in result.output
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 2 and "fichier refusé" in summary["error"]
+    with factory() as session:
+        assert session.scalars(select(ImportRun)).all() == []
+
+
+def test_a_binary_file_is_refused(m3: M3, tmp_path: Path) -> None:
+    path = tmp_path / "export.pdf"
+    path.write_bytes(b"%PDF-1.4\x00\x01\x02binary")
+    result = m3("import", "portfolio", str(path))
+    assert result.exit_code == 2
+    assert "format « .pdf » non pris en charge" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_file_is_refused(m3: M3, tmp_path: Path) -> None:
+    result = m3("import", "portfolio", str(tmp_path / "absent.csv"))
+    assert result.exit_code == 2
+    assert "impossible de lire le fichier" in result.output
