@@ -1,149 +1,151 @@
-"""The CRM import and the case engine through the `m3` CLI, on the real sample exports,
-on SQLite and PostgreSQL."""
+"""The portfolio import and the M+3 cases it opens, through the `m3` CLI, on SQLite and
+PostgreSQL.
+
+Expected values come from the data or from the rules written out by hand, never from the code
+under test: the sample's `expected.json` lists each active AN contract with its client, effect
+date, due date (effect + 3 months) and advisor; the window is due ± 7 days; a case is late up to
+effect + 4 months, that day included. Later exports are small files each test writes for
+itself, with its own clients and dates.
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
-from bot.cli import app
 from bot.models import AuditEntry, Case, Client, Contract, ImportRun
-from bot.rules import window_for
 from tests.conftest import IMPORT_DAY, M3
+from tests.exports import (
+    ALICE,
+    BRUNO,
+    advisors_csv,
+    contract,
+    ok,
+    ok_json,
+    portfolio_csv,
+    read_csv,
+)
+
+WEEK = dt.timedelta(days=7)
 
 
 @pytest.fixture
 def expected(sample_dir: Path) -> dict[str, Any]:
-    return json.loads((sample_dir / "expected.json").read_text())
+    document: dict[str, Any] = json.loads((sample_dir / "expected.json").read_text())
+    return document
 
 
-def read_sample(path: Path) -> tuple[list[str], list[list[str]]]:
-    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("cp1252")), delimiter=";"))
-    return rows[0], rows[1:]
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
 
 
-def write_csv(
-    path: Path,
-    header: list[str],
-    rows: list[list[str]],
-    *,
-    encoding: str = "cp1252",
-    delimiter: str = ";",
-) -> Path:
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows([header, *rows])
-    path.write_bytes(buffer.getvalue().encode(encoding))
-    return path
+def deadline(item: dict[str, Any]) -> dt.date:
+    """The last day a contract's M+3 is still to do: effect + 4 calendar months."""
+    return day(item["effect"]) + relativedelta(months=4)
+
+
+def in_window(item: dict[str, Any], on: dt.date) -> bool:
+    due = day(item["due"])
+    return due - WEEK <= on <= due + WEEK
 
 
 # --- The sample portfolio ----------------------------------------------------------------
 
 
-def test_sample_import_counts(loaded: M3, sample_dir: Path, expected: dict[str, Any]) -> None:
-    code, again = loaded.json("import", "portfolio", str(sample_dir / "portfolio.csv"))
-    assert code == 0
-    assert again["rows"] == expected["rows"]
+def test_sample_import_counts(m3: M3, sample_dir: Path, expected: dict[str, Any]) -> None:
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    first = ok_json(m3, "import", "portfolio", str(sample_dir / "portfolio.csv"))
+    assert first["rows"] == expected["rows"]
+    assert (first["created"], first["updated"], first["rejected"]) == (expected["rows"], 0, [])
+    again = ok_json(m3, "import", "portfolio", str(sample_dir / "portfolio.csv"))
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, expected["rows"])
     assert again["rejected"] == []
 
 
 @pytest.mark.parametrize(
-    "day", ["2026-11-23", "2026-12-01", "2026-12-24", "2027-01-15", "2027-03-10"]
+    "on", ["2026-11-23", "2026-12-01", "2026-12-24", "2027-01-15", "2027-03-10"]
 )
 def test_cases_listed_for_a_date_match_expected(
-    loaded: M3, expected: dict[str, Any], day: str
+    loaded: M3, expected: dict[str, Any], on: str
 ) -> None:
-    on = dt.date.fromisoformat(day)
-    import_day = dt.date.fromisoformat(IMPORT_DAY)
-    code, listed = loaded.json("cases", "--date", day)
-    assert code == 0
+    date = day(on)
+    import_day = day(IMPORT_DAY)
+    contracts = {item["contract"]: item for item in expected["an_active"]}
+    # Contracts whose M+3 was over before the first import open no case (see below).
+    current = [item for item in expected["an_active"] if deadline(item) >= import_day]
+    due_now = [item for item in current if in_window(item, date)]
+    assert due_now, "the chosen date must have cases"
+    listed = ok_json(loaded, "cases", "--date", on)
     by_client = {case["client_number"]: case for case in listed}
-    in_window = [
-        item
-        for item in expected["an_active"]
-        if window_for(dt.date.fromisoformat(item["effect"])).contains(on)
-        and window_for(dt.date.fromisoformat(item["effect"])).deadline >= import_day
-    ]
-    assert in_window, "the chosen date must have cases"
-    for item in in_window:
+    assert len(by_client) == len(listed)  # one case per client
+
+    # Every contract whose window holds the date is in its client's case, to call.
+    for item in due_now:
         case = by_client.get(item["client"])
-        assert case is not None, f"client {item['client']} missing on {day}"
+        assert case is not None, f"client {item['client']} missing on {on}"
         assert item["contract"] in case["contract_numbers"]
         assert case["advisor_email"] == item["advisor"]
         assert case["state"] in ("open", "late")
-        assert case["due_date"] <= item["due"]
-    # And nothing is open that should not be: an open case's window contains the date.
-    for case in listed:
-        if case["state"] == "open":
-            assert case["window_start"] <= day <= case["window_end"]
-            ids = {i["contract"] for i in in_window}
-            assert ids & set(case["contract_numbers"]), case
-    # Exactly the expected clients are open or late with a contract in its window.
-    open_clients = {c["client_number"] for c in listed if c["state"] == "open"}
-    expected_open = {
-        i["client"]
-        for i in in_window
-        if by_client[i["client"]]["window_start"] <= day <= by_client[i["client"]]["window_end"]
-    }
-    assert open_clients == expected_open
+        assert case["due_date"] <= item["due"]  # a case keeps its earliest contract's window
 
-
-def test_one_case_per_client_with_later_contracts_joining(
-    loaded: M3, expected: dict[str, Any]
-) -> None:
-    code, listed = loaded.json("cases", "--all", "--date", IMPORT_DAY)
-    assert code == 0
-    current: dict[str, list[dict[str, Any]]] = {}
+    # Every listed case is right by the rules: its window is its earliest contract's due ± 7
+    # days; open inside it; late after it, up to its latest contract's effect + 4 months;
+    # expired after that. (Upcoming cases are left out without --all.)
     for case in listed:
-        current.setdefault(case["client_number"], []).append(case)
-    # 100667 has two AN contracts four weeks apart: one case, the earliest window.
-    (case,) = current["100667"]
-    assert set(case["contract_numbers"]) == {"AZ217522609", "AL838457070"}
-    assert case["due_date"] == "2026-12-15"
-    assert case["window_start"] == "2026-12-08" and case["window_end"] == "2026-12-22"
+        items = [contracts[number] for number in case["contract_numbers"]]
+        due = min(day(item["due"]) for item in items)
+        assert case["due_date"] == due.isoformat()
+        assert (case["window_start"], case["window_end"]) == (
+            (due - WEEK).isoformat(),
+            (due + WEEK).isoformat(),
+        )
+        last = max(deadline(item) for item in items)
+        expected_state = (
+            "open"
+            if due - WEEK <= date <= due + WEEK
+            else "late"
+            if due + WEEK < date <= last
+            else "expired"
+            if date > last
+            else "upcoming"
+        )
+        assert case["state"] == expected_state, case
 
 
 def test_old_contracts_open_no_case_on_first_import(loaded: M3, expected: dict[str, Any]) -> None:
-    _, listed = loaded.json("cases", "--all", "--date", IMPORT_DAY)
+    listed = ok_json(loaded, "cases", "--all", "--date", IMPORT_DAY)
     contracts = {n for case in listed for n in case["contract_numbers"]}
-    import_day = dt.date.fromisoformat(IMPORT_DAY)
-    old = [
-        i
-        for i in expected["an_active"]
-        if window_for(dt.date.fromisoformat(i["effect"])).deadline < import_day
-    ]
-    assert old
-    assert not contracts & {i["contract"] for i in old}
+    import_day = day(IMPORT_DAY)
+    old = {i["contract"] for i in expected["an_active"] if deadline(i) < import_day}
+    recent = {i["contract"] for i in expected["an_active"] if deadline(i) >= import_day}
+    assert old and recent
+    assert not contracts & old
+    assert recent <= contracts
     assert all(case["state"] != "expired" for case in listed)
 
 
 def test_list_filters_by_advisor_and_state(loaded: M3) -> None:
-    code, everything = loaded.json("cases", "--date", "2026-12-01")
-    email = "julie.laurent@agence-corniche.example.fr"
-    code, mine = loaded.json("cases", "--date", "2026-12-01", "--advisor", email)
-    assert code == 0 and mine
-    assert {c["advisor_email"] for c in mine} == {email}
+    everything = ok_json(loaded, "cases", "--date", "2026-12-01")
+    email = everything[0]["advisor_email"]
+    mine = ok_json(loaded, "cases", "--date", "2026-12-01", "--advisor", email)
+    assert mine and {c["advisor_email"] for c in mine} == {email}
     assert len(mine) == sum(1 for c in everything if c["advisor_email"] == email)
-    code, late = loaded.json("cases", "--date", "2026-12-01", "--state", "late")
+    late = ok_json(loaded, "cases", "--date", "2026-12-01", "--state", "late")
     assert late and {c["state"] for c in late} == {"late"}
-    code, upcoming = loaded.json("cases", "--date", "2026-12-01")
-    assert "upcoming" not in {c["state"] for c in upcoming}
-    code, with_upcoming = loaded.json("cases", "--all", "--date", "2026-12-01")
+    assert "upcoming" not in {c["state"] for c in everything}
+    with_upcoming = ok_json(loaded, "cases", "--all", "--date", "2026-12-01")
     assert "upcoming" in {c["state"] for c in with_upcoming}
 
 
 def test_table_output_is_french(loaded: M3) -> None:
-    result = loaded("cases", "--date", "2026-12-01")
-    assert result.exit_code == 0
+    result = ok(loaded, "cases", "--date", "2026-12-01")
     assert "Dossiers M+3 au 01/12/2026" in result.stdout
     assert "à traiter" in result.stdout
 
@@ -155,14 +157,14 @@ def test_dirty_export_rejects_exactly_the_bad_lines(
     m3: M3, sample_dir: Path, factory: sessionmaker[Session]
 ) -> None:
     defects = json.loads((sample_dir / "portfolio-dirty.defects.json").read_text())["defects"]
-    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
     code, summary = m3.json("import", "portfolio", str(sample_dir / "portfolio-dirty.csv"))
     assert code == 1
     assert [r["line"] for r in summary["rejected"]] == sorted(
         d["line"] for d in defects if d["reject"]
     )
     assert all(r["reason"] and "Traceback" not in r["reason"] for r in summary["rejected"])
-    _, rows = read_sample(sample_dir / "portfolio-dirty.csv")
+    header, rows = read_csv(sample_dir / "portfolio-dirty.csv")
     kept = summary["rows"] - len(summary["rejected"])
     assert summary["created"] + summary["updated"] + summary["unchanged"] == kept
     flagged = {item["line"] for item in summary["to_fix"]}
@@ -173,7 +175,7 @@ def test_dirty_export_rejects_exactly_the_bad_lines(
         for defect in defects:
             if defect["kind"] not in ("invalid e-mail", "invalid phone"):
                 continue
-            number = rows[defect["line"] - 2][0]
+            number = rows[defect["line"] - 2][header.index("N° client")]
             client = session.scalars(select(Client).where(Client.number == number)).one()
             if defect["kind"] == "invalid e-mail":
                 assert client.email_invalid
@@ -184,7 +186,7 @@ def test_dirty_export_rejects_exactly_the_bad_lines(
 
 
 def test_dirty_messages_are_french(m3: M3, sample_dir: Path) -> None:
-    m3("import", "advisors", str(sample_dir / "advisors.csv"))
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
     result = m3("import", "portfolio", str(sample_dir / "portfolio-dirty.csv"))
     assert result.exit_code == 1
     assert "Lignes rejetées" in result.stdout
@@ -192,99 +194,105 @@ def test_dirty_messages_are_french(m3: M3, sample_dir: Path) -> None:
     assert "à corriger dans Lagon" in result.stdout
 
 
-# --- Later exports: termination, reassignment ---------------------------------------------------
+# --- Later exports: a new contract, termination, reassignment -----------------------------------
+
+# Effect 28/08/2026: due 28/11/2026, window 21/11–05/12/2026 (open on 23/11 and 25/11), late up
+# to 28/12/2026. Effect 15/09/2026: due 15/12/2026, window 08/12–22/12/2026.
 
 
-def _find(rows: list[list[str]], header: list[str], **where: str) -> list[str]:
-    index = {name: header.index(name) for name in where}
-    return next(r for r in rows if all(r[index[k]] == v for k, v in where.items()))
+@pytest.fixture
+def staff(m3: M3, tmp_path: Path) -> M3:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    return m3
+
+
+def import_rows(m3: M3, path: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
+    summary: dict[str, Any] = ok_json(m3, "import", "portfolio", str(portfolio_csv(path, rows)))
+    return summary
+
+
+def test_a_later_contract_joins_the_open_case_with_the_earliest_window(
+    staff: M3, tmp_path: Path
+) -> None:
+    first = [contract("C1", "K1", "28/08/2026"), contract("C1", "K2", "15/09/2026")]
+    summary = import_rows(staff, tmp_path / "e1.csv", first)
+    assert summary["cases"]["opened"] == 1
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert case["contract_numbers"] == ["K1", "K2"]
+    assert (case["due_date"], case["window_start"], case["window_end"]) == (
+        "2026-11-28",
+        "2026-11-21",
+        "2026-12-05",
+    )
+    # Late after its window, up to the latest contract's effect + 4 months (15/01/2027).
+    (late,) = ok_json(staff, "cases", "--date", "2027-01-15")
+    assert late["state"] == "late"
+    assert ok_json(staff, "cases", "--date", "2027-01-16", "--state", "late") == []
+
+
+def test_a_new_contract_in_a_later_export_joins_the_open_case(staff: M3, tmp_path: Path) -> None:
+    rows = [contract("C1", "K1", "28/08/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    rows.append(contract("C1", "K2", "15/09/2026", Produit="Habitation"))
+    summary = import_rows(staff, tmp_path / "e2.csv", rows)
+    assert (summary["created"], summary["unchanged"]) == (1, 1)
+    assert (summary["cases"]["joined"], summary["cases"]["opened"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--date", "2026-11-25")
+    assert case["contract_numbers"] == ["K1", "K2"]
+    assert case["due_date"] == "2026-11-28"
 
 
 def test_termination_cancels_the_open_case(
-    loaded: M3, sample_dir: Path, tmp_path: Path, factory: sessionmaker[Session]
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    row = _find(rows, header, **{"N° contrat": "AL674012672"})  # client 100625, one AN contract
-    row[header.index("Statut contrat")] = "Résilié"
-    row[header.index("Date de résiliation")] = "20/11/2026"
-    later = write_csv(tmp_path / "export-2.csv", header, rows)
-    code, summary = loaded.json("import", "portfolio", str(later))
-    assert code == 0
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/08/2026")])
+    (case,) = ok_json(staff, "cases", "--date", "2026-11-25")
+    assert case["state"] == "open"
+    terminated = contract(
+        "C1", "K1", "28/08/2026", status="Résilié", **{"Date de résiliation": "20/11/2026"}
+    )
+    summary = import_rows(staff, tmp_path / "e2.csv", [terminated])
     assert (summary["created"], summary["updated"]) == (0, 1)
     assert summary["cases"]["cancelled"] == 1
-    code, listed = loaded.json("cases", "--date", "2026-11-25")
-    case = next(c for c in listed if c["client_number"] == "100625")
+    (case,) = ok_json(staff, "cases", "--date", "2026-11-25", "--all")
     assert case["state"] == "cancelled"
     with factory() as session:
-        audit = session.scalars(
-            select(AuditEntry).where(AuditEntry.entity_key == "AL674012672")
-        ).all()
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_key == "K1")).all()
         assert {(a.field, a.new_value) for a in audit} >= {("status", "Résilié")}
 
 
-def test_terminating_one_of_two_contracts_keeps_the_case(
-    loaded: M3, sample_dir: Path, tmp_path: Path
-) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    row = _find(rows, header, **{"N° contrat": "AZ217522609"})  # 100667's earliest
-    row[header.index("Statut contrat")] = "Suspendu"
-    code, summary = loaded.json(
-        "import", "portfolio", str(write_csv(tmp_path / "e.csv", header, rows))
-    )
-    assert code == 0 and summary["cases"]["cancelled"] == 0
-    code, listed = loaded.json("cases", "--all", "--date", IMPORT_DAY)
-    (case,) = [c for c in listed if c["client_number"] == "100667"]
-    assert case["contract_numbers"] == ["AL838457070"]
-    assert case["due_date"] == "2027-01-13"  # the window follows the remaining contract
+def test_terminating_one_of_two_contracts_keeps_the_case(staff: M3, tmp_path: Path) -> None:
+    rows = [contract("C1", "K1", "28/08/2026"), contract("C1", "K2", "15/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    rows[0] = contract("C1", "K1", "28/08/2026", status="Suspendu")
+    summary = import_rows(staff, tmp_path / "e2.csv", rows)
+    assert summary["cases"]["cancelled"] == 0
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert case["contract_numbers"] == ["K2"]
+    assert case["due_date"] == "2026-12-15"  # the window follows the remaining contract
 
 
-def test_reassignment_moves_the_open_case(loaded: M3, sample_dir: Path, tmp_path: Path) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    new_advisor = "benoit.poirier@agence-rouviere.example.fr"
-    column = header.index("Chargé de clientèle")
-    for row in rows:
-        if row[0] == "100625":
-            row[column] = new_advisor
-    code, summary = loaded.json(
-        "import", "portfolio", str(write_csv(tmp_path / "e.csv", header, rows))
-    )
-    assert code == 0
+def test_reassignment_moves_the_open_case(staff: M3, tmp_path: Path) -> None:
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/08/2026", ALICE)])
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "28/08/2026", BRUNO)])
     assert summary["cases"]["moved"] == 1
-    assert summary["updated"] >= 1 and summary["created"] == 0
-    code, listed = loaded.json("cases", "--date", "2026-11-25", "--advisor", new_advisor)
-    assert "100625" in {c["client_number"] for c in listed}
-
-
-def test_a_new_contract_in_a_later_export_joins_the_open_case(
-    loaded: M3, sample_dir: Path, tmp_path: Path
-) -> None:
-    header, rows = read_sample(sample_dir / "portfolio.csv")
-    base = list(_find(rows, header, **{"N° contrat": "AL674012672"}))  # effect 28/08/2026
-    base[header.index("N° contrat")] = "AL000000001"
-    base[header.index("Produit")] = "Habitation"
-    base[header.index("Date d'effet")] = "15/09/2026"
-    rows.append(base)
-    code, summary = loaded.json(
-        "import", "portfolio", str(write_csv(tmp_path / "e.csv", header, rows))
-    )
-    assert code == 0 and summary["created"] == 1
-    assert summary["cases"]["joined"] == 1 and summary["cases"]["opened"] == 0
-    code, listed = loaded.json("cases", "--date", "2026-11-25")
-    (case,) = [c for c in listed if c["client_number"] == "100625"]
-    assert case["contract_numbers"] == ["AL674012672", "AL000000001"]
-    assert case["due_date"] == "2026-11-28"
+    assert (summary["created"], summary["updated"]) == (0, 1)
+    moved = ok_json(staff, "cases", "--date", "2026-11-25", "--advisor", BRUNO)
+    assert [c["client_number"] for c in moved] == ["C1"]
+    assert ok_json(staff, "cases", "--date", "2026-11-25", "--advisor", ALICE) == []
 
 
 # --- Dry run and unknown advisors ------------------------------------------------------------
 
 
 def test_dry_run_changes_nothing(m3: M3, sample_dir: Path, factory: sessionmaker[Session]) -> None:
-    m3("import", "advisors", str(sample_dir / "advisors.csv"))
-    code, summary = m3.json("import", "portfolio", str(sample_dir / "portfolio.csv"), "--dry-run")
-    assert code == 0 and summary["created"] == summary["rows"] > 0
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    summary = ok_json(m3, "import", "portfolio", str(sample_dir / "portfolio.csv"), "--dry-run")
+    assert summary["created"] == summary["rows"] > 0
     with factory() as session:
         assert session.scalars(select(Contract)).all() == []
         assert session.scalars(select(Case)).all() == []
+        assert session.scalars(select(ImportRun).where(ImportRun.kind == "portfolio")).all() == []
 
 
 def test_unknown_advisor_rejects_the_row_with_a_hint(m3: M3, sample_dir: Path) -> None:
@@ -295,6 +303,10 @@ def test_unknown_advisor_rejects_the_row_with_a_hint(m3: M3, sample_dir: Path) -
 
 
 def test_bad_settings_stop_with_one_line(m3: M3) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
     result = CliRunner().invoke(
         app, ["cases"], env={"DATABASE_URL": m3.database_url, "M3_DIGEST_TIME": "25h"}
     )
