@@ -1,7 +1,7 @@
 """Invented CRM ("Lagon") portfolio exports, for demos, tests and benchmarks.
 
 `generate_rows()` returns contract rows in exactly the column layout of the agency's export
-(`/work/shared/data/sample/portfolio.csv`): French labels, French dates (`15/01/2025`), decimal
+(`tests/data/sample/portfolio.csv`): French labels, French dates (`15/01/2025`), decimal
 commas with spaces as thousands separators, phone numbers in mixed formats. `write_csv()` writes
 them as the CRM does: `;`-separated, Windows-1252, CRLF.
 
@@ -496,7 +496,7 @@ def write_csv(path: Path, rows: Iterable[dict[str, str]]) -> None:
 
 def demo_advisors_csv() -> Path:
     """The packaged demo staff file (`E-mail;Prénom;Nom;Téléphone;Agence;Rôle`)."""
-    return Path(__file__).parent / "demo_data" / "advisors.csv"
+    return Path(__file__).parent / "demo-data" / "advisors.csv"
 
 
 def _header_key(name: str) -> str:

@@ -1,5 +1,9 @@
 """Jinja environments over `templates/`: every word a person reads lives there.
 
+The folder sits at the top of the repository and is installed as the package `bot.templates`
+(see pyproject.toml), so the templates are found the same way from a checkout, an editable
+install or a wheel.
+
 Slack text escapes only `&`, `<` and `>` (Slack's own rule); terminal text escapes nothing;
 e-mail HTML autoescapes.
 """
@@ -8,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_PACKAGE = "bot.templates"
 
 _MONTHS = (
     "janvier",
@@ -53,7 +56,7 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=PackageLoader(TEMPLATES_PACKAGE, "."),
         autoescape=select_autoescape(["html"]) if autoescape else False,
         undefined=StrictUndefined,
         trim_blocks=True,
