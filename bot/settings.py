@@ -1,22 +1,28 @@
 """Settings, read from the environment (and an optional `.env`): the only module that does so.
 
-`load_settings()` turns a validation error into one clear line (`SettingsError`), so that the
-CLI stops with that line instead of a traceback.
+`load_settings()` turns a bad value into one line in French (`SettingsError`) naming the
+variable and what it expects, so that the CLI stops with that line instead of a traceback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from functools import cached_property
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class SettingsError(Exception):
-    """A setting is missing or wrong; the message is one line, in French and English."""
+    """A setting is wrong; the message is one line in French naming the variable."""
 
 
 class Branch(BaseModel):
@@ -40,7 +46,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///m3.db", alias="DATABASE_URL")
     timezone: str = Field(default="Europe/Paris", alias="M3_TIMEZONE")
     digest_time: str = Field(default="08:30", alias="M3_DIGEST_TIME")
-    branches: list[Branch] = Field(default_factory=_default_branches, alias="M3_BRANCHES")
+    # Decoded by `_json_list` (not by the settings source) so that bad JSON gets a clear line.
+    branches: Annotated[list[Branch], NoDecode] = Field(
+        default_factory=_default_branches, alias="M3_BRANCHES"
+    )
     frozen_today: dt.date | None = Field(default=None, alias="M3_TODAY")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
@@ -48,15 +57,40 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
     managers_channel: str | None = Field(default=None, alias="M3_MANAGERS_CHANNEL")
-    port: int = Field(default=3000, alias="PORT")
+    port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
 
     @field_validator("database_url")
     @classmethod
-    def _psycopg3(cls, value: str) -> str:
-        # Hosting platforms hand out `postgres://` URLs; SQLAlchemy wants an explicit driver.
-        for prefix in ("postgres://", "postgresql://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+    def _sqlite_or_postgresql(cls, value: str) -> str:
+        scheme, separator, rest = value.strip().partition("://")
+        if not separator:
+            raise ValueError("ce n'est pas une URL")
+        scheme = scheme.lower()
+        if scheme in _POSTGRESQL_SCHEMES:
+            # Hosting platforms hand out `postgres://` URLs; SQLAlchemy wants the driver named.
+            value = "postgresql+psycopg://" + rest
+        elif scheme not in _SQLITE_SCHEMES:
+            raise ValueError(f"type de base « {scheme} » non pris en charge")
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("URL illisible") from None
+        return value
+
+    @field_validator("frozen_today", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # set but empty: not frozen
+        if isinstance(value, str):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+                raise ValueError(f"« {value} » n'est pas une date AAAA-MM-JJ")
+            try:
+                value = dt.date.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"« {value} » n'est pas une date du calendrier") from None
+        if isinstance(value, dt.date) and not _FIRST_DAY <= value <= _LAST_DAY:
+            raise ValueError(f"{value.isoformat()} est hors de la plage 2000–2100")
         return value
 
     @field_validator("timezone")
@@ -65,7 +99,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"fuseau horaire inconnu « {value} » (ex. Europe/Paris)") from exc
+            raise ValueError(f"fuseau horaire inconnu « {value} »") from exc
         return value
 
     @field_validator("digest_time")
@@ -73,15 +107,55 @@ class Settings(BaseSettings):
     def _hh_mm(cls, value: str) -> str:
         match = re.fullmatch(r"([01]?\d|2[0-3])[:hH]([0-5]\d)", value.strip())
         if not match:
-            raise ValueError(f"heure invalide « {value} » (format HH:MM, ex. 08:30)")
+            raise ValueError(f"heure invalide « {value} »")
         return f"{int(match.group(1)):02d}:{match.group(2)}"
 
-    @field_validator("branches")
+    @field_validator("branches", mode="before")
     @classmethod
-    def _some_branch(cls, value: list[Branch]) -> list[Branch]:
+    def _json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("JSON illisible") from None
+        if not isinstance(value, list):
+            raise ValueError("ce n'est pas une liste JSON")
         if not value:
             raise ValueError("au moins une agence est nécessaire")
+        for number, branch in enumerate(value, start=1):
+            if isinstance(branch, Branch):
+                continue
+            if not isinstance(branch, dict) or not str(branch.get("name") or "").strip():
+                raise ValueError(f"l'agence n° {number} n'a pas de « name »")
+            if not all(isinstance(v, str) for v in branch.values()):
+                raise ValueError(f"l'agence n° {number} a une valeur qui n'est pas du texte")
         return value
+
+    @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().startswith("xoxb-"):
+            raise ValueError("ce n'est pas un jeton de bot")
+        return value.strip() if value else value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().startswith("xapp-"):
+            raise ValueError("ce n'est pas un jeton d'application")
+        return value.strip() if value else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"https?://[^/\s]+", value.strip()):
+            raise ValueError(f"« {value} » n'est pas une URL http(s)")
+        return value.strip() if value else None
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -107,16 +181,56 @@ class Settings(BaseSettings):
 
 _ENV_NAMES = {name: (field.alias or name).upper() for name, field in Settings.model_fields.items()}
 
+# What each variable expects, said in every message about it.
+_EXPECTED = {
+    "DATABASE_URL": "sqlite:///chemin/m3.db ou postgresql://utilisateur@hôte:5432/base",
+    "M3_TIMEZONE": "un fuseau horaire IANA, ex. Europe/Paris",
+    "M3_DIGEST_TIME": "une heure HH:MM, ex. 08:30",
+    "M3_BRANCHES": 'une liste JSON d\'agences, ex. [{"name":"Corniche"},{"name":"Rouvière"}]',
+    "M3_TODAY": "une date AAAA-MM-JJ entre 2000-01-01 et 2100-12-31, ex. 2026-11-24",
+    "SLACK_BOT_TOKEN": "le jeton du bot, « xoxb-… » (OAuth & Permissions)",
+    "SLACK_APP_TOKEN": "le jeton d'application, « xapp-… » (Basic Information → App-Level Tokens)",
+    "SLACK_API_URL": "une URL commençant par http:// ou https://",
+    "PORT": "un numéro de port entre 1 et 65535",
+}
+# Never repeated in a message: they hold passwords or secrets.
+_SECRET = {"DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"}
+_POSTGRESQL_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
+_FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
+def _one_line(text: object, limit: int = 80) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _describe(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = _ENV_NAMES.get(field, field.upper())
+    if error["type"] == "value_error":
+        problem = _one_line(error.get("ctx", {}).get("error", error["msg"]), 200)
+    elif variable in _SECRET:
+        problem = "valeur invalide"
+    else:
+        problem = f"valeur invalide « {_one_line(error['input'])} »"
+    expected = _EXPECTED.get(variable)
+    return f"Configuration invalide : {variable} — {problem}" + (
+        f" ; attendu : {expected}." if expected else "."
+    )
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, or raise `SettingsError` with one line naming the bad variable."""
+    """Read the settings, or raise `SettingsError` with one French line naming the variable
+    and what it expects."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        variable = _ENV_NAMES.get(field, field.upper())
-        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(_describe(exc.errors()[0])) from None
+    except SourceError as exc:  # a value the settings source itself could not decode
+        match = re.search(r'field "(\w+)"', str(exc))
+        variable = _ENV_NAMES.get(match.group(1), "?") if match else "?"
         raise SettingsError(
-            f"Configuration invalide / invalid setting: {variable} — {message}"
+            f"Configuration invalide : {variable} — valeur illisible"
+            + (f" ; attendu : {_EXPECTED[variable]}." if variable in _EXPECTED else ".")
         ) from None

@@ -300,16 +300,3 @@ def test_unknown_advisor_rejects_the_row_with_a_hint(m3: M3, sample_dir: Path) -
     assert code == 1
     assert len(summary["rejected"]) == summary["rows"]
     assert "m3 import advisors" in summary["rejected"][0]["reason"]
-
-
-def test_bad_settings_stop_with_one_line(m3: M3) -> None:
-    from typer.testing import CliRunner
-
-    from bot.cli import app
-
-    result = CliRunner().invoke(
-        app, ["cases"], env={"DATABASE_URL": m3.database_url, "M3_DIGEST_TIME": "25h"}
-    )
-    assert result.exit_code == 2
-    assert "M3_DIGEST_TIME" in result.output
-    assert "Traceback" not in result.output

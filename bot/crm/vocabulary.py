@@ -166,4 +166,3 @@ STATUSES = {
     ),
     **dict.fromkeys(("suspendu", "suspendue", "suspension"), ContractStatus.SUSPENDED),
 }
-
