@@ -24,7 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.calls import CaseTags, CaseUpdate, CrmField, Objectives, Piece
 from bot.rules import CaseState, Status, Window, case_state
+from bot.rules import ClientType as ClientType  # re-exported: it lived here first
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -46,12 +48,6 @@ def utcnow() -> dt.datetime:
 class Role(enum.StrEnum):
     ADVISOR = "Conseiller"
     MANAGER = "Manager"
-
-
-class ClientType(enum.StrEnum):
-    PERSON = "Particulier"
-    PROFESSIONAL = "Professionnel"
-    COMPANY = "Entreprise"
 
 
 class ContractStatus(enum.StrEnum):
@@ -128,6 +124,8 @@ class Client(Base):
     insurance_contact: Mapped[str | None] = mapped_column(String(200))
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
     advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"), index=True)
+    # The day the client objected to being contacted: no call, no SMS, no e-mail from then on.
+    objected_on: Mapped[dt.date | None] = mapped_column(Date)
 
     advisor: Mapped[Advisor] = relationship()
     branch: Mapped[Branch | None] = relationship()
@@ -206,6 +204,10 @@ class Case(Base):
         back_populates="case", order_by="Contract.effect_date"
     )
     attempts: Mapped[list[Attempt]] = relationship(back_populates="case", order_by="Attempt.at")
+    review: Mapped[CaseReview | None] = relationship(back_populates="case")
+    next_actions: Mapped[list[NextAction]] = relationship(
+        back_populates="case", order_by="NextAction.due_on"
+    )
 
     @property
     def window(self) -> Window:
@@ -221,9 +223,25 @@ class Case(Base):
             cancelled_on=self.cancelled_on,
         )
 
+    @property
+    def tags(self) -> CaseTags:
+        return CaseTags.of(
+            call=self.tag_call, crm=self.tag_crm, review=self.tag_review, card=self.tag_card
+        )
+
+    def apply(self, update: CaseUpdate) -> None:
+        """Store the tags, status and completion day `bot.calls.after_call` worked out."""
+        self.tag_call = update.tags.call.value if update.tags.call else None
+        self.tag_crm = update.tags.crm.value if update.tags.crm else None
+        self.tag_review = update.tags.review.value if update.tags.review else None
+        self.tag_card = update.tags.card.value if update.tags.card else None
+        self.status = update.status.value
+        self.completed_on = update.completed_on
+
 
 class Attempt(Base):
-    """One call attempt on a case: when, who, the outcome, a note."""
+    """One call attempt on a case: when, who, the outcome (`bot.calls.Outcome`), a note, and
+    what comes next: a next try (failed call) or the callback agreed with the client."""
 
     __tablename__ = "attempt"
 
@@ -233,8 +251,114 @@ class Attempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     outcome: Mapped[str] = mapped_column(String(30))
     note: Mapped[str | None] = mapped_column(Text)
+    # The capture's idempotency key (one modal submission): the same submission received
+    # twice records one attempt, the database refusing the second.
+    submission_key: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
+    callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_try_on: Mapped[dt.date | None] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="attempts")
+
+
+class CaseReview(Base):
+    """What the calls established for the three objectives of a case (one per case, updated
+    by each capture). Enum values are stored as their codes (`bot.calls`)."""
+
+    __tablename__ = "case_review"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("m3_case.id"), unique=True)
+    # Objective 1: the `CrmField` codes validated with the client.
+    crm_checked: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Objective 2: signatures, and the `Piece` codes still awaited.
+    dp_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    quotes_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    pieces_missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Objective 3: done or not, contracts held elsewhere ({"product", "insurer"}), the gaps the
+    # advisor kept (`Product` codes).
+    review_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    held_elsewhere: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    gaps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    updated_by_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"))
+
+    case: Mapped[Case] = relationship(back_populates="review")
+
+    def objectives(self) -> Objectives:
+        return Objectives(
+            crm_checked=frozenset(CrmField(f) for f in self.crm_checked),
+            dp_signed=self.dp_signed,
+            quotes_signed=self.quotes_signed,
+            pieces_missing=frozenset(Piece(p) for p in self.pieces_missing),
+            review_done=self.review_done,
+        )
+
+
+class NextAction(Base):
+    """A follow-up decided during the review: a quote to send, an appointment to plan,
+    documents to send, a follow-up call (`bot.calls.NextActionKind`), each with its date."""
+
+    __tablename__ = "next_action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("m3_case.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempt.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    due_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    product: Mapped[str | None] = mapped_column(String(40))  # a `Product` code
+    done_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="next_actions")
+
+
+class Correction(Base):
+    """A CRM value an advisor corrected during a call, to be typed into Lagon; a later import
+    carrying the new value marks it applied."""
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempt.id"))
+    field: Mapped[str] = mapped_column(String(40))  # a `CrmField` code
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ReminderKind(enum.StrEnum):
+    CALLBACK = "callback"  # a DM shortly before an agreed callback
+
+
+class ReminderStatus(enum.StrEnum):
+    CLAIMED = "claimed"  # a runner took it and is posting
+    SENT = "sent"
+    SKIPPED = "skipped"  # no Slack account, absent advisor, case closed meanwhile
+
+
+class Reminder(Base):
+    """One reminder DM about an attempt: the row that makes it exactly once (claimed and
+    committed before the DM is posted, as the digest does)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("attempt_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id"))
+    kind: Mapped[str] = mapped_column(String(20), default=ReminderKind.CALLBACK.value)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"))
+    status: Mapped[str] = mapped_column(String(12), default=ReminderStatus.CLAIMED.value)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
 
 
 class ImportRun(Base):

@@ -62,6 +62,14 @@ class Tag(enum.StrEnum):
     CARD = "card"
 
 
+class ClientType(enum.StrEnum):
+    """The CRM's client types (`bot.models` re-exports it)."""
+
+    PERSON = "Particulier"
+    PROFESSIONAL = "Professionnel"  # TNS
+    COMPANY = "Entreprise"
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     start: dt.date
