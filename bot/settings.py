@@ -20,6 +20,8 @@ from pydantic_settings import SettingsError as SourceError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.calls import CallRules
+
 
 class SettingsError(Exception):
     """A setting is wrong; the message is one line in French naming the variable."""
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
         default_factory=_default_branches, alias="M3_BRANCHES"
     )
     frozen_today: dt.date | None = Field(default=None, alias="M3_TODAY")
+    frozen_now: dt.datetime | None = Field(default=None, alias="M3_NOW")
+    call_rules_mode: str = Field(default="strict", alias="M3_CALL_RULES")
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
@@ -101,6 +105,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"fuseau horaire inconnu « {value} »") from exc
         return value
+
+    @field_validator("call_rules_mode")
+    @classmethod
+    def _strict_or_off(cls, value: str) -> str:
+        if value.strip().lower() not in ("strict", "off"):
+            raise ValueError(f"valeur inconnue « {value} » (attendu : strict ou off)")
+        return value.strip().lower()
 
     @field_validator("digest_time")
     @classmethod
@@ -167,10 +178,28 @@ class Settings(BaseSettings):
         return int(hour), int(minute)
 
     def today(self) -> dt.date:
-        """Today in the agency's time zone, or the frozen date of `M3_TODAY`."""
+        """Today in the agency's time zone, or the frozen date of `M3_NOW` / `M3_TODAY`."""
+        if self.frozen_now is not None:
+            return self.now().date()
         if self.frozen_today is not None:
             return self.frozen_today
         return dt.datetime.now(self.zone).date()
+
+    def now(self) -> dt.datetime:
+        """Now, zone-aware in the agency's zone: `M3_NOW` when set (a naive value is read in
+        the agency's zone), else `M3_TODAY` at the current time of day, else the clock."""
+        if self.frozen_now is not None:
+            at = self.frozen_now
+            return at.replace(tzinfo=self.zone) if at.tzinfo is None else at.astimezone(self.zone)
+        now = dt.datetime.now(self.zone)
+        if self.frozen_today is not None:
+            return dt.datetime.combine(self.frozen_today, now.timetz())
+        return now
+
+    @cached_property
+    def call_rules(self) -> CallRules:
+        """The rules on calling clients (`M3_CALL_RULES`: strict or off; see `bot.calls`)."""
+        return CallRules.from_setting(self.call_rules_mode, self.timezone)
 
     def branch(self, name: str | None) -> Branch | None:
         if not name:
@@ -188,6 +217,7 @@ _EXPECTED = {
     "M3_DIGEST_TIME": "une heure HH:MM, ex. 08:30",
     "M3_BRANCHES": 'une liste JSON d\'agences, ex. [{"name":"Corniche"},{"name":"Rouvière"}]',
     "M3_TODAY": "une date AAAA-MM-JJ entre 2000-01-01 et 2100-12-31, ex. 2026-11-24",
+    "M3_NOW": "une date et heure AAAA-MM-JJTHH:MM, ex. 2026-11-24T08:30",
     "SLACK_BOT_TOKEN": "le jeton du bot, « xoxb-… » (OAuth & Permissions)",
     "SLACK_APP_TOKEN": "le jeton d'application, « xapp-… » (Basic Information → App-Level Tokens)",
     "SLACK_API_URL": "une URL commençant par http:// ou https://",

@@ -143,8 +143,21 @@ def cmd_help(request: SlashRequest) -> None:
     send_help(request.respond)
 
 
+def cmd_done(request: SlashRequest) -> None:
+    from commands.done import open_modal
+
+    open_modal(
+        request.app_context,
+        request.client,
+        user_id=request.user_id,
+        trigger_id=str(request.command["trigger_id"]),
+        query=request.args,
+    )
+
+
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("list", cmd_list, aliases=("liste", "file")),
+    Subcommand("done", cmd_done, aliases=("fait", "cr", "compte-rendu"), opens_modal=True),
     Subcommand("digest", cmd_digest, aliases=("recap", "récap"), refreshes_home=True),
     Subcommand("absent", cmd_absent, aliases=("absence",), refreshes_home=True),
     Subcommand("help", cmd_help, aliases=("aide",)),

@@ -23,6 +23,8 @@ from bot.models import Base
 DATA = Path(__file__).resolve().parent / "data"
 SAMPLE = DATA / "sample"
 
+pytest_plugins = ["tests.slackkit"]
+
 IMPORT_DAY = "2026-11-23"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])

@@ -1,0 +1,250 @@
+"""`/m3 done` and the « Compte rendu » button: the modal that records what happened on a call.
+
+Every listener acks first. Opening the modal (`/m3 done`, the button) calls `views.open` (or
+`views.push` from the « Préparer l'appel » modal) at once with a loading view, then reads the
+database and fills it with `views.update`. Choosing the outcome rebuilds the view with what was
+already typed. A submission is validated (inline French errors on the right block), then the
+user is checked again — never trust `private_metadata` alone — and everything is recorded in one
+transaction; the confirmation DM and the App Home refresh come after the ack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot import call_reports
+from bot.blocks.capture import (
+    CAPTURE_CALLBACK,
+    OPEN_ACTION,
+    OUTCOME_ACTION,
+    PICKER_BLOCK,
+    PICKER_CALLBACK,
+    FormTampered,
+    capture_view,
+    picker_options,
+    picker_view,
+    say,
+    words,
+)
+from bot.context import AppContext
+from bot.models import Advisor
+from bot.slack import link_advisor, save_link
+from commands.common import advisor_for, loading_view, notice_view
+from commands.home import publish_home
+
+log = logging.getLogger(__name__)
+
+
+def _title() -> str:
+    return say(words().title())
+
+
+def open_modal(
+    app_context: AppContext,
+    client: WebClient,
+    *,
+    user_id: str,
+    trigger_id: str,
+    query: str = "",
+    case_id: int | None = None,
+    push: bool = False,
+) -> None:
+    """Open the modal at once, then fill it: the case's form, or the picker."""
+    opener = client.views_push if push else client.views_open
+    opened = opener(trigger_id=trigger_id, view=loading_view(_title()))
+    view_id = opened["view"]["id"]
+    asker = advisor_for(app_context, client, user_id)
+    if asker is None:
+        client.views_update(view_id=view_id, view=notice_view(_title(), say(_not_advisor())))
+        return
+    now = app_context.settings.now()
+    with app_context.factory() as session:
+        if case_id is None:
+            matches = call_reports.find_cases(session, asker=asker, query=query, today=now.date())
+            if len(matches) == 1 and query:
+                case_id = matches[0].id
+            else:
+                available = (
+                    len(matches)
+                    if not query
+                    else len(
+                        call_reports.find_cases(session, asker=asker, query="", today=now.date())
+                    )
+                )
+                view = picker_view(
+                    len(matches), available=available, query=query, metadata={"q": query[:200]}
+                )
+                client.views_update(view_id=view_id, view=view)
+                return
+        screen = call_reports.load_screen(
+            session, case_id=case_id, asker=asker, now=now, rules=app_context.settings.call_rules
+        )
+    if isinstance(screen, call_reports.Refusal):
+        client.views_update(view_id=view_id, view=notice_view(_title(), screen.text))
+        return
+    client.views_update(view_id=view_id, view=capture_view(screen))
+
+
+def _dm_channel(app_context: AppContext, client: WebClient, asker: Advisor) -> str:
+    """The asker's DM with the bot (opened once and kept; a user who reached the modal has a
+    Slack account)."""
+    if asker.slack_dm_channel is None:
+        link_advisor(client, asker)
+        with app_context.factory.begin() as session:
+            save_link(session, asker)
+    return str(asker.slack_dm_channel)
+
+
+def _not_advisor() -> Any:
+    from bot.blocks.common import texts
+
+    return texts().not_an_advisor()
+
+
+def on_open_button(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    ack()
+    try:
+        case_id = int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        log.warning("compte rendu: button without a case id")
+        return
+    open_modal(
+        app_context,
+        client,
+        user_id=body["user"]["id"],
+        trigger_id=body["trigger_id"],
+        case_id=case_id,
+        push=(body.get("container") or {}).get("type") == "view",
+    )
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def on_outcome_chosen(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    """The outcome changed: rebuild the view for it, keeping every value already typed."""
+    ack()
+    view = body["view"]
+    asker = advisor_for(app_context, client, body["user"]["id"])
+    case_id = _metadata(view).get("case")
+    if asker is None or not isinstance(case_id, int):
+        return
+    with app_context.factory() as session:
+        screen = call_reports.load_screen(
+            session,
+            case_id=case_id,
+            asker=asker,
+            now=app_context.settings.now(),
+            rules=app_context.settings.call_rules,
+            state=view.get("state", {}).get("values", {}),
+        )
+    if isinstance(screen, call_reports.Refusal):
+        client.views_update(view_id=view["id"], view=notice_view(_title(), screen.text))
+        return
+    client.views_update(view_id=view["id"], hash=view.get("hash"), view=capture_view(screen))
+
+
+def on_capture_submitted(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    view = body["view"]
+    user_id = body["user"]["id"]
+    asker = advisor_for(app_context, client, user_id)
+    case_id = _metadata(view).get("case")
+    if asker is None or not isinstance(case_id, int):
+        log.warning("compte rendu refused: unknown user or no case in the view")
+        ack(response_action="update", view=notice_view(_title(), say(_not_advisor())))
+        return
+    try:
+        outcome = call_reports.submit(
+            app_context.factory,
+            case_id=case_id,
+            asker=asker,
+            state=view.get("state", {}).get("values", {}),
+            submission_key=call_reports.submission_key(view, _metadata(view)),
+            now=app_context.settings.now(),
+            rules=app_context.settings.call_rules,
+        )
+    except FormTampered as exc:
+        log.warning("compte rendu refused for case %s: %s", case_id, exc)
+        ack(response_action="update", view=notice_view(_title(), say(words().tampered())))
+        return
+    if isinstance(outcome, call_reports.Refusal):
+        ack(response_action="update", view=notice_view(_title(), outcome.text))
+        return
+    if outcome.errors:
+        ack(response_action="errors", errors=outcome.errors)
+        return
+    ack()
+    if outcome.duplicate:
+        return
+    client.chat_postMessage(channel=_dm_channel(app_context, client, asker), **outcome.confirmation)
+    publish_home(app_context, client, user_id)
+
+
+def on_case_picked(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    view = body["view"]
+    state = view.get("state", {}).get("values", {})
+    selected = (state.get(PICKER_BLOCK, {}).get("value") or {}).get("selected_option") or {}
+    asker = advisor_for(app_context, client, body["user"]["id"])
+    try:
+        case_id = int(selected.get("value", ""))
+    except ValueError:
+        ack(response_action="errors", errors={PICKER_BLOCK: say(words().error("required"))})
+        return
+    if asker is None:
+        ack(response_action="update", view=notice_view(_title(), say(_not_advisor())))
+        return
+    with app_context.factory() as session:
+        screen = call_reports.load_screen(
+            session,
+            case_id=case_id,
+            asker=asker,
+            now=app_context.settings.now(),
+            rules=app_context.settings.call_rules,
+        )
+    if isinstance(screen, call_reports.Refusal):
+        ack(response_action="update", view=notice_view(_title(), screen.text))
+        return
+    ack(response_action="update", view=capture_view(screen))
+
+
+def on_picker_options(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    asker = advisor_for(app_context, client, body["user"]["id"])
+    if asker is None:
+        ack(options=[])
+        return
+    with app_context.factory() as session:
+        cases = call_reports.find_cases(
+            session,
+            asker=asker,
+            query=str(body.get("value") or ""),
+            today=app_context.settings.today(),
+        )
+    ack(options=picker_options(cases))
+
+
+def register(app: App) -> None:
+    app.action(OPEN_ACTION)(on_open_button)
+    app.action(OUTCOME_ACTION)(on_outcome_chosen)
+    app.view(CAPTURE_CALLBACK)(on_capture_submitted)
+    app.view(PICKER_CALLBACK)(on_case_picked)
+    app.options({"action_id": "value", "block_id": PICKER_BLOCK})(on_picker_options)
