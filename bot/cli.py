@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
@@ -28,6 +29,7 @@ from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import FileRefused
 from bot.crm.run import ImportResult
+from bot.models import Advisor
 from bot.rendering import date_fr, render
 from bot.rules import CaseState, previous_working_day
 from bot.settings import Settings, SettingsError, load_settings
@@ -161,6 +163,7 @@ def _run_import(
                 result=result,
                 dry_run=dry_run,
                 show_cases=kind == "Portefeuille",
+                show_staff=kind == "Conseillers",
             )
         )
     raise typer.Exit(result.exit_code)
@@ -173,16 +176,28 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans 
 
 @import_app.command("advisors")
 def import_advisors_command(
-    file: FileArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
+    file: FileArg,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    keep_missing: Annotated[
+        bool,
+        typer.Option(
+            "--keep-missing",
+            help="Ne pas désactiver les personnes absentes du fichier (fichier partiel).",
+        ),
+    ] = False,
 ) -> None:
-    """Importe les conseillers et managers (e-mail, prénom, nom, téléphone, agence, rôle)."""
+    """Importe l'équipe (e-mail, prénom, nom, téléphone, agence, rôle) : le fichier est toute
+    l'équipe, les absents du fichier sont désactivés et leurs dossiers en cours listés."""
     settings = _settings()
     _run_import(
         "Conseillers",
         file,
         dry_run=dry_run,
         as_json=as_json,
-        run=lambda session, _progress: import_advisors(session, file, today=settings.today()),
+        run=lambda session, _progress: import_advisors(
+            session, file, today=settings.today(), keep_missing=keep_missing
+        ),
     )
 
 
@@ -255,30 +270,41 @@ def cases_command(
             _STATE_LABELS[view.state],
             _STATUS_LABELS.get(view.status, view.status),
         )
-    out.print(table)
+    _print_table(table)
+
+
+def _print_table(table: Table) -> None:
+    """A table at its natural width: wrapped to the terminal, not to 80 columns in a pipe."""
+    (out if out.is_terminal else Console(width=240)).print(table)
+
+
+def _shown_url(url: str) -> str:
+    """A database URL fit to print: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @app.command("demo")
 def demo_command(
     clients: Annotated[int, typer.Option(help="Nombre de clients générés.")] = 120,
 ) -> None:
-    """Charge un portefeuille de démonstration daté d'aujourd'hui et affiche les files du jour."""
-    from bot import demo_data
+    """Charge un portefeuille de démonstration daté d'aujourd'hui et affiche les files du jour
+    (refusé sur une base qui contient les données d'une agence)."""
+    from bot import demo
 
     settings = _settings()
     today = settings.today()
-    advisors_file = demo_data.demo_advisors_csv()
-    rows = demo_data.generate_rows(
-        today=today, advisors=demo_data.advisor_emails(advisors_file), clients=clients, seed=3
-    )
-    with _database(settings) as factory, tempfile.TemporaryDirectory() as tmp:
-        portfolio = Path(tmp) / "portefeuille-demo.csv"
-        demo_data.write_csv(portfolio, rows)
-        with db.session_scope(factory) as session:
-            import_advisors(session, advisors_file, today=today)
-            result = import_portfolio(session, portfolio, today=today)
+    with _database(settings) as factory:
+        try:
+            with db.session_scope(factory) as session:
+                result = demo.load(session, today=today, clients=clients)
+        except demo.NotADemoDatabase as exc:
+            raise _fail(
+                f"la base {_shown_url(settings.database_url)} contient des données qui ne "
+                f"viennent pas de la démo ({exc}) : la démo n'y a rien écrit. Lancez-la sur "
+                "une autre base, par exemple : DATABASE_URL=sqlite:///demo.db m3 demo"
+            ) from None
         out.print(
-            f"Démo chargée dans {settings.database_url} : {result.rows} contrats, "
+            f"Démo chargée dans {_shown_url(settings.database_url)} : {result.rows} contrats, "
             f"{result.cases.opened} dossiers M+3 ouverts.\n",
             highlight=False,
         )
@@ -286,6 +312,70 @@ def demo_command(
             queues = queues_for(session, today=today, since=previous_working_day(today))
             for queue in queues:
                 print(render("cli/queue.txt.j2", queue=queue) + "\n")
+
+
+@app.command("advisors")
+def advisors_command(as_json: JsonOpt = False) -> None:
+    """Liste l'équipe : rôle, agence, compte Slack relié ou non, état (actif, absent, inactif)."""
+    settings = _settings()
+    today = settings.today()
+    with _database(settings) as factory, db.session_scope(factory) as session:
+        advisors = list(session.scalars(select(Advisor)))
+        counts: dict[str, int] = {}
+        for view in list_cases(session, today=today, states=(CaseState.OPEN, CaseState.LATE)):
+            counts[view.advisor_email] = counts.get(view.advisor_email, 0) + 1
+        staff = [_staff_entry(a, today, counts.get(a.email, 0)) for a in advisors]
+    staff.sort(key=lambda e: (not e["active"], e["branch"] or "", e["last_name"], e["email"]))
+    if as_json:
+        print(json.dumps(staff, ensure_ascii=False, indent=2))
+        return
+    if not staff:
+        out.print("Aucun conseiller : importez l'équipe avec m3 import advisors conseillers.csv")
+        return
+    table = Table(title=f"Équipe au {date_fr(today)} ({len(staff)})")
+    for column in ("Nom", "E-mail", "Rôle", "Agence", "Slack", "État", "M+3 en cours"):
+        table.add_column(column, justify="right" if column == "M+3 en cours" else "left")
+    for entry in staff:
+        table.add_row(
+            f"{entry['first_name']} {entry['last_name']}".strip(),
+            entry["email"],
+            entry["role"],
+            entry["branch"] or "—",
+            "relié" if entry["slack_linked"] else "non relié",
+            entry["state_label"],
+            str(entry["open_cases"]),
+        )
+    _print_table(table)
+
+
+def _staff_entry(advisor: Advisor, today: dt.date, open_cases: int) -> dict[str, Any]:
+    if not advisor.active:
+        state, label = "inactive", "inactif"
+    elif advisor.absent_on(today):
+        state = "absent"
+        label = (
+            f"absent jusqu'au {date_fr(advisor.absent_until)}" if advisor.absent_until else "absent"
+        )
+    elif advisor.absent_from is not None and advisor.absent_from > today:
+        state = "active"
+        until = f" au {date_fr(advisor.absent_until)}" if advisor.absent_until else ""
+        label = f"actif (absent du {date_fr(advisor.absent_from)}{until})"
+    else:
+        state, label = "active", "actif"
+    return {
+        "email": advisor.email,
+        "first_name": advisor.first_name,
+        "last_name": advisor.last_name,
+        "role": advisor.role,
+        "branch": advisor.branch.name if advisor.branch else None,
+        "slack_linked": advisor.slack_user_id is not None,
+        "active": advisor.active,
+        "absent_from": advisor.absent_from.isoformat() if advisor.absent_from else None,
+        "absent_until": advisor.absent_until.isoformat() if advisor.absent_until else None,
+        "state": state,
+        "state_label": label,
+        "open_cases": open_cases,
+    }
 
 
 def _require(settings: Settings, *names: str) -> None:
@@ -386,6 +476,8 @@ def digest_command(
         for email, message in report.previews:
             print(f"━━ {email}")
             for block in message["blocks"]:
+                if block["type"] == "actions":
+                    continue  # buttons: nothing to read in a terminal
                 text = block.get("text", {}).get("text") or " ".join(
                     e.get("text", "") for e in block.get("elements", [])
                 )

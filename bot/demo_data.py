@@ -503,8 +503,9 @@ def _header_key(name: str) -> str:
     return _ascii_slug(name.replace("-", ""))
 
 
-def advisor_emails(path: Path) -> list[str]:
-    """The e-mails of the staff whose role is `Conseiller`, in file order."""
+def advisor_emails(path: Path, role: str | None = "Conseiller") -> list[str]:
+    """The e-mails of the staff with this role (`Conseiller` by default; None: everyone), in
+    file order."""
     raw = path.read_bytes()
     text = raw[3:].decode("utf-8") if raw.startswith(b"\xef\xbb\xbf") else raw.decode(ENCODING)
     reader = csv.reader(text.splitlines(), delimiter=DELIMITER)
@@ -517,6 +518,7 @@ def advisor_emails(path: Path) -> list[str]:
     for record in reader:
         if len(record) <= max(email_at, role_at):
             continue
-        if _ascii_slug(record[role_at]) == "conseiller" and record[email_at].strip():
+        wanted = role is None or _ascii_slug(record[role_at]) == _ascii_slug(role)
+        if wanted and record[email_at].strip():
             emails.append(record[email_at].strip())
     return emails

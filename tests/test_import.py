@@ -282,7 +282,7 @@ def test_reassignment_moves_the_open_case(staff: M3, tmp_path: Path) -> None:
     assert ok_json(staff, "cases", "--date", "2026-11-25", "--advisor", ALICE) == []
 
 
-# --- Dry run and unknown advisors ------------------------------------------------------------
+# --- Dry run -------------------------------------------------------------------------------
 
 
 def test_dry_run_changes_nothing(m3: M3, sample_dir: Path, factory: sessionmaker[Session]) -> None:
@@ -293,10 +293,3 @@ def test_dry_run_changes_nothing(m3: M3, sample_dir: Path, factory: sessionmaker
         assert session.scalars(select(Contract)).all() == []
         assert session.scalars(select(Case)).all() == []
         assert session.scalars(select(ImportRun).where(ImportRun.kind == "portfolio")).all() == []
-
-
-def test_unknown_advisor_rejects_the_row_with_a_hint(m3: M3, sample_dir: Path) -> None:
-    code, summary = m3.json("import", "portfolio", str(sample_dir / "portfolio.csv"))
-    assert code == 1
-    assert len(summary["rejected"]) == summary["rows"]
-    assert "m3 import advisors" in summary["rejected"][0]["reason"]

@@ -1,33 +1,100 @@
 """Importing the agency's staff: advisors and managers, with their e-mail, names, phone,
-branch and role."""
+branch and role.
+
+The file is the whole staff: someone missing from it has left, and is marked inactive (no
+digest, no new case; their cases and history stay). Their open and late cases are reported so
+that the managers reassign the clients in Lagon (the next portfolio export then moves the
+cases). Someone who comes back is active again. `keep_missing` leaves the missing alone (a
+partial file, one branch's staff). Nobody is marked inactive when rows are rejected: a row
+that could not be read may be one of the missing.
+
+A file that is not a staff file is refused before anything is written: one without the
+e-mail and name columns, and one that looks like a portfolio export (it has a client or
+contract number column), which would otherwise turn clients into staff and mark every real
+advisor inactive.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from bot.cases.queries import list_cases
+from bot.crm.reading import FileRefused
 from bot.crm.rows import clean, normalize_email, normalize_phone
 from bot.crm.run import ImportResult, Rejection, audit_rows, diff, start
-from bot.crm.vocabulary import ADVISOR_FIELDS, ADVISOR_REQUIRED, fold
+from bot.crm.vocabulary import (
+    ADVISOR_FIELDS,
+    ADVISOR_REQUIRED,
+    PORTFOLIO_FIELDS,
+    find_headers,
+    fold,
+)
 from bot.models import Advisor, AuditEntry, Role
+from bot.rules import CaseState
 
 
-def import_advisors(session: Session, path: Path, *, today: dt.date) -> ImportResult:
+@dataclass
+class Departure:
+    """An advisor marked inactive, and the clients of their cases to call now (to reassign)."""
+
+    email: str
+    name: str
+    open_cases: list[str] = field(default_factory=list)  # client numbers, open or late today
+
+
+@dataclass
+class AdvisorsResult(ImportResult):
+    deactivated: list[Departure] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+    kept_missing: bool = False
+    # Missing from the file but left active because rows were rejected.
+    not_deactivated: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        document = super().as_dict()
+        del document["cases"]  # a staff import opens or moves no case
+        document["deactivated"] = [
+            {"email": d.email, "open_cases": d.open_cases} for d in self.deactivated
+        ]
+        document["reactivated"] = self.reactivated
+        document["not_deactivated"] = self.not_deactivated
+        return document
+
+
+def _staff_file(header: list[str]) -> None:
+    if find_headers(header, PORTFOLIO_FIELDS) & {"client_number", "contract_number"}:
+        raise FileRefused(
+            "ce fichier ressemble à un export du portefeuille : utilisez `m3 import portfolio`"
+        )
+
+
+def import_advisors(
+    session: Session,
+    path: Path,
+    *,
+    today: dt.date,
+    keep_missing: bool = False,
+    run_kind: str = "advisors",
+) -> AdvisorsResult:
     """Import the agency's staff: e-mail, names, phone, branch, role (Conseiller or Manager).
 
-    An advisor missing from a later file is kept (cases and history point to them) and left
-    as is; roles other than Manager (Directeur, Chef d'agence…) read as Manager when they
-    contain "manager", "directeur", "responsable" or "chef", else as Conseiller.
+    Roles other than Manager (Directeur, Chef d'agence…) read as Manager when they contain
+    "manager", "directeur", "responsable" or "chef", else as Conseiller. Raises `FileRefused`
+    (nothing written: the caller rolls the session back) for a file that is not a staff file
+    or holds nobody.
     """
     table, columns, lookup, run = start(
-        session, path, "advisors", ADVISOR_FIELDS, ADVISOR_REQUIRED, today
+        session, path, run_kind, ADVISOR_FIELDS, ADVISOR_REQUIRED, today, screen=_staff_file
     )
     width = len(table.header)
-    result = ImportResult()
+    actor = f"import:{run.id}"
+    result = AdvisorsResult(kept_missing=keep_missing)
     existing = {a.email.casefold(): a for a in session.scalars(select(Advisor))}
     seen: set[str] = set()
     for row in table.rows:
@@ -73,6 +140,8 @@ def import_advisors(session: Session, path: Path, *, today: dt.date) -> ImportRe
             "active": True,
         }
         advisor = existing.get(key)
+        if advisor is not None and not advisor.active:
+            result.reactivated.append(email)
         if advisor is None:
             session.add(Advisor(email=email, **values))
             result.created += 1
@@ -82,12 +151,18 @@ def import_advisors(session: Session, path: Path, *, today: dt.date) -> ImportRe
         if changes:
             for name, value in values.items():
                 setattr(advisor, name, value)
-            session.execute(
-                insert(AuditEntry), audit_rows(f"import:{run.id}", "advisor", email, changes)
-            )
+            session.execute(insert(AuditEntry), audit_rows(actor, "advisor", email, changes))
             result.updated += 1
         else:
             result.unchanged += 1
+    if result.rows == 0:
+        raise FileRefused("le fichier ne contient aucune ligne de conseiller")
+    missing = [a for key, a in sorted(existing.items()) if key not in seen and a.active]
+    if missing and not keep_missing:
+        if result.rejected:
+            result.not_deactivated = [a.email for a in missing]
+        else:
+            _deactivate(session, missing, result, actor=actor, today=today)
     run.rows, run.created, run.updated, run.unchanged = (
         result.rows,
         result.created,
@@ -95,3 +170,28 @@ def import_advisors(session: Session, path: Path, *, today: dt.date) -> ImportRe
         result.unchanged,
     )
     return result
+
+
+def _deactivate(
+    session: Session,
+    advisors: list[Advisor],
+    result: AdvisorsResult,
+    *,
+    actor: str,
+    today: dt.date,
+) -> None:
+    """Mark them inactive; note (and audit) the clients of their cases to call now."""
+    for advisor in advisors:
+        advisor.active = False
+        views = list_cases(
+            session,
+            today=today,
+            advisor_email=advisor.email,
+            states=(CaseState.OPEN, CaseState.LATE),
+        )
+        clients = sorted({view.client_number for view in views})
+        result.deactivated.append(Departure(advisor.email, advisor.full_name, clients))
+        changes: dict[str, tuple[Any, Any]] = {"active": (True, False)}
+        if clients:
+            changes["open_cases"] = (None, ", ".join(clients))
+        session.execute(insert(AuditEntry), audit_rows(actor, "advisor", advisor.email, changes))

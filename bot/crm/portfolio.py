@@ -9,7 +9,9 @@ nothing. Choices where the rules are silent:
   values, the later row is rejected (the CRM export is inconsistent, a person must look).
 - A client's details come from its last row in the file.
 - The advisor column holds an e-mail or a "Prénom Nom"; an advisor the bot does not know
-  rejects the row (import the advisors first: `m3 import advisors`).
+  rejects the row (import the advisors first: `m3 import advisors`). When no row names a known
+  advisor, the whole file is refused with one line listing the unknown ones: the staff file
+  was not imported, or this export belongs to another agency.
 - An empty contract status reads as active, unless a termination date already passed.
 """
 
@@ -23,7 +25,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import sync_cases
-from bot.crm.rows import ParsedRow, RowError, parse_row
+from bot.crm.reading import FileRefused
+from bot.crm.rows import ParsedRow, RowError, clean, parse_row
 from bot.crm.run import ImportResult, Progress, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
 from bot.db import chunked
@@ -74,14 +77,20 @@ def import_portfolio(
     *,
     today: dt.date,
     progress: Progress | None = None,
+    run_kind: str = "portfolio",
 ) -> ImportResult:
-    """Import a portfolio export. Raises `FileRefused` (nothing changed) when unreadable."""
+    """Import a portfolio export. Raises `FileRefused` (nothing written: the caller rolls the
+    session back) when the file is unreadable or names no advisor the bot knows. `run_kind`
+    is recorded on the import run (the demo marks its own)."""
     table, columns, lookup, run = start(
-        session, path, "portfolio", PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, today
+        session, path, run_kind, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, today
     )
     width = len(table.header)
     result = ImportResult()
     actor = f"import:{run.id}"
+    advisor_column = columns["advisor"]
+    known_advisor = False
+    unknown_advisors: set[str] = set()
 
     parsed: dict[str, ParsedRow] = {}
     client_rows: dict[str, dict[str, Any]] = {}
@@ -90,6 +99,12 @@ def import_portfolio(
         result.rows += 1
         if progress is not None and result.rows % 500 == 0:
             progress(result.rows)
+        if not known_advisor and len(row.cells) == width:
+            named = clean(row.cells[advisor_column])
+            if named and lookup.advisor(named) is None:
+                unknown_advisors.add(named)
+            elif named:
+                known_advisor = True
         try:
             item = parse_row(row, columns, width, lookup, today)
         except RowError as exc:
@@ -115,6 +130,8 @@ def import_portfolio(
         item.client = {}
     if progress is not None:
         progress(result.rows)
+    if unknown_advisors and not known_advisor:
+        raise FileRefused(_unknown_advisors(unknown_advisors, staff=bool(lookup.advisors)))
 
     # Clients: the last row of each client wins (collected above).
     existing_clients = _rows_by_number(session, Client, ("id", *CLIENT_FIELDS), list(client_rows))
@@ -219,3 +236,18 @@ def _rows_by_number(
             values = row._asdict()
             found[values.pop("number")] = values
     return found
+
+
+def _unknown_advisors(names: set[str], *, staff: bool, shown: int = 5) -> str:
+    listed = sorted(names, key=str.casefold)
+    more = len(listed) - shown
+    text = ", ".join(listed[:shown]) + (
+        f" … et {more} autre{'s' if more > 1 else ''}" if more > 0 else ""
+    )
+    hint = (
+        "importez d'abord la liste des conseillers : m3 import advisors conseillers.csv"
+        if not staff
+        else "vérifiez qu'il s'agit bien de l'export de cette agence, ou importez la liste "
+        "des conseillers à jour : m3 import advisors conseillers.csv"
+    )
+    return f"aucun chargé de clientèle de ce fichier n'est connu du bot ({text}) : {hint}"

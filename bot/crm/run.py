@@ -109,10 +109,14 @@ def start(
     fields: dict[str, tuple[str, ...]],
     required: tuple[str, ...],
     today: dt.date,
+    *,
+    screen: Callable[[list[str]], None] | None = None,
 ) -> tuple[Table, dict[str, int], Lookup, ImportRun]:
-    """Open the file and map its columns (`FileRefused` before anything is written), then
-    record the import run."""
+    """Open the file, let `screen` refuse its header, and map its columns (`FileRefused`
+    before anything is written); then record the import run."""
     table = read_table(path)
+    if screen is not None:
+        screen(table.header)
     columns = match_headers(table.header, fields, required)
     run = ImportRun(kind=kind, filename=path.name, import_date=today)
     session.add(run)

@@ -99,7 +99,19 @@ ADVISOR_FIELDS: dict[str, tuple[str, ...]] = {
     "branch": ("Agence", "Point de vente"),
     "role": ("Rôle", "Fonction", "Profil"),
 }
-ADVISOR_REQUIRED = ("email",)
+# What the bot needs of each person: the e-mail (the key, and the Slack match) and the names
+# (the portfolio's advisor column may hold "Prénom Nom"; the call script uses the first name).
+ADVISOR_REQUIRED = ("email", "first_name", "last_name")
+
+
+def find_headers(header: list[str], fields: dict[str, tuple[str, ...]]) -> set[str]:
+    """The fields of `fields` that the header holds."""
+    names = {normalize_header(name) for name in header}
+    return {
+        field
+        for field, aliases in fields.items()
+        if any(normalize_header(alias) in names for alias in aliases)
+    }
 
 
 def match_headers(
