@@ -29,6 +29,8 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 #: mutmut names a mutant `<module>.x_<function>__mutmut_<n>` (`xǁClassǁmethod` for methods).
 _MODULE = re.compile(r"^(?P<module>.+?)\.x[_ǁ]")
 KILLED = frozenset({"killed", "timeout"})
+#: Mutants that were not run (yet): counted, not listed.
+NOT_RUN = frozenset({"not checked", "skipped"})
 
 
 def _results() -> dict[str, str]:
@@ -49,7 +51,7 @@ def _results() -> dict[str, str]:
 
 
 def summary(statuses: dict[str, str], patterns: tuple[str, ...]) -> tuple[str, int]:
-    """The per-module table and survivor list, and the number of survivors."""
+    """The per-module table and the mutants that were run and not killed, and their number."""
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: dict[str, list[str]] = defaultdict(list)
     for name, status in sorted(statuses.items()):
@@ -58,7 +60,7 @@ def summary(statuses: dict[str, str], patterns: tuple[str, ...]) -> tuple[str, i
         match = _MODULE.match(name)
         module = match["module"] if match else name.rsplit(".", 1)[0]
         by_module[module][status] += 1
-        if status not in KILLED:
+        if status not in KILLED | NOT_RUN:
             survivors[module].append(f"{name} ({status})" if status != "survived" else name)
     lines = [f"{'module':<24} {'killed':>7} {'total':>6}  other"]
     total = Counter[str]()
