@@ -129,6 +129,8 @@ def _open_cases(session: Session, *, asker: Advisor, today: dt.date) -> list[Cas
             selectinload(Case.contracts),
             selectinload(Case.client).selectinload(Client.branch),
             selectinload(Case.advisor),
+            selectinload(Case.attempts).selectinload(Attempt.advisor),
+            selectinload(Case.next_actions),
         )
     )
     if not asker.is_manager:
@@ -161,7 +163,9 @@ def _load_case(session: Session, case_id: int, *, lock: bool = False) -> Case | 
             selectinload(Case.contracts),
             selectinload(Case.client).selectinload(Client.branch),
             selectinload(Case.advisor),
-            selectinload(Case.attempts),
+            selectinload(Case.attempts).selectinload(Attempt.advisor),
+            selectinload(Case.next_actions),
+            selectinload(Case.review),
         )
     )
     if lock:
@@ -799,6 +803,26 @@ def _confirmation(screen: CaptureScreen, *, status: str, missing: Sequence[str])
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
     }
+
+
+def mark_action_done(
+    factory: sessionmaker[Session], *, action_id: int, asker: Advisor, today: dt.date
+) -> Refusal | None:
+    """The « Fait » button of a next action: done today (once; a second click changes
+    nothing). Only the case's advisor or a manager may."""
+    with factory.begin() as session:
+        action = session.get(NextAction, action_id)
+        case = session.get(Case, action.case_id) if action is not None else None
+        if action is None or case is None:
+            from bot.blocks.common import texts
+
+            return Refusal(say(texts().case_gone()))
+        if case.advisor_id != asker.id and not asker.is_manager:
+            return Refusal(say(words().refused_not_yours()))
+        if action.done_on is None:
+            action.done_on = today
+            session.add(_audit(asker.email, "next_action", case.id, action.kind, None, today))
+    return None
 
 
 __all__ = ["FormTampered", "Refusal", "Submitted", "find_cases", "load_screen", "submit"]

@@ -258,6 +258,7 @@ class Attempt(Base):
     next_try_on: Mapped[dt.date | None] = mapped_column(Date)
 
     case: Mapped[Case] = relationship(back_populates="attempts")
+    advisor: Mapped[Advisor] = relationship()
 
 
 class CaseReview(Base):

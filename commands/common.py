@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks.common import texts
-from bot.cases.queries import Queue, build_queue, list_cases
+from bot.cases.queries import Queue, build_queue, due_actions, list_cases
 from bot.context import AppContext
 from bot.models import Advisor
 from bot.rules import CaseState, previous_working_day
@@ -42,7 +42,14 @@ def live_queue(session: Session, advisor: Advisor, today: dt.date) -> Queue:
     views = list_cases(
         session, today=today, advisor_email=advisor.email, states=(CaseState.OPEN, CaseState.LATE)
     )
-    return build_queue(views, advisor=advisor, today=today, since=previous_working_day(today))
+    actions = due_actions(session, today=today, advisor_ids=[advisor.id])
+    return build_queue(
+        views,
+        advisor=advisor,
+        today=today,
+        since=previous_working_day(today),
+        actions=actions.get(advisor.email, []),
+    )
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:

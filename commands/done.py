@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import call_reports
@@ -31,6 +31,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
+from bot.blocks.queue import ACTION_DONE
 from bot.context import AppContext
 from bot.models import Advisor
 from bot.slack import link_advisor, save_link
@@ -242,7 +243,29 @@ def on_picker_options(
     ack(options=picker_options(cases))
 
 
+def on_action_done(
+    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, app_context: AppContext
+) -> None:
+    """« Fait » on a next action of « Rappels et actions du jour »."""
+    ack()
+    asker = advisor_for(app_context, client, body["user"]["id"])
+    try:
+        action_id = int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return
+    if asker is None:
+        respond(response_type="ephemeral", replace_original=False, text=say(_not_advisor()))
+        return
+    refusal = call_reports.mark_action_done(
+        app_context.factory, action_id=action_id, asker=asker, today=app_context.settings.today()
+    )
+    text = refusal.text if refusal is not None else say(words().action_marked_done())
+    respond(response_type="ephemeral", replace_original=False, text=text)
+    publish_home(app_context, client, body["user"]["id"])
+
+
 def register(app: App) -> None:
+    app.action(ACTION_DONE)(on_action_done)
     app.action(OPEN_ACTION)(on_open_button)
     app.action(OUTCOME_ACTION)(on_outcome_chosen)
     app.view(CAPTURE_CALLBACK)(on_capture_submitted)

@@ -46,7 +46,7 @@ def view(n: int, state: CaseState = CaseState.OPEN) -> CaseView:
         deadline=TODAY + dt.timedelta(days=30),
         state=state,
         status="a_faire",
-        missing_fields=["E-mail"],
+        missing_fields=["email"],
         missing_pieces=["Carte grise"],
     )
 
@@ -76,7 +76,11 @@ def test_a_long_digest_keeps_the_most_urgent_within_50_blocks() -> None:
 def test_a_short_digest_has_no_pointer() -> None:
     payload = digest_message(big_queue(15))["blocks"]
     assert "/m3 list" not in str(payload)
-    assert sum(1 for b in payload if b.get("accessory")) == 15
+    buttons = [
+        [e["action_id"] for e in b["elements"]] for b in payload if b["type"] == "actions"
+    ]
+    # Every case is there, each with « Préparer l'appel » and « Compte rendu ».
+    assert buttons == [["prepare_call", "capture_open"]] * 15
 
 
 def test_app_home_holds_at_most_100_blocks() -> None:

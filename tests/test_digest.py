@@ -79,7 +79,9 @@ def text_of(message: dict[str, Any]) -> str:
     for block in message.get("blocks", []):
         if "text" in block:
             parts.append(block["text"]["text"])
-        parts += [e.get("text", "") for e in block.get("elements", [])]
+        for element in block.get("elements", []):
+            label = element.get("text", "")
+            parts.append(label["text"] if isinstance(label, dict) else label)
     return "\n".join(parts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.blocks.capture import open_button
 from bot.blocks.common import divider, section, texts
 from bot.cases.views import CaseView
 from bot.models import ClientType
@@ -35,7 +36,7 @@ def prepare_modal(case: CaseView) -> dict[str, Any]:
         "type": "modal",
         "callback_id": "prepare_call_view",
         "title": {"type": "plain_text", "text": str(t.prepare_title()).strip()[:24]},
-        "close": {"type": "plain_text", "text": "Fermer"},
+        "close": {"type": "plain_text", "text": str(t.close()).strip()},
         "blocks": [
             section(t.case_text(case)),
             divider(),
@@ -44,5 +45,7 @@ def prepare_modal(case: CaseView) -> dict[str, Any]:
             section(t.prepare_missing(case)),
             divider(),
             section(t.prepare_review(case, rebounds_for(case))),
+            # After the call: the report, pushed on top of this modal.
+            {"type": "actions", "block_id": "after_call", "elements": [open_button(case.id)]},
         ],
     }

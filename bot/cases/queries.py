@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.cases.views import CaseView, case_view
-from bot.models import Advisor, Case, Client
-from bot.rules import CaseState, newly_eligible
+from bot.calls import refusal_quiet_until
+from bot.cases.views import AGENCY_ZONE, ActionView, CaseView, case_view
+from bot.models import Advisor, Attempt, Case, Client, NextAction
+from bot.rules import CaseState, Status, newly_eligible
 
 _ORDER = {
     CaseState.OPEN: 0,
@@ -31,12 +33,15 @@ def list_cases(
     advisor_email: str | None = None,
     states: Iterable[CaseState] | None = None,
     case_id: int | None = None,
+    case_ids: Iterable[int] | None = None,
 ) -> list[CaseView]:
     """Cases as they stand on `today`, most urgent first (window closing soonest)."""
     query = select(Case).options(
         selectinload(Case.contracts),
         selectinload(Case.client).selectinload(Client.branch),
         selectinload(Case.advisor),
+        selectinload(Case.attempts).selectinload(Attempt.advisor),
+        selectinload(Case.next_actions),
     )
     if advisor_email:
         query = query.join(Advisor, Case.advisor_id == Advisor.id).where(
@@ -44,7 +49,13 @@ def list_cases(
         )
     if case_id is not None:
         query = query.where(Case.id == case_id)
+    if case_ids is not None:
+        query = query.where(Case.id.in_(list(case_ids)))
     wanted = set(states) if states is not None else None
+    if wanted is not None and wanted <= {CaseState.OPEN, CaseState.LATE}:
+        # Only cases whose window has opened and whose last day has not passed can be open or
+        # late: let the database leave the others out.
+        query = query.where(Case.window_start <= today, Case.deadline >= today)
     views = []
     for case in session.scalars(query):
         view = case_view(case, today)
@@ -52,6 +63,17 @@ def list_cases(
             views.append(view)
     views.sort(key=lambda v: (_ORDER[v.state], v.window_end, v.client_name))
     return views
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    """Something due today in « Rappels et actions du jour »: a callback agreed with the
+    client (`at`), a next try after a failed call, or a next action of a review (`action`)."""
+
+    kind: str  # "callback", "next_try" or "action"
+    case: CaseView
+    at: dt.datetime | None = None
+    action: ActionView | None = None
 
 
 @dataclass
@@ -63,22 +85,70 @@ class Queue:
     new: list[CaseView] = field(default_factory=list)
     to_handle: list[CaseView] = field(default_factory=list)
     late: list[CaseView] = field(default_factory=list)
+    agenda: list[AgendaItem] = field(default_factory=list)
+    # Reached, report not complete: shown in the App Home (not in the morning digest).
+    in_progress: list[CaseView] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.new or self.to_handle or self.late)
+        return not (self.new or self.to_handle or self.late or self.agenda)
 
     @property
     def total(self) -> int:
         return len(self.new) + len(self.to_handle) + len(self.late)
 
 
+def _follow_up(view: CaseView, today: dt.date, zone: ZoneInfo) -> AgendaItem | None:
+    """The callback or next try the case's last attempt set, when it falls today or before."""
+    last = view.last_attempt
+    if last is None or (view.tags.get("call") == "OK" and last.outcome != "rappel"):
+        return None
+    if last.outcome == "rappel" and last.callback_at is not None:
+        if last.callback_at.astimezone(zone).date() <= today:
+            return AgendaItem("callback", view, at=last.callback_at.astimezone(zone))
+    elif last.next_try_on is not None and last.next_try_on <= today:
+        return AgendaItem("next_try", view)
+    return None
+
+
+def _waiting(view: CaseView, today: dt.date, zone: ZoneInfo) -> bool:
+    """Whether the case is out of today's queue: the client was reached (what is left is in
+    the report), refused the review less than 60 days ago, or a next try or callback is set
+    for a later day."""
+    if view.tags.get("call") == "OK":
+        return True
+    refused = view.refused_on()
+    if refused is not None and today < refusal_quiet_until(refused):
+        return True
+    last = view.last_attempt
+    if last is None:
+        return False
+    if last.callback_at is not None and last.callback_at.astimezone(zone).date() > today:
+        return True
+    return last.next_try_on is not None and last.next_try_on > today
+
+
 def build_queue(
-    views: Sequence[CaseView], *, advisor: Advisor, today: dt.date, since: dt.date | None
+    views: Sequence[CaseView],
+    *,
+    advisor: Advisor,
+    today: dt.date,
+    since: dt.date | None,
+    actions: Sequence[tuple[CaseView, ActionView]] = (),
+    zone: ZoneInfo = AGENCY_ZONE,
 ) -> Queue:
-    """Split an advisor's open and late cases: new since `since`, à traiter, en retard."""
+    """Split an advisor's open and late cases: today's callbacks, next tries and next actions
+    first, then new since `since`, à traiter, en retard."""
     queue = Queue(advisor=advisor, today=today)
     for view in views:
+        follow_up = _follow_up(view, today, zone)
+        if follow_up is not None:
+            queue.agenda.append(follow_up)
+            continue
+        if _waiting(view, today, zone):
+            if view.status == Status.IN_PROGRESS.value:
+                queue.in_progress.append(view)
+            continue
         if view.state is CaseState.OPEN:
             if newly_eligible(window_start=view.window_start, since=since, today=today):
                 queue.new.append(view)
@@ -86,9 +156,42 @@ def build_queue(
                 queue.to_handle.append(view)
         elif view.state is CaseState.LATE:
             queue.late.append(view)
-    for section in (queue.new, queue.to_handle, queue.late):
+    queue.agenda += [AgendaItem("action", case, action=action) for case, action in actions]
+    order = {"callback": 0, "next_try": 1, "action": 2}
+    queue.agenda.sort(
+        key=lambda item: (
+            order[item.kind],
+            item.at or dt.datetime.min.replace(tzinfo=dt.UTC),
+            item.action.due_on if item.action else today,
+            item.case.client_name,
+        )
+    )
+    for section in (queue.new, queue.to_handle, queue.late, queue.in_progress):
         section.sort(key=lambda v: (v.window_end, v.client_name))
     return queue
+
+
+def due_actions(
+    session: Session, *, today: dt.date, advisor_ids: Iterable[int] | None = None
+) -> dict[str, list[tuple[CaseView, ActionView]]]:
+    """The next actions not done and due today or before, by advisor e-mail (whatever the
+    case's state: a quote promised on a completed case is still due)."""
+    query = select(NextAction.case_id).where(
+        NextAction.done_on.is_(None), NextAction.due_on <= today
+    )
+    if advisor_ids is not None:
+        query = query.join(Case, NextAction.case_id == Case.id).where(
+            Case.advisor_id.in_(list(advisor_ids))
+        )
+    case_ids = set(session.scalars(query))
+    out: dict[str, list[tuple[CaseView, ActionView]]] = {}
+    if not case_ids:
+        return out
+    for view in list_cases(session, today=today, case_ids=case_ids):
+        for action in view.next_actions:
+            if action.due_on <= today:
+                out.setdefault(view.advisor_email, []).append((view, action))
+    return out
 
 
 def queues_for(session: Session, *, today: dt.date, since: dt.date | None) -> list[Queue]:
@@ -97,11 +200,18 @@ def queues_for(session: Session, *, today: dt.date, since: dt.date | None) -> li
     by_email: dict[str, list[CaseView]] = {}
     for view in views:
         by_email.setdefault(view.advisor_email, []).append(view)
+    actions = due_actions(session, today=today)
     advisors = session.scalars(
         select(Advisor).where(Advisor.active).order_by(Advisor.last_name, Advisor.first_name)
     )
     return [
-        build_queue(by_email.get(a.email, []), advisor=a, today=today, since=since)
+        build_queue(
+            by_email.get(a.email, []),
+            advisor=a,
+            today=today,
+            since=since,
+            actions=actions.get(a.email, []),
+        )
         for a in advisors
-        if a.email in by_email or not a.is_manager
+        if a.email in by_email or a.email in actions or not a.is_manager
     ]

@@ -4,46 +4,58 @@ about one case, built from the ORM objects in one place."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from bot.models import Case, Client, ClientType
+from bot.calls import CrmField, crm_fields, product_from_label
+from bot.models import Case, Client
 from bot.rules import CaseState
-
-# Objective 1: the fields of the CRM record to check, by client type (labels from the guide).
-_PERSON_FIELDS = (
-    ("address", "Adresse"),
-    ("phone", "Téléphone"),
-    ("email", "E-mail"),
-    ("marital_status", "Situation matrimoniale"),
-    ("professional_status", "Situation professionnelle"),
-)
-_PRO_FIELDS = (
-    ("siret", "SIRET"),
-    ("naf_code", "Code NAF"),
-    ("activity", "Activité exacte"),
-    ("revenue", "Chiffre d'affaires"),
-    ("headcount", "Effectif"),
-)
-_COMPANY_FIELDS = (("insurance_contact", "Contact assurances"),)
 
 
 def missing_crm_fields(client: Client) -> list[str]:
-    """Labels of the CRM fields that are empty or flagged wrong for this client's type."""
-    wanted = list(_PERSON_FIELDS)
-    if client.client_type in (ClientType.PROFESSIONAL.value, ClientType.COMPANY.value):
-        wanted += _PRO_FIELDS
-    if client.client_type == ClientType.COMPANY.value:
-        wanted += _COMPANY_FIELDS
+    """The CRM fields (`bot.calls.CrmField` codes) that objective 1 needs for this client's
+    type and the import found empty or invalid (labels are in `templates/`)."""
     missing = []
-    for name, label in wanted:
-        value = getattr(client, name)
-        if value is None or value == "":
-            missing.append(label)
-        elif (name, True) in (("phone", client.phone_invalid), ("email", client.email_invalid)):
-            missing.append(f"{label} (invalide)")
+    for key in crm_fields(client.client_type):
+        if key in (CrmField.BRANCH, CrmField.ADVISOR):
+            continue  # always checked with the client, never "missing"
+        value = getattr(client, key.value)
+        invalid = (key is CrmField.PHONE and client.phone_invalid) or (
+            key is CrmField.EMAIL and client.email_invalid
+        )
+        if value is None or value == "" or invalid:
+            missing.append(key.value)
     return missing
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    at: dt.datetime  # zone-aware, UTC
+    day: dt.date  # in the agency's zone
+    outcome: str
+    by: str  # the advisor's e-mail
+    note: str | None = None
+    callback_at: dt.datetime | None = None  # zone-aware, UTC
+    next_try_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ActionView:
+    id: int
+    kind: str
+    due_on: dt.date
+    product: str | None = None
+    done_on: dt.date | None = None
+
+    @property
+    def product_label(self) -> str | None:
+        """The product's name as the CRM writes it (`Habitation`), from its code."""
+        if self.product is None:
+            return None
+        known = product_from_label(self.product)
+        return known.crm_label if known is not None else self.product
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,28 @@ class CaseView:
     deadline: dt.date
     state: CaseState
     status: str
-    missing_fields: list[str]
+    missing_fields: list[str]  # `CrmField` codes, empty or invalid in the CRM
     missing_pieces: list[str]
     marital_status: str | None = None
     professional_status: str | None = None
+    invalid_fields: list[str] = field(default_factory=list)  # flagged wrong by the import
+    email: str | None = None
+    tags: dict[str, str | None] = field(default_factory=dict)  # call, crm, review, card
+    attempts: list[AttemptView] = field(default_factory=list)  # oldest first
+    next_actions: list[ActionView] = field(default_factory=list)  # not done yet
+    completed_on: dt.date | None = None
+
+    @property
+    def last_attempt(self) -> AttemptView | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def attempts_since(self, day: dt.date) -> int:
+        """Attempts made on `day` or later (the calling rules count 30 calendar days)."""
+        return sum(1 for a in self.attempts if a.day >= day)
+
+    def refused_on(self) -> dt.date | None:
+        refusals = [a.day for a in self.attempts if a.outcome == "refus"]
+        return max(refusals) if refusals else None
 
     @property
     def phone_display(self) -> str:
@@ -115,7 +145,15 @@ class CaseView:
         }
 
 
-def case_view(case: Case, today: dt.date) -> CaseView:
+def _utc(at: dt.datetime) -> dt.datetime:
+    """SQLite gives datetimes back without their zone: they are stored in UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+
+AGENCY_ZONE = ZoneInfo("Europe/Paris")
+
+
+def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseView:
     client = case.client
     contracts = [c for c in case.contracts if c.active] or list(case.contracts)
     pieces: list[str] = []
@@ -149,4 +187,29 @@ def case_view(case: Case, today: dt.date) -> CaseView:
         missing_pieces=pieces,
         marital_status=client.marital_status,
         professional_status=client.professional_status,
+        invalid_fields=[
+            name
+            for name, invalid in (("phone", client.phone_invalid), ("email", client.email_invalid))
+            if invalid
+        ],
+        email=None if client.email_invalid else client.email,
+        tags={tag: getattr(case, f"tag_{tag}") for tag in ("call", "crm", "review", "card")},
+        attempts=[
+            AttemptView(
+                at=_utc(a.at),
+                day=_utc(a.at).astimezone(zone).date(),
+                outcome=a.outcome,
+                by=a.advisor.email if a.advisor is not None else "",
+                note=a.note,
+                callback_at=_utc(a.callback_at) if a.callback_at is not None else None,
+                next_try_on=a.next_try_on,
+            )
+            for a in sorted(case.attempts, key=lambda a: _utc(a.at))
+        ],
+        next_actions=[
+            ActionView(id=n.id, kind=n.kind, due_on=n.due_on, product=n.product)
+            for n in case.next_actions
+            if n.done_on is None
+        ],
+        completed_on=case.completed_on,
     )
