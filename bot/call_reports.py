@@ -805,6 +805,57 @@ def _confirmation(screen: CaptureScreen, *, status: str, missing: Sequence[str])
     }
 
 
+@dataclass(frozen=True)
+class CaseStatus:
+    """What `/m3 status` shows of one client's current case."""
+
+    case: CaseView
+    review: CaseReview | None
+    corrections: list[Correction]
+
+
+def status_of(
+    session: Session, *, asker: Advisor, query: str, today: dt.date
+) -> CaseStatus | list[CaseView]:
+    """The current case of the client `query` names (number or part of the name), among the
+    asker's clients (every client for a manager); the candidates when it names none or
+    several."""
+    needle = _fold(query)
+    stmt = (
+        select(Case)
+        .where(Case.is_current)
+        .options(
+            selectinload(Case.contracts),
+            selectinload(Case.client).selectinload(Client.branch),
+            selectinload(Case.advisor),
+            selectinload(Case.attempts).selectinload(Attempt.advisor),
+            selectinload(Case.next_actions),
+            selectinload(Case.review),
+        )
+    )
+    if not asker.is_manager:
+        stmt = stmt.where(Case.advisor_id == asker.id)
+    cases = list(session.scalars(stmt))
+    exact = [c for c in cases if _fold(c.client.number) == needle]
+    found = exact or [
+        c
+        for c in cases
+        if needle and (needle in _fold(c.client.display_name) or needle in _fold(c.client.number))
+    ]
+    if len(found) != 1:
+        views = [case_view(c, today) for c in found[:20]]
+        return sorted(views, key=lambda v: v.client_name)
+    case = found[0]
+    corrections = list(
+        session.scalars(
+            select(Correction)
+            .where(Correction.client_id == case.client_id, Correction.applied_on.is_(None))
+            .order_by(Correction.at)
+        )
+    )
+    return CaseStatus(case=case_view(case, today), review=case.review, corrections=corrections)
+
+
 def mark_action_done(
     factory: sessionmaker[Session], *, action_id: int, asker: Advisor, today: dt.date
 ) -> Refusal | None:

@@ -155,10 +155,25 @@ def cmd_done(request: SlashRequest) -> None:
     )
 
 
+def cmd_status(request: SlashRequest) -> None:
+    """`/m3 status <client>`: the client's case, tags, attempts, review and what is left."""
+    from bot.blocks.status import candidates_message, status_message
+    from bot.call_reports import status_of
+
+    with request.app_context.factory() as session:
+        found = status_of(session, asker=request.me(), query=request.args, today=request.today)
+    if isinstance(found, list):
+        message = candidates_message(request.args, found)
+    else:
+        message = status_message(found, request.today)
+    request.respond(response_type="ephemeral", **message)
+
+
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("list", cmd_list, aliases=("liste", "file")),
     Subcommand("done", cmd_done, aliases=("fait", "cr", "compte-rendu"), opens_modal=True),
     Subcommand("digest", cmd_digest, aliases=("recap", "récap"), refreshes_home=True),
+    Subcommand("status", cmd_status, aliases=("statut", "etat", "état")),
     Subcommand("absent", cmd_absent, aliases=("absence",), refreshes_home=True),
     Subcommand("help", cmd_help, aliases=("aide",)),
 )

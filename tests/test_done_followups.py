@@ -23,7 +23,7 @@ from bot.slack import add_retry_handlers
 from jobs import reminders
 from tests.conftest import M3
 from tests.fakeslack import FakeSlack
-from tests.slackkit import JULIE, TOKEN, Responses, interact, wait_for
+from tests.slackkit import JULIE, TOKEN, Responses, interact, slash, wait_for
 from tests.test_done import (
     choose,
     date,
@@ -292,3 +292,51 @@ def test_a_failed_call_leaves_the_case_to_do_and_counts_the_attempt(
         assert stored.tag_crm == ("KO" if outcome == "numero_errone" else None)
     again = open_report(server, fake, responses, case["client_number"])
     assert "1/4 tentatives sur 30 jours" in json.dumps(again, ensure_ascii=False)
+
+
+def test_status_shows_the_case_its_attempts_review_and_corrections(
+    server: str,
+    fake: FakeSlack,
+    responses: Responses,
+    loaded: M3,
+) -> None:
+    case = julies_open_case(loaded)
+    view = open_report(server, fake, responses, case["client_number"])
+    assert submit(server, view, outcome_values("pas_de_reponse", next_try=date("2026-11-25"))) == (
+        200,
+        {},
+    )
+    view = pick_outcome(
+        server, fake, open_report(server, fake, responses, case["client_number"]), "joint", {}
+    )
+    values = full_joint(view, fix_phone={"type": "plain_text_input", "value": "06 11 22 33 44"})
+    assert submit(server, view, values) == (200, {})
+    before = len(responses.bodies)
+    assert slash(server, f"status {case['client_number']}", responses) == 200
+    answer = responses.wait(before + 1)[-1]
+    text = json.dumps(answer, ensure_ascii=False)
+    assert answer["response_type"] == "ephemeral"
+    assert case["client_name"] in text and "*En cours*" in text
+    assert "Appel téléphonique : *OK*" in text and "SMS/Mail coordonnées : *—*" in text
+    assert "*Tentatives* (2)" in text
+    assert "pas de réponse" in text and "joint" in text
+    assert "Habitation (MAAF)" in text
+    assert "Devis à envoyer (Habitation) — le 30/11/2026" in text
+    assert "À corriger dans Lagon" in text and "+33611223344" in text
+    actions = [b for b in answer["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions[0]["elements"]] == ["prepare_call", "capture_open"]
+
+
+def test_status_of_a_colleagues_client_finds_nothing(
+    server: str,
+    responses: Responses,
+    loaded: M3,
+) -> None:
+    others = [
+        c
+        for c in loaded.json("cases", "--date", "2026-11-24", today="2026-11-24")[1]
+        if c["advisor_email"] != JULIE[1]
+    ]
+    assert slash(server, f"status {others[0]['client_number']}", responses) == 200
+    (answer,) = responses.wait()
+    assert "Aucun de vos clients ne correspond" in answer["text"]
