@@ -37,7 +37,7 @@ COLLEAGUE = ("U03MAN", "manon.langlois@agence-corniche.example.fr")
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     users = [{"id": uid, "email": email} for uid, email in (JULIE, MANAGER, COLLEAGUE)]
-    with FakeSlack(token=TOKEN, users=users) as fake:
+    with FakeSlack(token=TOKEN, users=users, app_token="xapp-test") as fake:
         yield fake
         fake.assert_valid()
 
@@ -550,3 +550,64 @@ def test_reopening_a_report_shows_it_prefilled_and_records_changes(
             )
         ).all()
     assert len(changes) == 2 and "Harmonie" in (changes[-1].old_value or "")
+
+
+def test_the_report_works_over_socket_mode(
+    settings: Any, fake: FakeSlack, factory: sessionmaker[Session], loaded: M3
+) -> None:
+    """`m3 run`'s transport: the command opens the report, the submission's errors come back in
+    the envelope's ack, a valid one is recorded."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk import WebClient
+    from slack_sdk.socket_mode import SocketModeClient
+
+    from bot.app import create_app
+
+    case = julies_open_case(loaded)
+    web = WebClient(token=TOKEN, base_url=fake.url)
+    app = create_app(settings, client=web, factory=factory, socket_mode=True)
+    handler = SocketModeHandler(app, app_token="xapp-test")
+    handler.client = SocketModeClient(app_token="xapp-test", web_client=web)
+    handler.client.socket_mode_request_listeners.append(handler.handle)  # type: ignore[arg-type]
+    handler.connect()  # type: ignore[no-untyped-call]
+    try:
+        fake.wait_for_socket_client()
+        command = {
+            "command": "/m3",
+            "text": f"done {case['client_number']}",
+            "user_id": JULIE[0],
+            "team_id": "T1",
+            "channel_id": "C1",
+            "trigger_id": "1.2.socket",
+            "response_url": "http://127.0.0.1:9/unused",
+        }
+        envelope = fake.socket_send(
+            {"envelope_id": "env-cmd", "type": "slash_commands", "payload": command}
+        )
+        fake.wait_for_ack(envelope)
+        wait_for(fake, "views.update")
+        view = last_view(fake)
+        assert view["callback_id"] == "capture_view"
+        submission = {
+            "type": "view_submission",
+            "user": {"id": JULIE[0]},
+            "team": {"id": "T1"},
+            "view": view_payload(view, outcome_values("messagerie", next_try=date("2026-11-01"))),
+        }
+        envelope = fake.socket_send(
+            {"envelope_id": "env-bad", "type": "interactive", "payload": submission}
+        )
+        ack = fake.wait_for_ack(envelope)
+        assert ack["payload"]["response_action"] == "errors"
+        assert "déjà passée" in ack["payload"]["errors"]["next_try"]
+        submission["view"] = view_payload(
+            view, outcome_values("messagerie", next_try=date("2026-11-25"))
+        )
+        envelope = fake.socket_send(
+            {"envelope_id": "env-ok", "type": "interactive", "payload": submission}
+        )
+        assert not fake.wait_for_ack(envelope).get("payload")
+        (attempt,) = attempts(factory, case["id"])
+        assert attempt.outcome == "messagerie" and attempt.next_try_on == dt.date(2026, 11, 25)
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
