@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
+from bot import cli_reports, db
 from bot.cases.queries import list_cases, queues_for
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
@@ -44,6 +44,7 @@ db_app = typer.Typer(help="Base de données.", no_args_is_help=True)
 import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+cli_reports.register(app)
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)

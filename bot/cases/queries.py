@@ -188,7 +188,7 @@ def due_actions(
     if not case_ids:
         return out
     for view in list_cases(session, today=today, case_ids=case_ids):
-        for action in view.next_actions:
+        for action in view.pending_actions:
             if action.due_on <= today:
                 out.setdefault(view.advisor_email, []).append((view, action))
     return out

@@ -89,8 +89,18 @@ class CaseView:
     email: str | None = None
     tags: dict[str, str | None] = field(default_factory=dict)  # call, crm, review, card
     attempts: list[AttemptView] = field(default_factory=list)  # oldest first
-    next_actions: list[ActionView] = field(default_factory=list)  # not done yet
+    next_actions: list[ActionView] = field(default_factory=list)  # done or not, by date
     completed_on: dt.date | None = None
+
+    @property
+    def pending_actions(self) -> list[ActionView]:
+        return [a for a in self.next_actions if a.done_on is None]
+
+    @property
+    def callback_at(self) -> dt.datetime | None:
+        """The callback agreed at the last attempt, if it was « rappel demandé »."""
+        last = self.last_attempt
+        return last.callback_at if last is not None and last.outcome == "rappel" else None
 
     @property
     def last_attempt(self) -> AttemptView | None:
@@ -142,6 +152,21 @@ class CaseView:
             "status": self.status,
             "missing_fields": self.missing_fields,
             "missing_pieces": self.missing_pieces,
+            "tags": dict(self.tags),
+            "attempts": [
+                {"at": a.at.isoformat(), "outcome": a.outcome, "by": a.by} for a in self.attempts
+            ],
+            "callback_at": self.callback_at.isoformat() if self.callback_at else None,
+            "next_actions": [
+                {
+                    "kind": a.kind,
+                    "due": a.due_on.isoformat(),
+                    "product": a.product,
+                    "done": a.done_on is not None,
+                }
+                for a in self.next_actions
+            ],
+            "completed_on": self.completed_on.isoformat() if self.completed_on else None,
         }
 
 
@@ -207,9 +232,8 @@ def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseV
             for a in sorted(case.attempts, key=lambda a: _utc(a.at))
         ],
         next_actions=[
-            ActionView(id=n.id, kind=n.kind, due_on=n.due_on, product=n.product)
+            ActionView(id=n.id, kind=n.kind, due_on=n.due_on, product=n.product, done_on=n.done_on)
             for n in case.next_actions
-            if n.done_on is None
         ],
         completed_on=case.completed_on,
     )

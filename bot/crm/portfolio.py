@@ -25,6 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import sync_cases
+from bot.corrections import apply_imported
 from bot.crm.reading import FileRefused
 from bot.crm.rows import ParsedRow, RowError, clean, parse_row
 from bot.crm.run import ImportResult, Progress, Rejection, audit_rows, diff, start
@@ -206,6 +207,9 @@ def import_portfolio(
     del parsed, client_rows, existing_clients, existing_contracts, new_contracts, new_clients
 
     result.cases = sync_cases(session, client_ids=touched_client_ids, today=today, actor=actor)
+    result.corrections_applied = apply_imported(
+        session, client_ids=touched_client_ids, today=today, actor=actor
+    )
     run.rows, run.created, run.updated, run.unchanged = (
         result.rows,
         result.created,

@@ -37,6 +37,7 @@ class ImportResult:
     rejected: list[Rejection] = field(default_factory=list)
     to_fix: list[Rejection] = field(default_factory=list)  # imported, flagged for the CRM
     cases: SyncReport = field(default_factory=SyncReport)
+    corrections_applied: int = 0  # CRM corrections from calls that this export now carries
 
     @property
     def exit_code(self) -> int:
@@ -57,6 +58,7 @@ class ImportResult:
                 "moved": self.cases.moved,
                 "left_out": len(self.cases.left_out),
             },
+            "corrections_applied": self.corrections_applied,
         }
 
 
