@@ -126,14 +126,19 @@ def submit(
 
 
 def pick_outcome(
-    server: str, fake: FakeSlack, view: dict[str, Any], outcome: str, extra: dict[str, Any]
+    server: str,
+    fake: FakeSlack,
+    view: dict[str, Any],
+    outcome: str,
+    extra: dict[str, Any],
+    user: str = JULIE[0],
 ) -> dict[str, Any]:
     """Choose the outcome (a `dispatch_action` select): the app rebuilds the view for it."""
     before = len(fake.calls_to("views.update"))
     values = {"outcome": {"outcome_select": choose(outcome)}, **extra}
     payload = {
         "type": "block_actions",
-        "user": {"id": JULIE[0]},
+        "user": {"id": user},
         "team": {"id": "T1"},
         "trigger_id": "1.2.pick",
         "container": {"type": "view", "view_id": "V1"},
@@ -611,3 +616,54 @@ def test_the_report_works_over_socket_mode(
         assert attempt.outcome == "messagerie" and attempt.next_try_on == dt.date(2026, 11, 25)
     finally:
         handler.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(
+    ("client_type", "fields"),
+    [
+        ("Particulier", ["Adresse", "Téléphone", "E-mail", "Situation matrimoniale"]),
+        ("Professionnel", ["SIRET", "Code NAF", "Activité exacte", "Chiffre d'affaires"]),
+        ("Entreprise", ["SIRET", "Effectif", "Contact assurances"]),
+    ],
+)
+def test_each_client_type_gets_its_objective_1_fields_within_slacks_limits(
+    server: str,
+    fake: FakeSlack,
+    responses: Responses,
+    loaded: M3,
+    client_type: str,
+    fields: list[str],
+) -> None:
+    """The guide's checklists by client type (a manager opens any advisor's case)."""
+    case = next(c for c in cases_of(loaded) if c["client_type"] == client_type)
+    before = len(fake.calls_to("views.update"))
+    assert slash(server, f"done {case['client_number']}", responses, user=MANAGER[0]) == 200
+    wait_for(fake, "views.update", before + 1)
+    view = pick_outcome(server, fake, last_view(fake), "joint", {}, user=MANAGER[0])
+    checked = [
+        o["text"]["text"]
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith("crm_checked_")
+        for o in b["element"]["options"]
+    ]
+    for label in [*fields, "Bonne agence", "Bon chargé de clientèle"]:
+        assert label in checked, (client_type, label)
+    if client_type == "Particulier":
+        assert "SIRET" not in checked
+    if client_type != "Entreprise":
+        assert "Contact assurances" not in checked
+    # Slack's limits: 100 blocks, 10 options a checkbox group, 3 000 characters of metadata.
+    assert len(view["blocks"]) <= 100
+    for block in view["blocks"]:
+        if block.get("element", {}).get("type") == "checkboxes":
+            assert len(block["element"]["options"]) <= 10
+    assert len(view["private_metadata"]) <= 3000
+    # Corrections of the statuses are selects with the CRM's values.
+    (marital,) = [b for b in view["blocks"] if b.get("block_id") == "fix_marital_status"]
+    assert [o["value"] for o in marital["element"]["options"]] == [
+        "Célibataire",
+        "Marié(e)",
+        "Pacsé(e)",
+        "Divorcé(e)",
+        "Veuf(ve)",
+    ]
