@@ -397,21 +397,57 @@ def _slack_app(settings: Settings, *, socket_mode: bool) -> Any:
     return create_app(settings, socket_mode=socket_mode)
 
 
+def _log_to_stderr() -> None:
+    """One line per event, time first (the scheduler's and the bot's logs)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%d/%m %H:%M:%S"
+    )
+    # The libraries' routine news (jobs added, migrations context, retried requests) is noise
+    # next to the bot's own lines; their warnings and errors still show.
+    for name in ("apscheduler", "alembic", "slack_sdk", "slack_bolt"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _start_scheduler(
+    settings: Settings, client: Any, *, blocking: bool
+) -> tuple[Any, sessionmaker[Session]]:
+    """The database reached (a few tries, one line each, then exit 1) and migrated if SQLite,
+    then the scheduler built (not started), with the session factory it uses."""
+    from jobs.schedule import DatabaseUnreachable, build_scheduler, reach_database
+
+    engine = db.make_engine(settings.database_url)
+    factory = db.session_factory(engine)
+
+    def start() -> Any:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        db.ensure_schema(engine)
+        return build_scheduler(settings, factory, client, blocking=blocking)
+
+    try:
+        return reach_database(start), factory
+    except DatabaseUnreachable as exc:
+        engine.dispose()
+        raise _fail(str(exc), 1) from None
+
+
 @app.command("run")
 def run_command() -> None:
     """Lance le bot en Socket Mode avec le planificateur (une agence, pas d'URL publique)."""
-    import logging
-
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from jobs.schedule import build_scheduler
+    from bot.app import create_app
+    from bot.slack import make_web_client
 
-    logging.basicConfig(level=logging.INFO)
+    _log_to_stderr()
     settings = _settings()
-    bolt = _slack_app(settings, socket_mode=True)
-    engine = db.make_engine(settings.database_url)
-    db.ensure_schema(engine)
-    scheduler = build_scheduler(settings, db.session_factory(engine), bolt.client, blocking=False)
+    _require(settings, "SLACK_BOT_TOKEN")
+    _require(settings, "SLACK_APP_TOKEN")
+    client = make_web_client(settings)
+    scheduler, factory = _start_scheduler(settings, client, blocking=False)
+    bolt = create_app(settings, client, factory=factory, socket_mode=True)
     scheduler.start()
     try:
         SocketModeHandler(bolt, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
@@ -433,19 +469,13 @@ def web_command(
 @app.command("clock")
 def clock_command() -> None:
     """Lance le planificateur seul (le digest du matin) : un seul processus clock."""
-    import logging
-
     from bot.slack import make_web_client
-    from jobs.schedule import build_scheduler
 
-    logging.basicConfig(level=logging.INFO)
+    _log_to_stderr()
     settings = _settings()
     _require(settings, "SLACK_BOT_TOKEN")
-    engine = db.make_engine(settings.database_url)
-    db.ensure_schema(engine)
-    build_scheduler(
-        settings, db.session_factory(engine), make_web_client(settings), blocking=True
-    ).start()
+    scheduler, _ = _start_scheduler(settings, make_web_client(settings), blocking=True)
+    scheduler.start()
 
 
 @app.command("digest")

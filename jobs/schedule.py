@@ -1,41 +1,191 @@
 """Scheduling, in one place: the digest at `M3_DIGEST_TIME` (Europe/Paris by default),
 Monday to Friday, skipping French public holidays; coalesced, with a generous misfire grace;
-and a catch-up at start-up when today's run was missed while the process was down."""
+and a catch-up at start-up when today's run was missed while the process was down.
+
+Outages are expected, not crashes. A digest run that Slack or the database cannot take logs one
+French line (« Récapitulatif du 24/11 non envoyé : base de données injoignable, nouvel essai
+dans 2 min ») and is tried again later, with a growing delay, the same day; the digest's
+exactly-once records make a retry resend only what is missing. At start-up, `reach_database()`
+waits for the database a few times (one line each) before giving up with `DatabaseUnreachable`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import urllib.error
+from collections.abc import Callable
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from slack_sdk import WebClient
-from sqlalchemy import select
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-from bot.models import DigestRun
+from bot.models import Digest, DigestRun, DigestStatus
 from bot.rules import is_working_day
 from bot.settings import Settings
 from jobs import digest
 
 log = logging.getLogger(__name__)
 DIGEST_JOB_ID = "m3-digest"
+RETRY_JOB_ID = f"{DIGEST_JOB_ID}-retry"
 MISFIRE_GRACE = 6 * 3600  # a run delayed by a restart still goes out the same morning
+
+# A digest run that failed is tried again after 2, 4, 8, 16, then every 30 minutes, the same
+# day, at most RETRY_ATTEMPTS times.
+RETRY_FIRST = dt.timedelta(minutes=2)
+RETRY_LONGEST = dt.timedelta(minutes=30)
+RETRY_ATTEMPTS = 10
+# At start-up: the database is tried STARTUP_ATTEMPTS times, waiting 2, 4, 8… seconds between.
+STARTUP_ATTEMPTS = 5
+STARTUP_FIRST_WAIT = 2.0
+STARTUP_LONGEST_WAIT = 30.0
+
+# Slack errors that no retry will mend: the token itself is refused.
+_TOKEN_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
+
+_T = TypeVar("_T")
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer at start-up; the message is one French line."""
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def outage(exc: BaseException) -> str | None:
+    """What went down, in French, when `exc` is an outage (something a later try may mend);
+    None for anything else (a bug, which should show its traceback)."""
+    if _is_database_outage(exc):
+        return "base de données injoignable"
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        if status >= 500 or status == 429:
+            return f"Slack injoignable (erreur {status})"
+        return f"Slack a refusé l'envoi ({exc.response.get('error')})"
+    if isinstance(exc, SlackClientError):
+        return "Slack injoignable"
+    if isinstance(exc, urllib.error.URLError | ConnectionError | TimeoutError):
+        return "Slack injoignable (réseau)"
+    return None
+
+
+def _delay_text(delay: dt.timedelta) -> str:
+    seconds = delay.total_seconds()
+    if seconds >= 60:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{max(1, math.ceil(seconds))} s"
+
+
+def retry_delay(attempt: int) -> dt.timedelta:
+    """The wait before retry number `attempt` + 1 (the first retry is attempt 0)."""
+    return min(RETRY_FIRST * (1 << attempt), RETRY_LONGEST)
 
 
 def run_digest_if_working_day(
-    settings: Settings, factory: sessionmaker[Session], client: WebClient
+    settings: Settings,
+    factory: sessionmaker[Session],
+    client: WebClient,
+    scheduler: BaseScheduler | None = None,
+    *,
+    day: dt.date | None = None,
+    attempt: int = 0,
 ) -> None:
-    today = settings.today()
-    if not is_working_day(today):
-        log.info("no digest on %s: not a working day", today)
+    """The scheduled job: today's digest on a working day. An outage is logged in one line and,
+    given the `scheduler`, the run is tried again later the same day."""
+    day = day or settings.today()
+    if not is_working_day(day):
+        log.info("Pas de récapitulatif le %s : jour non ouvré", day.strftime("%d/%m/%Y"))
         return
-    report = digest.run(
-        factory=factory, client=client, today=today, managers_channel=settings.managers_channel
+    label = f"Récapitulatif du {day.strftime('%d/%m')}"
+    try:
+        report = digest.run(
+            factory=factory, client=client, today=day, managers_channel=settings.managers_channel
+        )
+    except Exception as exc:
+        reason = outage(exc)
+        if reason is None:
+            raise
+        if isinstance(exc, SlackApiError) and exc.response.get("error") in _TOKEN_REFUSED:
+            log.error("%s non envoyé : %s ; vérifiez SLACK_BOT_TOKEN", label, reason)
+            return
+        _retry(settings, factory, client, scheduler, day, attempt, f"{label} non envoyé : {reason}")
+        return
+    if report.failed:
+        done = f"{len(report.sent)} envoyé(s), {len(report.failed)} en échec côté Slack"
+        _retry(settings, factory, client, scheduler, day, attempt, f"{label} : {done}")
+        return
+    if _interrupted_claims(factory, day):
+        # An earlier try died mid-post: its claims are taken over once stale (digest.py).
+        wait = max(retry_delay(attempt), digest.STALE_CLAIM + dt.timedelta(minutes=1))
+        message = f"{label} : {len(report.sent)} envoyé(s), un envoi interrompu à reprendre"
+        _retry(settings, factory, client, scheduler, day, attempt, message, wait=wait)
+        return
+    log.info(
+        "%s : %d envoyé(s), %d sans objet ou déjà envoyé(s), %d sans compte Slack",
+        label,
+        len(report.sent),
+        len(report.skipped),
+        len(report.no_slack),
     )
-    log.info("digest %s: %d sent, %d failed", today, len(report.sent), len(report.failed))
+
+
+def _interrupted_claims(factory: sessionmaker[Session], day: dt.date) -> bool:
+    with factory() as session:
+        claimed = session.scalar(
+            select(func.count(Digest.id)).where(
+                Digest.digest_date == day, Digest.status == DigestStatus.CLAIMED.value
+            )
+        )
+    return bool(claimed)
+
+
+def _retry(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    client: WebClient,
+    scheduler: BaseScheduler | None,
+    day: dt.date,
+    attempt: int,
+    message: str,
+    *,
+    wait: dt.timedelta | None = None,
+) -> None:
+    """Log `message` with when the next try is, and schedule it (the same day only)."""
+    wait = wait or retry_delay(attempt)
+    at = settings.now() + wait
+    if scheduler is None or attempt + 1 >= RETRY_ATTEMPTS or at.date() != day:
+        log.error("%s ; plus d'essai aujourd'hui : relancez-le avec « m3 digest »", message)
+        return
+    log.warning("%s, nouvel essai dans %s", message, _delay_text(wait))
+    scheduler.add_job(
+        run_digest_if_working_day,
+        DateTrigger(run_date=dt.datetime.now(settings.zone) + wait),
+        args=(settings, factory, client, scheduler),
+        kwargs={"day": day, "attempt": attempt + 1},
+        id=RETRY_JOB_ID,
+        replace_existing=True,
+        misfire_grace_time=MISFIRE_GRACE,
+    )
 
 
 def missed_today(settings: Settings, factory: sessionmaker[Session], now: dt.datetime) -> bool:
@@ -64,18 +214,65 @@ def build_scheduler(
     scheduler.add_job(
         run_digest_if_working_day,
         CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=settings.zone),
-        args=(settings, factory, client),
+        args=(settings, factory, client, scheduler),
         id=DIGEST_JOB_ID,
         replace_existing=True,
         coalesce=True,
         misfire_grace_time=MISFIRE_GRACE,
         max_instances=1,
     )
-    if missed_today(settings, factory, dt.datetime.now(settings.zone)):
+    if missed_today(settings, factory, settings.now()):
         scheduler.add_job(
             run_digest_if_working_day,
-            args=(settings, factory, client),
+            args=(settings, factory, client, scheduler),
             id=f"{DIGEST_JOB_ID}-catch-up",
             replace_existing=True,
         )
     return scheduler
+
+
+def reach_database(start: Callable[[], _T], *, attempts: int | None = None) -> _T:
+    """Run the start-up step `start` (it opens the database), trying again while the database
+    is unreachable: one French line per failed try, then `DatabaseUnreachable`."""
+    attempts = attempts or STARTUP_ATTEMPTS
+
+    def tell(state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "Base de données injoignable (essai %d/%d), nouvel essai dans %s",
+            state.attempt_number,
+            attempts,
+            _delay_text(dt.timedelta(seconds=wait)),
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=STARTUP_FIRST_WAIT, max=STARTUP_LONGEST_WAIT),
+        retry=retry_if_exception(_is_database_outage),
+        before_sleep=tell,
+        reraise=True,
+    )
+    try:
+        return retrying(start)
+    except DBAPIError as exc:
+        if not _is_database_outage(exc):
+            raise
+        raise DatabaseUnreachable(
+            f"base de données injoignable après {attempts} essais ({_cause(exc)}) : vérifiez "
+            "DATABASE_URL et que le serveur de base de données est démarré"
+        ) from None
+
+
+def _cause(exc: DBAPIError) -> str:
+    text = str(exc.orig).casefold()
+    for words, cause in (
+        (("connection refused", "connexion refusée"), "connexion refusée"),
+        (("could not translate host", "name or service not known"), "hôte inconnu"),
+        (("timeout", "timed out"), "délai dépassé"),
+        (("password authentication", "authentication failed"), "authentification refusée"),
+        (("does not exist",), "base inexistante"),
+        (("unable to open database file",), "fichier SQLite inaccessible"),
+    ):
+        if any(word in text for word in words):
+            return cause
+    return type(exc.orig).__name__
