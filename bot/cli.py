@@ -527,16 +527,26 @@ def digest_command(
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point (`m3`): an unexpected error is one French line, not a traceback
-    (set `M3_DEBUG=1` to see it)."""
+    """Console entry point (`m3`): an unreachable database or an unexpected error is one French
+    line, not a traceback (set `M3_DEBUG=1` to see it)."""
+    from bot.outages import database_cause, is_database_outage
+
     try:
         return app(args=argv if argv is not None else sys.argv[1:], prog_name="m3")
     except Exception as exc:
         if os.environ.get("M3_DEBUG"):
             raise
+        if is_database_outage(exc):
+            err.print(
+                f"[red]Erreur :[/red] base de données injoignable ({database_cause(exc)}) : "
+                "vérifiez DATABASE_URL et que le serveur de base de données est démarré",
+                highlight=False,
+            )
+            sys.exit(1)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         err.print(
-            f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {exc}\n"
-            "Relancez avec M3_DEBUG=1 pour le détail technique.",
+            f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {first_line} "
+            "(relancez avec M3_DEBUG=1 pour le détail technique)",
             highlight=False,
         )
         sys.exit(3)

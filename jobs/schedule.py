@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import urllib.error
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,9 +23,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import (
     RetryCallState,
@@ -37,6 +36,7 @@ from tenacity import (
 )
 
 from bot.models import Digest, DigestRun, DigestStatus
+from bot.outages import database_cause, is_database_outage, outage
 from bot.rules import is_working_day
 from bot.settings import Settings
 from jobs import digest
@@ -64,29 +64,6 @@ _T = TypeVar("_T")
 
 class DatabaseUnreachable(Exception):
     """The database did not answer at start-up; the message is one French line."""
-
-
-def _is_database_outage(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
-def outage(exc: BaseException) -> str | None:
-    """What went down, in French, when `exc` is an outage (something a later try may mend);
-    None for anything else (a bug, which should show its traceback)."""
-    if _is_database_outage(exc):
-        return "base de données injoignable"
-    if isinstance(exc, SlackApiError):
-        status = exc.response.status_code
-        if status >= 500 or status == 429:
-            return f"Slack injoignable (erreur {status})"
-        return f"Slack a refusé l'envoi ({exc.response.get('error')})"
-    if isinstance(exc, SlackClientError):
-        return "Slack injoignable"
-    if isinstance(exc, urllib.error.URLError | ConnectionError | TimeoutError):
-        return "Slack injoignable (réseau)"
-    return None
 
 
 def _delay_text(delay: dt.timedelta) -> str:
@@ -248,31 +225,17 @@ def reach_database(start: Callable[[], _T], *, attempts: int | None = None) -> _
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=STARTUP_FIRST_WAIT, max=STARTUP_LONGEST_WAIT),
-        retry=retry_if_exception(_is_database_outage),
+        retry=retry_if_exception(is_database_outage),
         before_sleep=tell,
         reraise=True,
     )
     try:
         return retrying(start)
     except DBAPIError as exc:
-        if not _is_database_outage(exc):
+        if not is_database_outage(exc):
             raise
+        cause = database_cause(exc)
         raise DatabaseUnreachable(
-            f"base de données injoignable après {attempts} essais ({_cause(exc)}) : vérifiez "
+            f"base de données injoignable après {attempts} essais ({cause}) : vérifiez "
             "DATABASE_URL et que le serveur de base de données est démarré"
         ) from None
-
-
-def _cause(exc: DBAPIError) -> str:
-    text = str(exc.orig).casefold()
-    for words, cause in (
-        (("connection refused", "connexion refusée"), "connexion refusée"),
-        (("could not translate host", "name or service not known"), "hôte inconnu"),
-        (("timeout", "timed out"), "délai dépassé"),
-        (("password authentication", "authentication failed"), "authentification refusée"),
-        (("does not exist",), "base inexistante"),
-        (("unable to open database file",), "fichier SQLite inaccessible"),
-    ):
-        if any(word in text for word in words):
-            return cause
-    return type(exc.orig).__name__

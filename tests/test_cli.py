@@ -58,11 +58,25 @@ def test_db_upgrade_on_postgres_url_rewrites_the_driver(tmp_path: Path) -> None:
     assert "Base de données à jour" in result.stdout
 
 
-def test_unexpected_errors_are_one_french_line(tmp_path: Path) -> None:
+def test_an_unreachable_database_is_one_french_line(tmp_path: Path) -> None:
     result = run("cases", cwd=tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Erreur : base de données injoignable (connexion refusée) : vérifiez DATABASE_URL et "
+        "que le serveur de base de données est démarré\n"
+    )
+
+
+def test_unexpected_errors_are_one_french_line(tmp_path: Path) -> None:
+    (tmp_path / "m3.db").write_text("not a database")
+    result = run("cases", cwd=tmp_path)
     assert result.returncode == 3
-    assert "Erreur inattendue" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Erreur inattendue : DatabaseError:")
+    assert "M3_DEBUG=1" in result.stderr
     assert "Traceback" not in result.stderr
+    debug = run("cases", cwd=tmp_path, M3_DEBUG="1")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
 def test_missing_slack_token_is_one_clear_line(tmp_path: Path) -> None:
