@@ -52,7 +52,6 @@ class Departure:
 class AdvisorsResult(ImportResult):
     deactivated: list[Departure] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
-    kept_missing: bool = False
     # Missing from the file but left active because rows were rejected.
     not_deactivated: list[str] = field(default_factory=list)
 
@@ -94,7 +93,7 @@ def import_advisors(
     )
     width = len(table.header)
     actor = f"import:{run.id}"
-    result = AdvisorsResult(kept_missing=keep_missing)
+    result = AdvisorsResult()
     existing = {a.email.casefold(): a for a in session.scalars(select(Advisor))}
     seen: set[str] = set()
     for row in table.rows:
