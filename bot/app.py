@@ -60,6 +60,9 @@ def create_app(
     if factory is None:
         engine = db.make_engine(settings.database_url)
         db.ensure_schema(engine)
+        # No connection left open to be inherited by forked web workers (SQLite forbids
+        # sharing one across a fork): each process opens its own on first use.
+        engine.dispose()
         factory = db.session_factory(engine)
     app = App(
         client=web_client,

@@ -115,8 +115,11 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
-def _open_cases(session: Session, *, asker: Advisor, today: dt.date) -> list[Case]:
-    """The asker's cases in their window or late on `today` (every advisor's for a manager)."""
+def _open_cases(
+    session: Session, *, asker: Advisor, today: dt.date, client_number: str | None = None
+) -> list[Case]:
+    """The asker's cases in their window or late on `today` (every advisor's for a manager),
+    or only the client's with that number."""
     query = (
         select(Case)
         .where(
@@ -135,6 +138,10 @@ def _open_cases(session: Session, *, asker: Advisor, today: dt.date) -> list[Cas
     )
     if not asker.is_manager:
         query = query.where(Case.advisor_id == asker.id)
+    if client_number is not None:
+        query = query.join(Client, Case.client_id == Client.id).where(
+            Client.number == client_number
+        )
     return list(session.scalars(query))
 
 
@@ -143,6 +150,11 @@ def find_cases(session: Session, *, asker: Advisor, query: str, today: dt.date) 
     case when empty), most urgent first: late cases nearest their last day, then the window
     closing soonest."""
     needle = _fold(query)
+    if query.strip():
+        # A client number, the usual case: one indexed lookup instead of the whole queue.
+        numbered = _open_cases(session, asker=asker, today=today, client_number=query.strip())
+        if numbered:
+            return [case_view(case, today) for case in numbered]
     views = [case_view(case, today) for case in _open_cases(session, asker=asker, today=today)]
     if needle:
         exact = [v for v in views if _fold(v.client_number) == needle]

@@ -1,17 +1,21 @@
 """`/m3 done` and the « Compte rendu » button: the modal that records what happened on a call.
 
 Every listener acks first. Opening the modal (`/m3 done`, the button) calls `views.open` (or
-`views.push` from the « Préparer l'appel » modal) at once with a loading view, then reads the
-database and fills it with `views.update`. Choosing the outcome rebuilds the view with what was
-already typed. A submission is validated (inline French errors on the right block), then the
-user is checked again — never trust `private_metadata` alone — and everything is recorded in one
-transaction; the confirmation DM and the App Home refresh come after the ack.
+`views.push` from the « Préparer l'appel » modal) at once with a loading view and returns; one
+thread per process then reads the database and fills it with `views.update` (so that twenty
+advisors clicking at once all see their modal open at once). Choosing the outcome rebuilds the
+view with what was already typed. A submission is validated (inline French errors on the right
+block), then the user is checked again — never trust `private_metadata` alone — and everything
+is recorded in one transaction; the confirmation DM and the App Home refresh come after the ack.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -55,10 +59,81 @@ def open_modal(
     case_id: int | None = None,
     push: bool = False,
 ) -> None:
-    """Open the modal at once, then fill it: the case's form, or the picker."""
+    """Open the modal at once, then fill it (the case's form, or the picker) on the fill
+    thread, so that the listener returns and the next click's modal opens without waiting."""
     opener = client.views_push if push else client.views_open
-    opened = opener(trigger_id=trigger_id, view=loading_view(_title()))
+    with _opening:
+        opened = opener(trigger_id=trigger_id, view=loading_view(_title()))
     view_id = opened["view"]["id"]
+    _fill_executor().submit(
+        _fill_safely, app_context, client, view_id, user_id=user_id, query=query, case_id=case_id
+    )
+
+
+class _Opening:
+    """How many modals this process is opening right now. Filling one waits (a little) until
+    none is: the trigger of a click expires in 3 s, a loading modal can wait."""
+
+    MAX_WAIT = 1.0  # seconds
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._count == 0, timeout=self.MAX_WAIT)
+
+
+_opening = _Opening()
+_fill_pool: ThreadPoolExecutor | None = None
+_fill_pool_pid: int | None = None
+_fill_pool_lock = threading.Lock()
+
+
+def _fill_executor() -> ThreadPoolExecutor:
+    """One thread per process fills opened modals, in order. Made on first use, and again in a
+    process forked since (gunicorn workers): threads do not survive a fork."""
+    global _fill_pool, _fill_pool_pid
+    with _fill_pool_lock:
+        if _fill_pool is None or _fill_pool_pid != os.getpid():
+            _fill_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="m3-fill")
+            _fill_pool_pid = os.getpid()
+        return _fill_pool
+
+
+def _fill_safely(app_context: AppContext, client: WebClient, view_id: str, **kwargs: Any) -> None:
+    _opening.wait_idle()
+    try:
+        fill_modal(app_context, client, view_id, **kwargs)
+    except Exception:
+        log.exception("compte rendu: the modal %s could not be filled", view_id)
+        try:
+            client.views_update(view_id=view_id, view=notice_view(_title(), say(words().failed())))
+        except Exception:
+            log.exception("compte rendu: the failure notice could not be shown either")
+
+
+def fill_modal(
+    app_context: AppContext,
+    client: WebClient,
+    view_id: str,
+    *,
+    user_id: str,
+    query: str = "",
+    case_id: int | None = None,
+) -> None:
+    """Replace the loading view with the case's form, or the picker when `query` does not
+    name exactly one case."""
     asker = advisor_for(app_context, client, user_id)
     if asker is None:
         client.views_update(view_id=view_id, view=notice_view(_title(), say(_not_advisor())))

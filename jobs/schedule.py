@@ -1,6 +1,7 @@
 """Scheduling, in one place: the digest at `M3_DIGEST_TIME` (Europe/Paris by default),
 Monday to Friday, skipping French public holidays; coalesced, with a generous misfire grace;
-and a catch-up at start-up when today's run was missed while the process was down.
+and a catch-up at start-up when today's run was missed while the process was down. Every
+minute, the callback reminders due (jobs/reminders.py).
 
 Outages are expected, not crashes. A digest run that Slack or the database cannot take logs one
 French line (« Récapitulatif du 24/11 non envoyé : base de données injoignable, nouvel essai
@@ -22,6 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
@@ -39,11 +41,12 @@ from bot.models import Digest, DigestRun, DigestStatus
 from bot.outages import database_cause, is_database_outage, outage
 from bot.rules import is_working_day
 from bot.settings import Settings
-from jobs import digest
+from jobs import digest, reminders
 
 log = logging.getLogger(__name__)
 DIGEST_JOB_ID = "m3-digest"
 RETRY_JOB_ID = f"{DIGEST_JOB_ID}-retry"
+REMINDERS_JOB_ID = "m3-callback-reminders"
 MISFIRE_GRACE = 6 * 3600  # a run delayed by a restart still goes out the same morning
 
 # A digest run that failed is tried again after 2, 4, 8, 16, then every 30 minutes, the same
@@ -126,6 +129,23 @@ def run_digest_if_working_day(
     )
 
 
+def send_due_reminders(
+    settings: Settings, factory: sessionmaker[Session], client: WebClient
+) -> None:
+    """Every minute: the callback reminders due now (jobs/reminders.py). An outage is one line;
+    the next minute tries again (each reminder stays due until its callback time)."""
+    try:
+        report = reminders.run(factory=factory, client=client, now=settings.now())
+    except Exception as exc:
+        reason = outage(exc)
+        if reason is None:
+            raise
+        log.warning("Rappels non envoyés : %s ; nouvel essai dans une minute", reason)
+        return
+    if report.sent:
+        log.info("%d rappel(s) envoyé(s)", len(report.sent))
+
+
 def _interrupted_claims(factory: sessionmaker[Session], day: dt.date) -> bool:
     with factory() as session:
         claimed = session.scalar(
@@ -196,6 +216,16 @@ def build_scheduler(
         replace_existing=True,
         coalesce=True,
         misfire_grace_time=MISFIRE_GRACE,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        send_due_reminders,
+        IntervalTrigger(minutes=1, timezone=settings.zone),
+        args=(settings, factory, client),
+        id=REMINDERS_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=60,
         max_instances=1,
     )
     if missed_today(settings, factory, settings.now()):

@@ -76,9 +76,7 @@ def test_a_long_digest_keeps_the_most_urgent_within_50_blocks() -> None:
 def test_a_short_digest_has_no_pointer() -> None:
     payload = digest_message(big_queue(15))["blocks"]
     assert "/m3 list" not in str(payload)
-    buttons = [
-        [e["action_id"] for e in b["elements"]] for b in payload if b["type"] == "actions"
-    ]
+    buttons = [[e["action_id"] for e in b["elements"]] for b in payload if b["type"] == "actions"]
     # Every case is there, each with « Préparer l'appel » and « Compte rendu ».
     assert buttons == [["prepare_call", "capture_open"]] * 15
 
@@ -139,3 +137,14 @@ def test_a_missed_run_is_caught_up_the_same_working_day(factory: sessionmaker[Se
     with factory.begin() as session:
         session.add(DigestRun(run_date=dt.date(2026, 11, 24)))
     assert not missed_today(settings, factory, later)  # it ran
+
+
+def test_callback_reminders_run_every_minute(factory: sessionmaker[Session]) -> None:
+    from jobs.schedule import REMINDERS_JOB_ID, send_due_reminders
+
+    settings = load_settings(SLACK_BOT_TOKEN="xoxb-test")
+    scheduler = build_scheduler(settings, factory, WebClient(token="xoxb-test"), blocking=False)
+    job = scheduler.get_job(REMINDERS_JOB_ID)
+    assert job is not None and job.func is send_due_reminders
+    assert job.trigger.interval == dt.timedelta(minutes=1)
+    assert job.max_instances == 1 and job.coalesce is True
