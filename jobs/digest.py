@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -168,9 +168,10 @@ def _post_one(
             return
         message = digest_message(queue)
         response = client.chat_postMessage(channel=channel, **message)
-    except SlackApiError as exc:
-        # Leave the claim: the next run (or the stale-claim takeover) retries this one only.
-        log.error("digest for %s failed: %s", advisor.email, exc.response.get("error"))
+    except (SlackClientError, OSError) as exc:
+        # Release the claim at once: the next run (the scheduler's retry) resends this one only.
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+        log.error("Récapitulatif de %s non envoyé : %s", advisor.email, reason)
         with factory.begin() as session:
             session.execute(
                 update(Digest)

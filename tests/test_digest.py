@@ -220,6 +220,20 @@ def test_a_failed_post_is_resent_alone_on_the_next_run(
     assert set(channels) - sent_before  # the failed one got it on the second run
 
 
+def test_slack_out_of_reach_fails_each_digest_and_the_next_run_sends_them(
+    loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    day = dt.date(2026, 11, 24)
+    # Nothing listens on port 9 of this machine: every call is a connection error.
+    unreachable = WebClient(token=TOKEN, base_url="http://127.0.0.1:9/api/")
+    first = digest.run(factory=factory, client=unreachable, today=day, managers_channel=None)
+    assert first.failed and not first.sent
+    client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
+    second = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    assert sorted(second.sent + second.no_slack) == sorted(first.failed)
+    assert len(second.sent) == len(dms(fake))
+
+
 def test_rate_limits_are_waited_out(
     loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
 ) -> None:
