@@ -6,7 +6,10 @@ settings). Messages are in French; `--json` prints one JSON document and nothing
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import enum
+import io
 import json
 import os
 import sys
@@ -21,9 +24,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot import cli_reports, db
+from bot import db
 from bot.cases.queries import list_cases, queues_for
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
@@ -44,7 +47,6 @@ db_app = typer.Typer(help="Base de données.", no_args_is_help=True)
 import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
-cli_reports.register(app)
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -524,6 +526,120 @@ def digest_command(
     )
     if report.failed:
         raise typer.Exit(1)
+
+
+class CorrectionsFormat(enum.StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+@app.command("case")
+def case_command(
+    client_number: Annotated[str, typer.Argument(help="Numéro du client dans Lagon.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
+) -> None:
+    """Le dossier M+3 en cours d'un client : état, tags, tentatives, bilan, actions, corrections."""
+    from bot.cases.views import case_view
+    from bot.corrections import list_corrections
+    from bot.models import Attempt, Case, CaseReview, Client
+
+    settings = _settings()
+    today = settings.today()
+    with _database(settings) as factory, factory() as session:
+        case = session.scalar(
+            select(Case)
+            .join(Client, Case.client_id == Client.id)
+            .where(Client.number == client_number.strip(), Case.is_current)
+            .options(
+                selectinload(Case.contracts),
+                selectinload(Case.client).selectinload(Client.branch),
+                selectinload(Case.advisor),
+                selectinload(Case.attempts).selectinload(Attempt.advisor),
+                selectinload(Case.next_actions),
+            )
+        )
+        if case is None:
+            raise _fail(f"aucun dossier M+3 pour le client « {client_number} ».")
+        view = case_view(case, today, settings.zone)
+        review = session.scalar(select(CaseReview).where(CaseReview.case_id == case.id))
+        corrections = [
+            c for c in list_corrections(session) if c.client_number == view.client_number
+        ]
+    if as_json:
+        data = view.as_json()
+        data["review"] = (
+            {
+                "crm_checked": review.crm_checked,
+                "dp_signed": review.dp_signed,
+                "quotes_signed": review.quotes_signed,
+                "pieces_missing": review.pieces_missing,
+                "review_done": review.review_done,
+                "held_elsewhere": review.held_elsewhere,
+                "gaps": review.gaps,
+            }
+            if review is not None
+            else None
+        )
+        data["corrections"] = [c.as_json() for c in corrections]
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print(render("cli/case.txt.j2", case=view, review=review, corrections=corrections))
+
+
+@app.command("corrections")
+def corrections_command(
+    output: Annotated[
+        CorrectionsFormat,
+        typer.Option("--format", help="table, csv ou json.", case_sensitive=False),
+    ] = CorrectionsFormat.TABLE,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Seulement celles pas encore dans Lagon.")
+    ] = False,
+) -> None:
+    """Les valeurs corrigées pendant les appels, à reporter dans Lagon (client, champ, ancienne
+    et nouvelle valeur, qui, quand, appliquée ou non)."""
+    from rich.table import Table
+
+    from bot.corrections import list_corrections
+
+    settings = _settings()
+    with _database(settings) as factory, db.session_scope(factory) as session:
+        rows = list_corrections(session, pending_only=pending)
+    if output is CorrectionsFormat.JSON:
+        print(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
+        return
+    header = ["client", "nom", "champ", "ancienne valeur", "nouvelle valeur", "par", "le"]
+    header.append("appliquée le")
+    lines = [
+        [
+            r.client_number,
+            r.client_name,
+            render("cli/field_label.txt.j2", key=r.field),
+            r.old_value or "",
+            r.new_value or "(numéro erroné)",
+            r.by,
+            r.at.astimezone(settings.zone).strftime("%d/%m/%Y %H:%M"),
+            r.applied_on.strftime("%d/%m/%Y") if r.applied_on else "",
+        ]
+        for r in rows
+    ]
+    if output is CorrectionsFormat.CSV:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(lines)
+        print(buffer.getvalue(), end="")
+        return
+    if not rows:
+        print("Aucune correction à reporter dans Lagon.")
+        return
+    table = Table(title=f"Corrections pour Lagon ({len(rows)})")
+    for column in header:
+        table.add_column(column.capitalize())
+    for line in lines:
+        table.add_row(*line)
+    _print_table(table)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -165,7 +165,9 @@ def cmd_status(request: SlashRequest) -> None:
     if isinstance(found, list):
         message = candidates_message(request.args, found)
     else:
-        message = status_message(found, request.today)
+        message = status_message(
+            found.case, review=found.review, corrections=found.corrections, today=request.today
+        )
     request.respond(response_type="ephemeral", **message)
 
 

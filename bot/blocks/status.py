@@ -10,14 +10,15 @@ from typing import Any
 from bot.blocks.capture import open_button, words
 from bot.blocks.common import Block, section, texts
 from bot.blocks.queue import PREPARE_ACTION
-from bot.call_reports import CaseStatus
 from bot.cases.views import CaseView
 from bot.rules import CaseState
 
 
-def status_message(status: CaseStatus, today: dt.date) -> dict[str, Any]:
-    case = status.case
-    text = str(words().status_text(case, status.review, status.corrections, today)).strip()
+def status_message(
+    case: CaseView, *, review: Any, corrections: Sequence[Any], today: dt.date
+) -> dict[str, Any]:
+    """`review` (a `CaseReview` or None) and `corrections` (pending `Correction`s) as stored."""
+    text = str(words().status_text(case, review, corrections, today)).strip()
     blocks: list[Block] = [section(chunk) for chunk in _chunks(text)]
     if case.state in (CaseState.OPEN, CaseState.LATE):
         prepare = {
