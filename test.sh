@@ -19,6 +19,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy bot
+.venv/bin/mypy bot commands jobs
 .venv/bin/lint-imports --no-logo
 exec .venv/bin/pytest -q "$@"
