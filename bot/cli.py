@@ -352,19 +352,18 @@ def advisors_command(as_json: JsonOpt = False) -> None:
 
 
 def _staff_entry(advisor: Advisor, today: dt.date, open_cases: int) -> dict[str, Any]:
+    current = advisor.absence_on(today)
+    coming = advisor.absences_from(today)
     if not advisor.active:
         state, label = "inactive", "inactif"
-    elif advisor.absent_on(today):
-        state = "absent"
-        label = (
-            f"absent jusqu'au {date_fr(advisor.absent_until)}" if advisor.absent_until else "absent"
-        )
-    elif advisor.absent_from is not None and advisor.absent_from > today:
+    elif current is not None:
+        state, label = "absent", f"absent jusqu'au {date_fr(current.end_on)}"
+    elif coming:
         state = "active"
-        until = f" au {date_fr(advisor.absent_until)}" if advisor.absent_until else ""
-        label = f"actif (absent du {date_fr(advisor.absent_from)}{until})"
+        label = f"actif (absent du {date_fr(coming[0].start_on)} au {date_fr(coming[0].end_on)})"
     else:
         state, label = "active", "actif"
+    shown = current or (coming[0] if coming else None)
     return {
         "email": advisor.email,
         "first_name": advisor.first_name,
@@ -373,8 +372,12 @@ def _staff_entry(advisor: Advisor, today: dt.date, open_cases: int) -> dict[str,
         "branch": advisor.branch.name if advisor.branch else None,
         "slack_linked": advisor.slack_user_id is not None,
         "active": advisor.active,
-        "absent_from": advisor.absent_from.isoformat() if advisor.absent_from else None,
-        "absent_until": advisor.absent_until.isoformat() if advisor.absent_until else None,
+        # The absence going on, else the next one planned (all of them under "absences").
+        "absent_from": shown.start_on.isoformat() if shown else None,
+        "absent_until": shown.end_on.isoformat() if shown else None,
+        "absences": [
+            {"start": a.start_on.isoformat(), "end": a.end_on.isoformat()} for a in coming
+        ],
         "state": state,
         "state_label": label,
         "open_cases": open_cases,

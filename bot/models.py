@@ -78,15 +78,26 @@ class Advisor(Base):
     slack_dm_channel: Mapped[str | None] = mapped_column(String(32))
     # The day the managers were told this advisor has no Slack account (told once).
     slack_missing_reported_on: Mapped[dt.date | None] = mapped_column(Date)
-    absent_from: Mapped[dt.date | None] = mapped_column(Date)
-    absent_until: Mapped[dt.date | None] = mapped_column(Date)
 
     branch: Mapped[Branch | None] = relationship(lazy="joined")
+    # Loaded with the advisor: the digest and the listeners read them after the session closed.
+    absences: Mapped[list[Absence]] = relationship(
+        back_populates="advisor",
+        order_by="Absence.start_on",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
+
+    def absence_on(self, day: dt.date) -> Absence | None:
+        """The absence `day` falls in, if any."""
+        return next((a for a in self.absences if a.covers(day)), None)
 
     def absent_on(self, day: dt.date) -> bool:
-        if self.absent_from is None:
-            return False
-        return self.absent_from <= day and (self.absent_until is None or day <= self.absent_until)
+        return self.absence_on(day) is not None
+
+    def absences_from(self, day: dt.date) -> list[Absence]:
+        """The absences not over on `day` (the current one, then those planned), by date."""
+        return [a for a in self.absences if a.end_on >= day]
 
     @property
     def full_name(self) -> str:
@@ -95,6 +106,25 @@ class Advisor(Base):
     @property
     def is_manager(self) -> bool:
         return self.role == Role.MANAGER.value
+
+
+class Absence(Base):
+    """A period an advisor is away, both days included: no digest for them meanwhile, and the
+    managers' summary lists their cases so that someone calls them. An advisor may plan several;
+    they never overlap (a new one overlapping another is merged with it)."""
+
+    __tablename__ = "absence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"), index=True)
+    start_on: Mapped[dt.date] = mapped_column(Date)
+    end_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    advisor: Mapped[Advisor] = relationship(back_populates="absences")
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start_on <= day <= self.end_on
 
 
 class Client(Base):

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from bot.blocks.common import section, texts
 from bot.blocks.digest import digest_message
 from bot.context import AppContext
-from bot.models import Advisor
+from bot.models import Absence, Advisor
 from bot.slack import link_advisor, save_link
 from commands.common import advisor_for, live_queue
 from commands.home import publish_home
@@ -135,7 +135,11 @@ def cmd_absent(request: SlashRequest) -> None:
     with request.app_context.factory.begin() as session:
         fresh = session.get(Advisor, advisor.id)
         assert fresh is not None
-        fresh.absent_from, fresh.absent_until = period
+        start, end = period
+        if start is None or end is None:
+            fresh.absences.clear()
+        else:
+            fresh.absences.append(Absence(start_on=start, end_on=end))
     request.say(answer)
 
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Advisor, AuditEntry, Case, Client, Contract, ImportRun
+from bot.models import Absence, Advisor, AuditEntry, Case, Client, Contract, ImportRun
 from tests.conftest import M3
 from tests.exports import (
     ADVISORS_HEADER,
@@ -338,7 +338,7 @@ def test_advisors_lists_the_staff_in_french(
         bruno = session.scalars(select(Advisor).where(Advisor.email == BRUNO)).one()
         bruno.slack_user_id = "U0BRUNO"
         clara = session.scalars(select(Advisor).where(Advisor.email == CLARA)).one()
-        clara.absent_from, clara.absent_until = dt.date(2026, 11, 20), dt.date(2026, 11, 27)
+        clara.absences.append(Absence(start_on=dt.date(2026, 11, 20), end_on=dt.date(2026, 11, 27)))
     result = ok(agency, "advisors")
     lines = result.output.splitlines()
     header = next(line for line in lines if "E-mail" in line)
@@ -368,6 +368,7 @@ def test_advisors_lists_the_staff_in_french(
         "active": True,
         "absent_from": None,
         "absent_until": None,
+        "absences": [],
         "state": "active",
         "state_label": "actif",
         "open_cases": 1,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.models import Advisor, Digest
+from bot.models import Absence, Advisor, Digest
 from bot.slack import add_retry_handlers
 from jobs import digest
 from jobs.schedule import run_digest_if_working_day
@@ -293,7 +293,9 @@ def test_absent_advisor_gets_no_digest_and_managers_see_their_cases(
     email = "julie.laurent@agence-corniche.example.fr"
     with factory.begin() as session:
         advisor = session.scalars(select(Advisor).where(Advisor.email == email)).one()
-        advisor.absent_from, advisor.absent_until = dt.date(2026, 11, 23), dt.date(2026, 11, 27)
+        advisor.absences.append(
+            Absence(start_on=dt.date(2026, 11, 23), end_on=dt.date(2026, 11, 27))
+        )
     assert run_digest(loaded, fake, "2026-11-24").exit_code == 0
     assert "D" + ADVISORS[email] not in dms(fake)
     summary = text_of(next(m for m in to_managers(fake) if "Digest M+3" in text_of(m)))

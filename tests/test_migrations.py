@@ -162,7 +162,7 @@ def test_0003_goes_up_and_down_with_data_in_place(empty_engine: Engine) -> None:
     db.upgrade(empty_engine, "0002")
     _seed_at_0002(empty_engine)
 
-    db.upgrade(empty_engine)
+    db.upgrade(empty_engine, "0003")
     assert _revision(empty_engine) == "0003"
     _use_0003(empty_engine)
 
@@ -194,6 +194,51 @@ def test_every_migration_goes_down_to_an_empty_database_and_up_again(
     assert set(inspect(empty_engine).get_table_names()) <= {"alembic_version"}
     db.upgrade(empty_engine)
     assert _differences(empty_engine) == []
+
+
+def test_0004_moves_each_absence_into_its_own_table_and_back(empty_engine: Engine) -> None:
+    db.upgrade(empty_engine, "0003")
+    with empty_engine.begin() as c:
+        for id_, email, start, end in (
+            (1, "ines@agence.example.fr", dt.date(2026, 12, 21), dt.date(2027, 1, 2)),
+            (2, "paul@agence.example.fr", dt.date(2026, 11, 2), None),
+            (3, "lea@agence.example.fr", None, None),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO advisor (id, email, first_name, last_name, role, active,"
+                    " absent_from, absent_until)"
+                    " VALUES (:id, :email, '', '', 'Conseiller', :yes, :start, :end)"
+                ),
+                {"id": id_, "email": email, "yes": True, "start": start, "end": end},
+            )
+
+    db.upgrade(empty_engine, "0004")
+    assert "absent_from" not in {c["name"] for c in inspect(empty_engine).get_columns("advisor")}
+    with empty_engine.connect() as c:
+        rows = c.execute(
+            text("SELECT advisor_id, start_on, end_on FROM absence ORDER BY advisor_id")
+        ).all()
+    # An absence with no end was bounded to a year (2 Nov 2026 + 365 days).
+    assert [(a, str(s), str(e)) for a, s, e in rows] == [
+        (1, "2026-12-21", "2027-01-02"),
+        (2, "2026-11-02", "2027-11-02"),
+    ]
+    with db.session_factory(empty_engine)() as session:
+        ines = session.get_one(Advisor, 1)
+        assert ines.absent_on(dt.date(2027, 1, 2)) and not ines.absent_on(dt.date(2027, 1, 3))
+
+    _downgrade(empty_engine, "0003")
+    assert "absence" not in inspect(empty_engine).get_table_names()
+    with empty_engine.connect() as c:
+        back = c.execute(
+            text("SELECT id, absent_from, absent_until FROM advisor ORDER BY id")
+        ).all()
+    assert [(a, s and str(s), e and str(e)) for a, s, e in back] == [
+        (1, "2026-12-21", "2027-01-02"),
+        (2, "2026-11-02", "2027-11-02"),
+        (3, None, None),
+    ]
 
 
 # --- What the schema enforces ---------------------------------------------------------------

@@ -75,15 +75,14 @@ def test_absence_is_recorded(
     assert "pas de digest du 30/11/2026 au 04/12/2026" in answer["text"]
     with factory() as session:
         advisor = session.scalars(select(Advisor).where(Advisor.email == JULIE[1])).one()
-        assert (advisor.absent_from.isoformat(), advisor.absent_until.isoformat()) == (  # type: ignore[union-attr]
-            "2026-11-30",
-            "2026-12-04",
-        )
+        assert [(a.start_on.isoformat(), a.end_on.isoformat()) for a in advisor.absences] == [
+            ("2026-11-30", "2026-12-04")
+        ]
     assert slash(server, "absent fin", responses) == 200
     responses.wait(2)
     with factory() as session:
         advisor = session.scalars(select(Advisor).where(Advisor.email == JULIE[1])).one()
-        assert advisor.absent_from is None
+        assert advisor.absences == []
 
 
 def test_digest_subcommand_resends_mine_now(
