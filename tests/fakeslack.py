@@ -71,6 +71,12 @@ VIEW_METHODS = frozenset({"views.open", "views.publish", "views.update", "views.
 JSON_PARAMS = ("blocks", "view", "attachments")
 
 
+class _Server(ThreadingHTTPServer):
+    # Slack takes many calls at once; the standard listen queue of 5 would drop connections
+    # under a burst (each dropped one costs the client a 1 s retry).
+    request_queue_size = 128
+
+
 @dataclass
 class Call:
     """One request the fake received.
@@ -343,7 +349,7 @@ class FakeSlack:
             pass
 
         Handler.fake = fake
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = _Server(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self._ws = serve(
             self._socket_handler,

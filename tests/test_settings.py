@@ -82,9 +82,10 @@ def test_an_empty_frozen_day_means_today(m3: M3) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="no PostgreSQL configured")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_postgres_url_is_accepted_as_hosts_hand_it_out(m3: M3) -> None:
-    if not m3.database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
+    assert m3.database_url.startswith("postgresql")
     short = m3.database_url.replace("postgresql+psycopg://", "postgres://", 1)
     ok(M3(short), "cases")
 
