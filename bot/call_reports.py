@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import calls
 from bot.blocks.capture import (
@@ -51,6 +51,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
+from bot.cases.queries import case_loads
 from bot.cases.views import CaseView, case_view
 from bot.crm.rows import normalize_email, normalize_phone
 from bot.models import (
@@ -129,11 +130,7 @@ def _open_cases(
             Case.cancelled_on.is_(None),
         )
         .options(
-            selectinload(Case.contracts),
-            selectinload(Case.client).selectinload(Client.branch),
-            selectinload(Case.advisor),
-            selectinload(Case.attempts).selectinload(Attempt.advisor),
-            selectinload(Case.next_actions),
+            *case_loads(),
         )
     )
     if not asker.is_manager:
@@ -172,12 +169,7 @@ def _load_case(session: Session, case_id: int, *, lock: bool = False) -> Case | 
         select(Case)
         .where(Case.id == case_id)
         .options(
-            selectinload(Case.contracts),
-            selectinload(Case.client).selectinload(Client.branch),
-            selectinload(Case.advisor),
-            selectinload(Case.attempts).selectinload(Attempt.advisor),
-            selectinload(Case.next_actions),
-            selectinload(Case.review),
+            *case_loads(),
         )
     )
     if lock:
@@ -837,12 +829,7 @@ def status_of(
         select(Case)
         .where(Case.is_current)
         .options(
-            selectinload(Case.contracts),
-            selectinload(Case.client).selectinload(Client.branch),
-            selectinload(Case.advisor),
-            selectinload(Case.attempts).selectinload(Attempt.advisor),
-            selectinload(Case.next_actions),
-            selectinload(Case.review),
+            *case_loads(),
         )
     )
     if not asker.is_manager:

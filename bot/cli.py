@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.cases.queries import list_cases, queues_for
@@ -543,9 +543,10 @@ def case_command(
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
     """Le dossier M+3 en cours d'un client : état, tags, tentatives, bilan, actions, corrections."""
+    from bot.cases.queries import case_loads
     from bot.cases.views import case_view
     from bot.corrections import list_corrections
-    from bot.models import Attempt, Case, CaseReview, Client
+    from bot.models import Case, CaseReview, Client
 
     settings = _settings()
     today = settings.today()
@@ -555,11 +556,7 @@ def case_command(
             .join(Client, Case.client_id == Client.id)
             .where(Client.number == client_number.strip(), Case.is_current)
             .options(
-                selectinload(Case.contracts),
-                selectinload(Case.client).selectinload(Client.branch),
-                selectinload(Case.advisor),
-                selectinload(Case.attempts).selectinload(Attempt.advisor),
-                selectinload(Case.next_actions),
+                *case_loads(),
             )
         )
         if case is None:

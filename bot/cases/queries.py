@@ -10,11 +10,25 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.calls import refusal_quiet_until
 from bot.cases.views import AGENCY_ZONE, ActionView, CaseView, case_view
 from bot.models import Advisor, Attempt, Case, Client, NextAction
 from bot.rules import CaseState, Status, newly_eligible
+
+
+def case_loads() -> tuple[_AbstractLoad, ...]:
+    """The relationships a `CaseView` reads, loaded in a few batched queries (not one a case)."""
+    return (
+        selectinload(Case.contracts),
+        selectinload(Case.client).selectinload(Client.branch),
+        selectinload(Case.advisor),
+        selectinload(Case.attempts).selectinload(Attempt.advisor),
+        selectinload(Case.next_actions),
+        selectinload(Case.review),
+    )
+
 
 _ORDER = {
     CaseState.OPEN: 0,
@@ -37,11 +51,7 @@ def list_cases(
 ) -> list[CaseView]:
     """Cases as they stand on `today`, most urgent first (window closing soonest)."""
     query = select(Case).options(
-        selectinload(Case.contracts),
-        selectinload(Case.client).selectinload(Client.branch),
-        selectinload(Case.advisor),
-        selectinload(Case.attempts).selectinload(Attempt.advisor),
-        selectinload(Case.next_actions),
+        *case_loads(),
     )
     if advisor_email:
         query = query.join(Advisor, Case.advisor_id == Advisor.id).where(
