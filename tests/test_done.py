@@ -667,3 +667,61 @@ def test_each_client_type_gets_its_objective_1_fields_within_slacks_limits(
         "Divorcé(e)",
         "Veuf(ve)",
     ]
+
+
+def test_the_digest_button_opens_the_report(
+    server: str, fake: FakeSlack, loaded: M3, factory: sessionmaker[Session]
+) -> None:
+    case = julies_open_case(loaded)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": JULIE[0]},
+        "team": {"id": "T1"},
+        "trigger_id": "1.2.digest",
+        "container": {"type": "message", "channel_id": "DU02JUL"},
+        "actions": [{"action_id": "capture_open", "value": str(case["id"]), "type": "button"}],
+    }
+    assert interact(server, payload)[0] == 200
+    (opened,) = wait_for(fake, "views.open")
+    assert opened.params["trigger_id"] == "1.2.digest"
+    update = wait_for(fake, "views.update")[-1]
+    assert update.params["view"]["callback_id"] == "capture_view"
+    assert json.loads(update.params["view"]["private_metadata"])["case"] == case["id"]
+
+
+def test_more_joint_errors_siret_note_length_and_a_past_action(
+    server: str, fake: FakeSlack, responses: Responses, loaded: M3, factory: sessionmaker[Session]
+) -> None:
+    case = julies_open_case(loaded)
+    view = pick_outcome(
+        server, fake, open_report(server, fake, responses, case["client_number"]), "joint", {}
+    )
+    values = full_joint(
+        view,
+        note=text("x" * 2001),
+        action_elements_date=date("2026-11-23"),  # yesterday
+    )
+    status, answer = submit(server, view, values)
+    assert status == 200 and answer["response_action"] == "errors"
+    assert "2000 caractères au maximum" in answer["errors"]["note"]
+    assert "déjà passée" in answer["errors"]["action_elements_date"]
+    assert attempts(factory, case["id"]) == []
+
+
+def test_a_malformed_siret_is_refused_on_a_professional_case(
+    server: str, fake: FakeSlack, responses: Responses, loaded: M3, factory: sessionmaker[Session]
+) -> None:
+    case = next(c for c in cases_of(loaded) if c["client_type"] == "Professionnel")
+    before = len(fake.calls_to("views.update"))
+    assert slash(server, f"done {case['client_number']}", responses, user=MANAGER[0]) == 200
+    wait_for(fake, "views.update", before + 1)
+    view = pick_outcome(server, fake, last_view(fake), "joint", {}, user=MANAGER[0])
+    values = full_joint(view, fix_siret=text("123 456"))
+    status, answer = submit(server, view, values, user=MANAGER[0])
+    assert status == 200 and answer["response_action"] == "errors"
+    assert "14 chiffres" in answer["errors"]["fix_siret"]
+    values = full_joint(view, fix_siret=text("732 829 320 00074"))
+    assert submit(server, view, values, user=MANAGER[0]) == (200, {})
+    with factory() as session:
+        (correction,) = session.scalars(select(Correction))
+        assert (correction.field, correction.new_value) == ("siret", "732 829 320 00074")
