@@ -803,9 +803,16 @@ def _confirmation(screen: CaptureScreen, *, status: str, missing: Sequence[str])
             values.next_try_on if values.outcome in FAILED_OUTCOMES else None,
         )
     )
+    from bot.blocks.card import open_button
+
+    # The contact card, after a failed call (the client has the number that called) and after
+    # a good one (so that the client saves it): « Envoyer ma carte » opens its confirmation.
     return {
         "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "actions", "elements": [open_button(screen.case.id)]},
+        ],
     }
 
 

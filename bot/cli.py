@@ -465,10 +465,18 @@ def web_command(
     workers: Annotated[int, typer.Option(help="Processus gunicorn.")] = 2,
 ) -> None:
     """Lance le serveur HTTP (POST /slack/events, GET /healthz) sur $PORT, sans planificateur."""
+    from bot.card_web import card_routes
     from bot.web import serve, wsgi_app
 
     settings = _settings()
-    serve(wsgi_app(_slack_app(settings, socket_mode=False)), port=settings.port, workers=workers)
+    engine = db.make_engine(settings.database_url)
+    engine.dispose()  # each forked worker opens its own connections
+    cards = card_routes(settings, db.session_factory(engine))
+    serve(
+        wsgi_app(_slack_app(settings, socket_mode=False), cards=cards),
+        port=settings.port,
+        workers=workers,
+    )
 
 
 @app.command("clock")
@@ -640,6 +648,51 @@ def corrections_command(
     for line in lines:
         table.add_row(*line)
     _print_table(table)
+
+
+@app.command("outbox")
+def outbox_command(
+    deliver: Annotated[
+        bool, typer.Option("--deliver", help="Envoyer une fois ce qui est dû, puis lister.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
+) -> None:
+    """Les envois (carte de contact par SMS et e-mail, messages Slack) : en file, envoyés, en
+    échec, numéros et adresses masqués. --deliver envoie une fois ceux qui sont dus."""
+    from bot.outbox import deliver_due, list_lines, make_transports
+
+    settings = _settings()
+    problem = settings.sending_problem()
+    if deliver and problem:
+        raise _fail(problem)
+    with _database(settings) as factory:
+        report = None
+        if deliver:
+            client = None
+            if settings.slack_bot_token:
+                from bot.slack import make_web_client
+
+                client = make_web_client(settings)
+            printer = (lambda _text: None) if as_json else print
+            report = deliver_due(
+                factory, make_transports(settings, client, printer=printer), now=settings.now()
+            )
+        with factory() as session:
+            lines = list_lines(session)
+    if as_json:
+        data: dict[str, Any] = {"rows": [line.as_json() for line in lines]}
+        if report is not None:
+            data["delivered"] = {
+                "sent": report.sent,
+                "simulated": report.simulated,
+                "failed": report.failed,
+                "retry_later": report.retry_later,
+                "uncertain": report.uncertain,
+                "cancelled": report.cancelled,
+            }
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print(render("cli/outbox.txt.j2", lines=lines, report=report, zone=settings.zone))
 
 
 def main(argv: list[str] | None = None) -> Any:

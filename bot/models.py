@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -475,3 +477,59 @@ class DigestRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     summary_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class OutboxStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting (for its time, or for the next try)
+    SENDING = "sending"  # claimed by a worker, the provider being called
+    SENT = "sent"  # the provider (or the SMTP server, or Slack) accepted it
+    SIMULATED = "simulated"  # printed by the console backend: nothing left
+    FAILED = "failed"  # a permanent error, or no try left
+    UNCERTAIN = "uncertain"  # the request left and no answer came back: never resent blindly
+    CANCELLED = "cancelled"  # not sent: the client objected meanwhile
+
+
+class Outbox(Base):
+    """One message to send, exactly once: an SMS or e-mail of the contact card, a DM. The
+    unique `key` (case + channel + card version for the card) makes a double click, a retry
+    or two workers one row; a worker claims the row (committed) before calling the provider,
+    then records what the provider said (`bot.outbox`). The payload is frozen here so that a
+    retry sends the same bytes. `recipient` is the full address (never logged: see
+    `bot.sms.mask_phone`)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))  # sms, email, slack
+    purpose: Mapped[str] = mapped_column(String(20))  # card, notice
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("m3_case.id"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"))
+    advisor_id: Mapped[int | None] = mapped_column(ForeignKey("advisor.id"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    sender: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    card_version: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.QUEUED.value, index=True)
+    not_before: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim: Mapped[str | None] = mapped_column(String(40))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    provider: Mapped[str | None] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(30))
+    error: Mapped[str | None] = mapped_column(String(40))  # a reason code, worded by templates
+    error_detail: Mapped[str | None] = mapped_column(String(300))
+    link_token: Mapped[str | None] = mapped_column(String(40), unique=True)
+    link_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     managers_channel: str | None = Field(default=None, alias="M3_MANAGERS_CHANNEL")
     port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
 
+    # The contact card (bot/card.py): the agency, the link, e-mail and SMS.
+    agency_name: str = Field(default="Agence", alias="M3_AGENCY_NAME", min_length=1)
+    public_url: str | None = Field(default=None, alias="M3_PUBLIC_URL")
+    mail_from: str | None = Field(default=None, alias="M3_MAIL_FROM")
+    smtp_host: str | None = Field(default=None, alias="SMTP_HOST")
+    smtp_port: int = Field(default=587, alias="SMTP_PORT", ge=1, le=65535)
+    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, alias="SMTP_PASSWORD")
+    smtp_security: str = Field(default="starttls", alias="SMTP_SECURITY")
+    sms_backend: str = Field(default="console", alias="SMS_BACKEND")
+    sms_api_url: str | None = Field(default=None, alias="SMS_API_URL")
+    sms_sender: str | None = Field(default=None, alias="M3_SMS_SENDER")
+    twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
+    brevo_api_key: str | None = Field(default=None, alias="BREVO_API_KEY")
+    brevo_webhook_token: str | None = Field(default=None, alias="BREVO_WEBHOOK_TOKEN")
+
     @field_validator("database_url")
     @classmethod
     def _sqlite_or_postgresql(cls, value: str) -> str:
@@ -142,6 +160,53 @@ class Settings(BaseSettings):
                 raise ValueError(f"l'agence n° {number} a une valeur qui n'est pas du texte")
         return value
 
+    @field_validator(
+        "public_url",
+        "mail_from",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "sms_api_url",
+        "sms_sender",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_from",
+        "brevo_api_key",
+        "brevo_webhook_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("public_url", "sms_api_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"https?://[^/\s]+", value.strip()):
+            raise ValueError(f"« {value} » n'est pas une URL http(s)")
+        return value.strip().rstrip("/") if value else None
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _smtp_security(cls, value: str) -> str:
+        if value.strip().lower() not in ("starttls", "ssl", "none"):
+            raise ValueError(f"valeur inconnue « {value} » (attendu : starttls, ssl ou none)")
+        return value.strip().lower()
+
+    @field_validator("sms_backend")
+    @classmethod
+    def _sms_backend(cls, value: str) -> str:
+        if value.strip().lower() not in ("console", "twilio", "brevo"):
+            raise ValueError(f"valeur inconnue « {value} » (attendu : console, twilio ou brevo)")
+        return value.strip().lower()
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str | None) -> str | None:
+        if value and "@" not in value:
+            raise ValueError(f"« {value} » n'est pas une adresse e-mail")
+        return value.strip() if value else None
+
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -201,6 +266,30 @@ class Settings(BaseSettings):
         """The rules on calling clients (`M3_CALL_RULES`: strict or off; see `bot.calls`)."""
         return CallRules.from_setting(self.call_rules_mode, self.timezone)
 
+    def sending_problem(self) -> str | None:
+        """What keeps the contact card from leaving as configured, in one French line (a
+        provider named without its credentials), or None."""
+        needed = {
+            "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"),
+            "brevo": ("BREVO_API_KEY",),
+        }.get(self.sms_backend, ())
+        values = {
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_FROM": self.twilio_from,
+            "BREVO_API_KEY": self.brevo_api_key,
+        }
+        missing = [name for name in needed if not values[name]]
+        if missing:
+            return (
+                f"Configuration incomplète : SMS_BACKEND={self.sms_backend} demande "
+                + ", ".join(missing)
+                + "."
+            )
+        if self.smtp_host and not self.mail_from:
+            return "Configuration incomplète : SMTP_HOST est défini mais pas M3_MAIL_FROM."
+        return None
+
     def branch(self, name: str | None) -> Branch | None:
         if not name:
             return None
@@ -222,9 +311,24 @@ _EXPECTED = {
     "SLACK_APP_TOKEN": "le jeton d'application, « xapp-… » (Basic Information → App-Level Tokens)",
     "SLACK_API_URL": "une URL commençant par http:// ou https://",
     "PORT": "un numéro de port entre 1 et 65535",
+    "M3_PUBLIC_URL": "l'adresse publique de m3 web, ex. https://m3.agence.example.fr",
+    "SMS_API_URL": "une URL commençant par http:// ou https://",
+    "SMTP_PORT": "un numéro de port entre 1 et 65535",
+    "SMTP_SECURITY": "starttls, ssl ou none",
+    "SMS_BACKEND": "console, twilio ou brevo",
+    "M3_MAIL_FROM": "une adresse e-mail, ex. M+3 <m3@agence.example.fr>",
 }
 # Never repeated in a message: they hold passwords or secrets.
-_SECRET = {"DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"}
+_SECRET = {
+    "DATABASE_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SMTP_PASSWORD",
+    "TWILIO_AUTH_TOKEN",
+    "BREVO_API_KEY",
+    "BREVO_WEBHOOK_TOKEN",
+}
 _POSTGRESQL_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
 _FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)

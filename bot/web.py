@@ -1,5 +1,6 @@
 """HTTP mode: a WSGI app with `POST /slack/events` (commands, interactions, events; Bolt
-verifies every signature) and `GET /healthz`, served by gunicorn. No scheduler here."""
+verifies every signature), `GET /healthz`, and the contact card's short links and SMS receipts
+(`bot.card_web`), served by gunicorn. No scheduler and no outbox worker here."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_CARD_PATHS = ("/c/", "/sms/")
 
 
-def wsgi_app(app: App) -> Wsgi:
+def wsgi_app(app: App, *, cards: Wsgi | None = None) -> Wsgi:
+    """`cards`: the contact card's routes (`bot.card_web`: its short links and the SMS
+    providers' delivery receipts)."""
     slack = SlackRequestHandler(app, path="/slack/events")
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok"]
+        if cards is not None and str(environ.get("PATH_INFO", "")).startswith(_CARD_PATHS):
+            return cards(environ, start_response)
         return slack(environ, start_response)
 
     return application

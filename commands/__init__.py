@@ -11,9 +11,10 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from commands import done, home, m3, prepare
+    from commands import card, done, home, m3, prepare
 
     m3.register(app)
     done.register(app)
     prepare.register(app)
     home.register(app)
+    card.register(app)

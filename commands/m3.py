@@ -175,12 +175,34 @@ def cmd_status(request: SlashRequest) -> None:
     request.respond(response_type="ephemeral", **message)
 
 
+def cmd_card(request: SlashRequest) -> None:
+    """`/m3 carte <client>`: the contact card's confirmation modal (commands/card.py)."""
+    from commands.card import open_from_command
+
+    open_from_command(
+        request.app_context,
+        request.client,
+        user_id=request.user_id,
+        trigger_id=str(request.command["trigger_id"]),
+        query=request.args,
+    )
+
+
+def cmd_opposition(request: SlashRequest) -> None:
+    """`/m3 opposition <client>`: the client objects; nothing is sent to them any more."""
+    from commands.card import opposition
+
+    request.say(opposition(request.app_context, request.me(), request.args))
+
+
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("list", cmd_list, aliases=("liste", "file")),
     Subcommand("done", cmd_done, aliases=("fait", "cr", "compte-rendu"), opens_modal=True),
     Subcommand("digest", cmd_digest, aliases=("recap", "récap"), refreshes_home=True),
     Subcommand("status", cmd_status, aliases=("statut", "etat", "état")),
     Subcommand("absent", cmd_absent, aliases=("absence",), refreshes_home=True),
+    Subcommand("carte", cmd_card, aliases=("vcard", "card"), opens_modal=True),
+    Subcommand("opposition", cmd_opposition, aliases=("oppose",), refreshes_home=True),
     Subcommand("help", cmd_help, aliases=("aide",)),
 )
 

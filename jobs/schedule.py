@@ -1,7 +1,8 @@
 """Scheduling, in one place: the digest at `M3_DIGEST_TIME` (Europe/Paris by default),
 Monday to Friday, skipping French public holidays; coalesced, with a generous misfire grace;
 and a catch-up at start-up when today's run was missed while the process was down. Every
-minute, the callback reminders due (jobs/reminders.py).
+minute, the callback reminders due (jobs/reminders.py); every ten seconds, the outbox
+(jobs/outbox.py: the contact card's SMS and e-mail, exactly once).
 
 Outages are expected, not crashes. A digest run that Slack or the database cannot take logs one
 French line (« Récapitulatif du 24/11 non envoyé : base de données injoignable, nouvel essai
@@ -41,12 +42,14 @@ from bot.models import Digest, DigestRun, DigestStatus
 from bot.outages import database_cause, is_database_outage, outage
 from bot.rules import is_working_day
 from bot.settings import Settings
-from jobs import digest, reminders
+from jobs import digest, outbox, reminders
 
 log = logging.getLogger(__name__)
 DIGEST_JOB_ID = "m3-digest"
 RETRY_JOB_ID = f"{DIGEST_JOB_ID}-retry"
 REMINDERS_JOB_ID = "m3-callback-reminders"
+OUTBOX_JOB_ID = "m3-outbox"
+OUTBOX_EVERY = dt.timedelta(seconds=10)  # the e-mail of a contact card leaves « at once »
 MISFIRE_GRACE = 6 * 3600  # a run delayed by a restart still goes out the same morning
 
 # A digest run that failed is tried again after 2, 4, 8, 16, then every 30 minutes, the same
@@ -146,6 +149,20 @@ def send_due_reminders(
         log.info("%d rappel(s) envoyé(s)", len(report.sent))
 
 
+def deliver_outbox(settings: Settings, factory: sessionmaker[Session], client: WebClient) -> None:
+    """Every few seconds: the sends due in the outbox (jobs/outbox.py), each once."""
+    report = outbox.run(settings=settings, factory=factory, client=client)
+    if report is not None and (report.done or report.uncertain):
+        log.info(
+            "Envois : %d accepté(s), %d simulé(s), %d en échec, %d à reprendre, %d incertain(s)",
+            len(report.sent),
+            len(report.simulated),
+            len(report.failed),
+            len(report.retry_later),
+            len(report.uncertain),
+        )
+
+
 def _interrupted_claims(factory: sessionmaker[Session], day: dt.date) -> bool:
     with factory() as session:
         claimed = session.scalar(
@@ -223,6 +240,16 @@ def build_scheduler(
         IntervalTrigger(minutes=1, timezone=settings.zone),
         args=(settings, factory, client),
         id=REMINDERS_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=60,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        deliver_outbox,
+        IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds(), timezone=settings.zone),
+        args=(settings, factory, client),
+        id=OUTBOX_JOB_ID,
         replace_existing=True,
         coalesce=True,
         misfire_grace_time=60,

@@ -1,0 +1,764 @@
+"""The outbox: one way to send anything (the contact card's SMS and e-mail, the advisor's DMs
+about them), exactly once.
+
+**Queueing.** Every send is an `outbox` row whose unique `key` says what it is (the card: case
++ channel + card version; a notice: the row it is about). Queueing the same thing twice (a
+double click, Slack's retry, two processes) hits the unique index: one row.
+
+**Delivering** (`deliver_due`, run by the worker in `m3 clock` and `m3 run`, never in
+`m3 web`, and by `m3 outbox --deliver`). For each row due (`next_attempt_at` and `not_before`
+passed):
+1. *claim*: one UPDATE from `queued` to `sending` with a claim token, committed before the
+   provider is called — two workers never both get the row;
+2. the client's objection is checked again (a row queued before it is cancelled);
+3. the provider is called, transient errors (429 with its `Retry-After`, 5xx, a refused
+   connection) retried a few times in place with exponential backoff and jitter (tenacity);
+4. the answer is recorded in one transaction with what follows from it: the row `sent`
+   (provider, message id), the card's tag, and the advisor's notice queued as another row.
+A row still failing goes back to `queued` for a later round (exponential backoff with jitter,
+up to `MAX_ROUNDS` rounds), then fails for good; a permanent error (an invalid number, an
+address the server refuses) fails at once. A failed row is kept, with its reason.
+
+**A crash between the provider's answer and the commit** (the process killed, the database
+gone at that instant): the row stays `sending`. Once its claim is older than `LEASE`, the next
+worker marks it `uncertain` and does **not** send it again: the provider may well have taken
+it, and a second SMS to a client is the worse error. So the guarantee is *at most once* on
+that window, and *nothing lost silently*: the row is listed by `m3 outbox` as « incertain »,
+the advisor is told, and a delivery receipt (Twilio's status callback, Brevo's webhook, which
+carry the row's reference) turns it `sent` (or `failed`) when it arrives. The same holds when
+a request left and no answer came back (a provider that hangs past the timeout). Everywhere
+else: exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bot.card import apply_card_tag
+from bot.mail import MailMessage, message_id
+from bot.models import Advisor, AuditEntry, Client, Outbox, OutboxStatus
+from bot.settings import Settings
+from bot.sms import Accepted, SendFailure, SmsBackend, SmsMessage, mask_email, mask_phone
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=2)  # longer than any provider call (timeouts of 10–15 s, 3 tries)
+MAX_ROUNDS = 5  # worker rounds before a row fails for good
+TRIES_PER_ROUND = 3  # calls within one round (429 and 5xx retried in place)
+ROUND_FIRST = dt.timedelta(seconds=30)
+ROUND_LONGEST = dt.timedelta(hours=1)
+LONGEST_IN_PLACE_WAIT = 30.0  # seconds: a longer Retry-After waits for the next round
+
+
+class Mailer(Protocol):
+    name: str
+
+    def send(self, message: MailMessage) -> Accepted: ...
+
+
+@dataclass
+class Transports:
+    """How each channel leaves: the SMS backend, the mailer, Slack; `callback_url` gives the
+    receipts URL of a row (None: no receipt asked); `sleep` waits between tries."""
+
+    sms: SmsBackend
+    mail: Mailer
+    slack: WebClient | None = None
+    callback_url: Callable[[Outbox], str | None] = lambda _row: None
+    sleep: Callable[[float], None] = time.sleep
+    mail_sender: str = "m3@localhost"
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    simulated: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    retry_later: list[int] = field(default_factory=list)
+    uncertain: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    calls: int = 0
+
+    @property
+    def done(self) -> int:
+        return len(self.sent) + len(self.simulated) + len(self.failed) + len(self.cancelled)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.UTC)
+
+
+def _aware(at: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives naive datetimes back (stored in UTC)."""
+    if at is None:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+
+def _audit(row_id: int, name: str, old: object, new: object) -> AuditEntry:
+    return AuditEntry(
+        actor="m3 outbox",
+        entity="outbox",
+        entity_key=str(row_id),
+        field=name,
+        old_value=None if old is None else str(old),
+        new_value=None if new is None else str(new),
+    )
+
+
+def enqueue(session: Session, row: Outbox) -> Outbox | None:
+    """Add `row` unless a row with its key exists (then None). Runs in a savepoint, so the
+    caller's transaction goes on either way."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+# --- Delivering ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    key: str
+    claim: str
+    channel: str
+    purpose: str
+    attempts: int
+    case_id: int | None
+    client_id: int | None
+    advisor_id: int | None
+    recipient: str
+    sender: str | None
+    subject: str | None
+    body: str
+    html: str | None
+    attachment: bytes | None
+    payload: dict[str, Any]
+    created_at: dt.datetime
+    card_version: str | None
+
+
+def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> _Claimed | None:
+    token = uuid.uuid4().hex
+    with factory.begin() as session:
+        claimed = session.scalar(
+            update(Outbox)
+            .where(
+                Outbox.id == row_id,
+                Outbox.status == OutboxStatus.QUEUED.value,
+                Outbox.next_attempt_at <= _utc(now),
+            )
+            .values(
+                status=OutboxStatus.SENDING.value,
+                claim=token,
+                claimed_at=_utc(now),
+                attempts=Outbox.attempts + 1,
+            )
+            .returning(Outbox.id)
+        )
+        if claimed is None:
+            return None
+        row = session.get_one(Outbox, row_id)
+        session.refresh(row)
+        return _Claimed(
+            id=row.id,
+            key=row.key,
+            claim=token,
+            channel=row.channel,
+            purpose=row.purpose,
+            attempts=row.attempts,
+            case_id=row.case_id,
+            client_id=row.client_id,
+            advisor_id=row.advisor_id,
+            recipient=row.recipient,
+            sender=row.sender,
+            subject=row.subject,
+            body=row.body,
+            html=row.html,
+            attachment=row.attachment,
+            payload=dict(row.payload or {}),
+            created_at=_aware(row.created_at) or now,
+            card_version=row.card_version,
+        )
+
+
+def _objected(factory: sessionmaker[Session], client_id: int | None) -> bool:
+    if client_id is None:
+        return False
+    with factory() as session:
+        return session.scalar(select(Client.objected_on).where(Client.id == client_id)) is not None
+
+
+def _retryable(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, SendFailure)
+        and not exc.permanent
+        and not exc.ambiguous
+        and (exc.retry_after is None or exc.retry_after <= LONGEST_IN_PLACE_WAIT)
+    )
+
+
+_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, SendFailure) and exc.retry_after is not None:
+        return min(exc.retry_after, LONGEST_IN_PLACE_WAIT) + random.uniform(0, 0.1)
+    return float(_backoff(state))
+
+
+_SLACK_PERMANENT = {"channel_not_found", "is_archived", "user_not_found", "cannot_dm_bot"}
+
+
+def _send_once(row: _Claimed, transports: Transports, factory: sessionmaker[Session]) -> Accepted:
+    if row.channel == "sms":
+        return transports.sms.send(
+            SmsMessage(
+                to=row.recipient,
+                body=row.body,
+                sender=row.sender or "",
+                reference=row.key,
+                status_callback=transports.callback_url(_as_row(row)),
+            )
+        )
+    if row.channel == "email":
+        return transports.mail.send(
+            MailMessage(
+                to=row.recipient,
+                subject=row.subject or "",
+                text=row.body,
+                html=row.html,
+                reply_to=row.sender,
+                attachment=row.attachment,
+                filename=str(row.payload.get("filename") or "contact.vcf"),
+                message_id=message_id(transports.mail_sender, row.key),
+                date=row.created_at,
+            )
+        )
+    if row.channel == "slack":
+        return _post_slack(row, transports, factory)
+    raise SendFailure("unknown_channel", row.channel, permanent=True)
+
+
+def _post_slack(row: _Claimed, transports: Transports, factory: sessionmaker[Session]) -> Accepted:
+    from bot.slack import link_advisor, save_link
+
+    client = transports.slack
+    if client is None:
+        raise SendFailure("no_slack", "no Slack client in this process")
+    channel = row.recipient
+    try:
+        if channel.startswith("advisor:"):
+            with factory() as session:
+                advisor = session.get(Advisor, int(channel.partition(":")[2]))
+            if advisor is None or not link_advisor(client, advisor):
+                raise SendFailure("no_slack_account", permanent=True)
+            with factory.begin() as session:
+                save_link(session, advisor)
+            channel = str(advisor.slack_dm_channel)
+        response = client.chat_postMessage(
+            channel=channel, text=row.body, blocks=row.payload.get("blocks") or None
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        raise SendFailure("slack_error", error, permanent=error in _SLACK_PERMANENT) from None
+    except (SlackClientError, OSError) as exc:
+        raise SendFailure("unreachable", type(exc).__name__) from None
+    return Accepted(provider="slack", message_id=str(response.get("ts") or "") or None)
+
+
+def _as_row(row: _Claimed) -> Outbox:
+    return Outbox(id=row.id, key=row.key, channel=row.channel, purpose=row.purpose)
+
+
+def _attempt(
+    row: _Claimed, transports: Transports, factory: sessionmaker[Session], report: DeliveryReport
+) -> Accepted | SendFailure:
+    def call() -> Accepted:
+        report.calls += 1
+        return _send_once(row, transports, factory)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(TRIES_PER_ROUND),
+        wait=_wait,
+        retry=retry_if_exception(_retryable),
+        reraise=True,
+        sleep=transports.sleep,
+    )
+    try:
+        return retrying(call)
+    except SendFailure as exc:
+        return exc
+
+
+def round_delay(rounds_done: int) -> dt.timedelta:
+    """The wait before the next round, after `rounds_done` rounds (with ±20 % jitter)."""
+    base: dt.timedelta = min(ROUND_FIRST * (2 ** max(rounds_done - 1, 0)), ROUND_LONGEST)
+    return base * random.uniform(0.8, 1.2)
+
+
+def deliver_due(
+    factory: sessionmaker[Session],
+    transports: Transports,
+    *,
+    now: dt.datetime,
+    limit: int | None = None,
+    channels: Iterable[str] | None = None,
+) -> DeliveryReport:
+    """Deliver the rows due at `now` (zone-aware), each once. See the module docstring."""
+    report = DeliveryReport()
+    _expire_leases(factory, now=now, report=report)
+    query = (
+        select(Outbox.id)
+        .where(
+            Outbox.status == OutboxStatus.QUEUED.value,
+            Outbox.next_attempt_at <= _utc(now),
+            Outbox.not_before <= _utc(now),
+        )
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+    )
+    if channels is not None:
+        query = query.where(Outbox.channel.in_(list(channels)))
+    if limit is not None:
+        query = query.limit(limit)
+    with factory() as session:
+        due = list(session.scalars(query))
+    for row_id in due:
+        row = _claim(factory, row_id, now)
+        if row is None:
+            continue  # another worker has it, or it was cancelled meanwhile
+        if row.purpose == "card" and _objected(factory, row.client_id):
+            _finish(factory, row, OutboxStatus.CANCELLED, now=now, error="objected")
+            report.cancelled.append(row.id)
+            continue
+        outcome = _attempt(row, transports, factory, report)
+        _record(factory, row, outcome, now=now, report=report)
+    return report
+
+
+def _expire_leases(
+    factory: sessionmaker[Session], *, now: dt.datetime, report: DeliveryReport
+) -> None:
+    """Rows left `sending` by a worker that died: `uncertain`, never sent again blindly."""
+    with factory.begin() as session:
+        stale = list(
+            session.scalars(
+                select(Outbox).where(
+                    Outbox.status == OutboxStatus.SENDING.value,
+                    Outbox.claimed_at < _utc(now - LEASE),
+                )
+            )
+        )
+        for row in stale:
+            row.status = OutboxStatus.UNCERTAIN.value
+            row.error = "interrupted"
+            session.add(_audit(row.id, "status", "sending", "uncertain"))
+            log.warning(
+                "Envoi %s (%s à %s) interrompu : statut incertain, pas de nouvel envoi",
+                row.id,
+                row.channel,
+                _masked(row.channel, row.recipient),
+            )
+            if row.purpose == "card":
+                _queue_notice(session, row, "uncertain", now=now)
+            report.uncertain.append(row.id)
+
+
+def _masked(channel: str, recipient: str) -> str:
+    if channel == "sms":
+        return mask_phone(recipient)
+    if channel == "email":
+        return mask_email(recipient)
+    return recipient
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    row: _Claimed,
+    status: OutboxStatus,
+    *,
+    now: dt.datetime,
+    **values: Any,
+) -> None:
+    with factory.begin() as session:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id, Outbox.claim == row.claim)
+            .values(status=status.value, finished_at=_utc(now), **values)
+        )
+        session.add(_audit(row.id, "status", "sending", status.value))
+
+
+def _record(
+    factory: sessionmaker[Session],
+    row: _Claimed,
+    outcome: Accepted | SendFailure,
+    *,
+    now: dt.datetime,
+    report: DeliveryReport,
+) -> None:
+    """What the provider said, and what follows from it, in one transaction."""
+    masked = _masked(row.channel, row.recipient)
+    with factory.begin() as session:
+        current = session.get(Outbox, row.id, with_for_update=True)
+        if current is None or current.claim != row.claim:
+            return  # pragma: no cover - the row was taken over: the other worker records it
+        old = current.status
+        if isinstance(outcome, Accepted):
+            current.provider = outcome.provider
+            current.provider_message_id = outcome.message_id
+            current.sent_at = current.finished_at = _utc(now)
+            current.error = current.error_detail = None
+            if outcome.simulated:
+                current.status = OutboxStatus.SIMULATED.value
+                report.simulated.append(row.id)
+            else:
+                current.status = OutboxStatus.SENT.value
+                report.sent.append(row.id)
+            log.info(
+                "Envoi %s : %s à %s %s par %s (id %s)",
+                row.id,
+                row.channel,
+                masked,
+                "simulé" if outcome.simulated else "accepté",
+                outcome.provider,
+                outcome.message_id or "—",
+            )
+        elif outcome.ambiguous:
+            current.status = OutboxStatus.UNCERTAIN.value
+            current.error, current.error_detail = outcome.reason, outcome.detail[:300]
+            report.uncertain.append(row.id)
+            log.warning(
+                "Envoi %s (%s à %s) sans réponse : statut incertain", row.id, row.channel, masked
+            )
+        elif outcome.permanent or row.attempts >= MAX_ROUNDS:
+            current.status = OutboxStatus.FAILED.value
+            current.finished_at = _utc(now)
+            current.error, current.error_detail = outcome.reason, outcome.detail[:300]
+            report.failed.append(row.id)
+            log.error(
+                "Envoi %s (%s à %s) en échec définitif après %d essai(s) : %s",
+                row.id,
+                row.channel,
+                masked,
+                row.attempts,
+                outcome.reason,
+            )
+        else:
+            current.status = OutboxStatus.QUEUED.value
+            current.claim = None
+            current.next_attempt_at = _utc(now + round_delay(row.attempts))
+            current.error, current.error_detail = outcome.reason, outcome.detail[:300]
+            report.retry_later.append(row.id)
+            log.warning(
+                "Envoi %s (%s à %s) non parti : %s ; nouvel essai à %s",
+                row.id,
+                row.channel,
+                masked,
+                outcome.reason,
+                current.next_attempt_at.strftime("%H:%M:%S"),
+            )
+        if current.status != old:
+            session.add(_audit(row.id, "status", old, current.status))
+        _follow_up(session, current, now=now)
+
+
+def _follow_up(session: Session, row: Outbox, *, now: dt.datetime) -> None:
+    """After a card row's outcome: the case's tag, and the advisor told (once)."""
+    if row.purpose != "card" or row.case_id is None:
+        return
+    if row.status in (OutboxStatus.SENT.value, OutboxStatus.FAILED.value):
+        apply_card_tag(session, row.case_id, today=_local_day(now), actor="m3 outbox")
+    if row.status in (
+        OutboxStatus.SENT.value,
+        OutboxStatus.FAILED.value,
+        OutboxStatus.SIMULATED.value,
+        OutboxStatus.UNCERTAIN.value,
+    ):
+        _queue_notice(session, row, row.status, now=now)
+
+
+def _local_day(now: dt.datetime) -> dt.date:
+    return now.date()
+
+
+def notice_key(row: Outbox, kind: str) -> str:
+    if kind == OutboxStatus.SENT.value:
+        # « Carte envoyée » once per case and card, whichever channel got there first.
+        card = hashlib.sha256(row.attachment or b"").hexdigest()[:12]
+        return f"notice:card:{row.case_id}:{card}:sent"
+    return f"notice:{row.id}:{kind}"
+
+
+def _queue_notice(session: Session, row: Outbox, kind: str, *, now: dt.datetime) -> None:
+    from bot.blocks.card import notice_message
+
+    advisor = session.get(Advisor, row.advisor_id) if row.advisor_id is not None else None
+    if advisor is None:
+        return
+    message = notice_message(row, kind)
+    enqueue(
+        session,
+        Outbox(
+            key=notice_key(row, kind),
+            channel="slack",
+            purpose="notice",
+            case_id=row.case_id,
+            advisor_id=advisor.id,
+            recipient=advisor.slack_dm_channel or f"advisor:{advisor.id}",
+            body=message["text"],
+            payload={"blocks": message.get("blocks")},
+            created_at=_utc(now),
+            not_before=_utc(now),
+            next_attempt_at=_utc(now),
+        ),
+    )
+
+
+# --- Receipts ------------------------------------------------------------------------------
+
+# What the providers' receipts say, as the row's outcome: delivered, or failed for good.
+DELIVERED = {"delivered", "read"}
+UNDELIVERED = {"undelivered", "failed", "hard_bounce", "hardbounce", "rejected", "blocked"}
+ACCEPTED = {"queued", "accepted", "sending", "sent", "soft_bounce", "softbounce"}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    row_id: int
+    provider: str
+    status: str
+    message_id: str | None = None
+    error_code: str | None = None
+
+
+def apply_receipt(factory: sessionmaker[Session], receipt: Receipt, *, now: dt.datetime) -> bool:
+    """Record a delivery receipt on its row (the reference in the callback URL). An
+    `uncertain` row is resolved by it. Returns False when no row matches."""
+    status = receipt.status.strip().lower()
+    with factory.begin() as session:
+        row = session.get(Outbox, receipt.row_id, with_for_update=True)
+        if row is None or row.channel != "sms":
+            return False
+        if (
+            row.provider_message_id
+            and receipt.message_id
+            and row.provider_message_id != receipt.message_id
+        ):
+            return False
+        old = row.status
+        row.delivery_status = status
+        if receipt.message_id and not row.provider_message_id:
+            row.provider_message_id = receipt.message_id
+        row.provider = row.provider or receipt.provider
+        if status in UNDELIVERED:
+            row.status = OutboxStatus.FAILED.value
+            row.error = "undelivered"
+            row.error_detail = f"{receipt.provider} {status} {receipt.error_code or ''}".strip()
+            row.finished_at = _utc(now)
+        elif status in DELIVERED | ACCEPTED and old in (
+            OutboxStatus.UNCERTAIN.value,
+            OutboxStatus.SENDING.value,
+        ):
+            row.status = OutboxStatus.SENT.value
+            row.sent_at = row.sent_at or _utc(now)
+            row.error = None
+        session.add(_audit(row.id, "delivery_status", None, status))
+        if row.status != old:
+            session.add(_audit(row.id, "status", old, row.status))
+            _follow_up(session, row, now=now)
+    return True
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxLine:
+    """One row as `m3 outbox` shows it: the recipient masked, never the payload."""
+
+    id: int
+    channel: str
+    purpose: str
+    status: str
+    recipient: str
+    client_number: str | None
+    created_by: str | None
+    created_at: dt.datetime
+    not_before: dt.datetime
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    delivery_status: str | None
+    error: str | None
+    sent_at: dt.datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "purpose": self.purpose,
+            "status": self.status,
+            "recipient": self.recipient,
+            "client_number": self.client_number,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "not_before": self.not_before.isoformat(),
+            "attempts": self.attempts,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "delivery_status": self.delivery_status,
+            "error": self.error,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+def list_lines(session: Session, *, statuses: Iterable[str] | None = None) -> list[OutboxLine]:
+    query = (
+        select(Outbox, Client.number)
+        .outerjoin(Client, Outbox.client_id == Client.id)
+        .order_by(Outbox.id)
+    )
+    if statuses is not None:
+        query = query.where(Outbox.status.in_(list(statuses)))
+    lines = []
+    for row, number in session.execute(query):
+        lines.append(
+            OutboxLine(
+                id=row.id,
+                channel=row.channel,
+                purpose=row.purpose,
+                status=row.status,
+                recipient=_masked(row.channel, row.recipient),
+                client_number=number,
+                created_by=row.created_by,
+                created_at=_aware(row.created_at) or dt.datetime.now(dt.UTC),
+                not_before=_aware(row.not_before) or dt.datetime.now(dt.UTC),
+                attempts=row.attempts,
+                provider=row.provider,
+                provider_message_id=row.provider_message_id,
+                delivery_status=row.delivery_status,
+                error=row.error,
+                sent_at=_aware(row.sent_at),
+            )
+        )
+    return lines
+
+
+def card_for_link(session: Session, token: str, *, now: dt.datetime) -> tuple[bytes, str] | None:
+    """The vCard behind a short link, while the link lives (and the client has not objected)."""
+    if not token or len(token) > 40:
+        return None
+    row = session.scalar(select(Outbox).where(Outbox.link_token == token))
+    if row is None or row.attachment is None:
+        return None
+    expires = _aware(row.link_expires_at)
+    if expires is None or expires <= _utc(now) or row.status == OutboxStatus.CANCELLED.value:
+        return None
+    if row.client_id is not None:
+        objected = session.scalar(select(Client.objected_on).where(Client.id == row.client_id))
+        if objected is not None:
+            return None
+    return row.attachment, str(row.payload.get("filename") or "contact.vcf")
+
+
+def pending_or_recent(session: Session, case_id: int) -> list[Outbox]:
+    return list(
+        session.scalars(
+            select(Outbox)
+            .where(Outbox.case_id == case_id, or_(Outbox.purpose == "card"))
+            .order_by(Outbox.id)
+        )
+    )
+
+
+# --- Wiring --------------------------------------------------------------------------------
+
+TWILIO_RECEIPTS = "/sms/twilio/status"
+BREVO_RECEIPTS = "/sms/brevo/events"
+
+
+def receipts_url(settings: Settings, row: Outbox) -> str | None:
+    """Where the provider posts this SMS's receipts (`m3 web`), or None when they cannot be
+    verified there: a public URL is needed, and for Brevo the webhook token (sent as HTTP basic
+    credentials in the URL, as Brevo documents)."""
+    base = settings.public_url
+    if not base or row.channel != "sms":
+        return None
+    if settings.sms_backend == "twilio":
+        return f"{base}{TWILIO_RECEIPTS}?ref={row.id}"
+    if settings.sms_backend == "brevo" and settings.brevo_webhook_token:
+        scheme, _, rest = base.partition("://")
+        return f"{scheme}://m3:{settings.brevo_webhook_token}@{rest}{BREVO_RECEIPTS}?ref={row.id}"
+    return None
+
+
+def make_transports(
+    settings: Settings,
+    slack: WebClient | None,
+    *,
+    printer: Callable[[str], None] = print,
+    timeout: float | None = None,
+) -> Transports:
+    from bot.mail import ConsoleMailer, SmtpMailer
+    from bot.sms import DEFAULT_TIMEOUT, SmsConfig, make_backend
+
+    sms = make_backend(
+        SmsConfig(
+            backend=settings.sms_backend,
+            api_url=settings.sms_api_url,
+            twilio_account_sid=settings.twilio_account_sid,
+            twilio_auth_token=settings.twilio_auth_token,
+            twilio_from=settings.twilio_from,
+            brevo_api_key=settings.brevo_api_key,
+            timeout=timeout or DEFAULT_TIMEOUT,
+        ),
+        printer=printer,
+    )
+    sender = settings.mail_from or "m3@localhost"
+    mail: Mailer
+    if settings.smtp_host:
+        mail = SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=sender,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        )
+    else:
+        mail = ConsoleMailer(printer=printer)
+    return Transports(
+        sms=sms,
+        mail=mail,
+        slack=slack,
+        callback_url=lambda row: receipts_url(settings, row),
+        mail_sender=sender,
+    )
