@@ -499,6 +499,7 @@ def request_card(
             "created_by": asker.email,
             "created_at": now.astimezone(dt.UTC),
             "next_attempt_at": now.astimezone(dt.UTC),
+            "not_before": now.astimezone(dt.UTC),
             "attachment": vcf,
         }
         for channel in wanted:

@@ -224,7 +224,7 @@ def _retryable(exc: BaseException) -> bool:
     )
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+_backoff = wait_exponential_jitter(max=8.0, jitter=0.5)  # 1 s, 2 s, 4 s… (+ up to 0.5 s)
 
 
 def _wait(state: RetryCallState) -> float:
