@@ -403,10 +403,12 @@ def _screen(
 
 
 def submission_key(view: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
-    """The idempotency key of a submission: the case and how many attempts it had when the
-    modal was opened. Two tabs opened on the same case, Slack's retry and a double click share
-    it; the next report (opened after this one was recorded) does not."""
-    raw = f"{metadata.get('case')}:{metadata.get('rev')}"
+    """The idempotency key of a submission: the case, how many attempts it had when the modal
+    was opened, and what was typed. Slack's retry, a double click and the same report sent
+    from a second tab share it; the next report (opened after this one was recorded) does not,
+    nor does a stale tab that says something else (it is a report of its own, not lost)."""
+    typed = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True)
+    raw = f"{metadata.get('case')}:{metadata.get('rev')}:{typed}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 

@@ -393,9 +393,17 @@ def test_the_same_submission_twice_records_one_attempt(
     # The second tab was opened after the first report was recorded: a new attempt.
     assert submit(server, second_tab, values) == (200, {})
     assert len(attempts(factory, case["id"])) == 2
-    wait_for(fake, "views.publish", 2)
+    # A stale tab (opened before the first report) that says something else is not lost.
+    other = outcome_values("pas_de_reponse", next_try=date("2026-11-26"))
+    assert submit(server, view, other) == (200, {})
+    assert [a.outcome for a in attempts(factory, case["id"])] == [
+        "messagerie",
+        "messagerie",
+        "pas_de_reponse",
+    ]
+    wait_for(fake, "views.publish", 3)
     dms = [c for c in fake.calls_to("chat.postMessage") if c.params["channel"].startswith("D")]
-    assert len(dms) == 2
+    assert len(dms) == 3
 
 
 @pytest.mark.parametrize(
