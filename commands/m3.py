@@ -195,6 +195,13 @@ def cmd_opposition(request: SlashRequest) -> None:
     request.say(opposition(request.app_context, request.me(), request.args))
 
 
+def cmd_stats(request: SlashRequest) -> None:
+    """`/m3 stats`: the M+3 figures in my DM, the chart, the exports (commands/stats.py)."""
+    from commands.stats import run
+
+    run(request)
+
+
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("list", cmd_list, aliases=("liste", "file")),
     Subcommand("done", cmd_done, aliases=("fait", "cr", "compte-rendu"), opens_modal=True),
@@ -203,6 +210,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("absent", cmd_absent, aliases=("absence",), refreshes_home=True),
     Subcommand("carte", cmd_card, aliases=("vcard", "card"), opens_modal=True),
     Subcommand("opposition", cmd_opposition, aliases=("oppose",), refreshes_home=True),
+    Subcommand("stats", cmd_stats, aliases=("stat", "statistiques", "chiffres")),
     Subcommand("help", cmd_help, aliases=("aide",)),
 )
 

@@ -327,6 +327,11 @@ class FakeSlack:
         self._ts_counter = itertools.count(1)
         self._last_ts_us = 0
         self._views: dict[str, dict[str, Any]] = {}
+        #: Files uploaded the way `files_upload_v2` does (`files.getUploadURLExternal`, the bytes
+        #: posted to the upload URL, `files.completeUploadExternal`), by file id: `name`,
+        #: `length`, `data` (the bytes received), `title`, `channel`, `initial_comment`,
+        #: `thread_ts` (the last three once completed).
+        self.files: dict[str, dict[str, Any]] = {}
         self._connections: list[ServerConnection] = []
         self._http: ThreadingHTTPServer | None = None
         self._ws: Server | None = None
@@ -409,6 +414,7 @@ class FakeSlack:
             self._faults.clear()
             self._last_post.clear()
             self._views.clear()
+            self.files.clear()
 
     def assert_valid(self) -> None:
         """Raise AssertionError listing the violations found so far, if any."""
@@ -696,6 +702,10 @@ class FakeSlack:
             return self._update_message(params), problems
         if method in VIEW_METHODS:
             return self._view(method, params), problems
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(params), problems
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params, problems), problems
         return ok, problems
 
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -744,6 +754,64 @@ class FakeSlack:
                     "message": message,
                 }
         return {"ok": False, "error": "message_not_found"}
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ts_counter):08d}"
+        assert self._http is not None
+        self.files[file_id] = {
+            "id": file_id,
+            "name": params.get("filename"),
+            "length": int(params.get("length") or 0),
+            "data": None,
+        }
+        port = self._http.server_address[1]
+        return {
+            "ok": True,
+            "file_id": file_id,
+            "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}",
+        }
+
+    def receive_upload(self, file_id: str, data: bytes) -> bool:
+        """The bytes posted to an upload URL (step 2 of `files_upload_v2`)."""
+        with self._lock:
+            entry = self.files.get(file_id)
+            if entry is None:
+                self.violations.append(f"upload to an unknown file id {file_id!r}")
+                return False
+            if entry["length"] != len(data):
+                self.violations.append(
+                    f"upload of {file_id}: {len(data)} bytes, {entry['length']} announced"
+                )
+            entry["data"] = data
+            return True
+
+    def _complete_upload(self, params: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+        try:
+            files = json.loads(params.get("files") or "[]")
+        except ValueError:
+            files = None
+        if not isinstance(files, list) or not files:
+            problems.append("files.completeUploadExternal: files is not a JSON array of files")
+            return {"ok": False, "error": "invalid_arguments"}
+        done = []
+        for item in files:
+            entry = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if entry is None or entry["data"] is None:
+                problems.append(f"files.completeUploadExternal: {item!r} was not uploaded")
+                return {"ok": False, "error": "file_not_found"}
+            entry.update(
+                title=item.get("title") or entry["name"],
+                channel=params.get("channel_id") or params.get("channels"),
+                initial_comment=params.get("initial_comment"),
+                thread_ts=params.get("thread_ts"),
+            )
+            done.append({"id": entry["id"], "name": entry["name"], "title": entry["title"]})
+        return {"ok": True, "files": done}
+
+    def uploaded(self) -> list[dict[str, Any]]:
+        """The files completed (shared), oldest first."""
+        with self._lock:
+            return [dict(f) for f in self.files.values() if "channel" in f]
 
     def _view(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         view: dict[str, Any] = params["view"] if isinstance(params.get("view"), dict) else {}
@@ -877,6 +945,15 @@ class _Handler(BaseHTTPRequestHandler):
         method = parts.path.rstrip("/").rsplit("/", 1)[-1]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if parts.path.startswith("/upload/"):
+            received = self.fake.receive_upload(method, raw)
+            body = f"OK - {len(raw)}".encode() if received else b"not found"
+            self.send_response(200 if received else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         try:
             params = {
                 **_flat_qs(parts.query),
