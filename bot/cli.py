@@ -695,6 +695,63 @@ def outbox_command(
     print(render("cli/outbox.txt.j2", lines=lines, report=report, zone=settings.zone))
 
 
+@app.command("stats")
+def stats_command(
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period",
+            help="semaine, mois, trimestre, année, AAAA-MM, « du JJ/MM/AAAA au JJ/MM/AAAA » "
+            "ou « N derniers mois ».",
+        ),
+    ] = "mois",
+    branch: Annotated[str | None, typer.Option("--branch", help="Une agence.")] = None,
+    advisor: Annotated[
+        str | None, typer.Option("--advisor", help="Un conseiller (e-mail ou prénom.nom).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, csv, json, xlsx ou png.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Fichier à écrire (xlsx, png).")
+    ] = None,
+) -> None:
+    """Les chiffres M+3 d'une période (dossiers dont la fenêtre s'y ouvre), par agence et par
+    conseiller, comme /m3 stats : entonnoir, délais, tags, corrections, multi-équipement."""
+    from bot.stats import compute
+    from bot.stats_cli import StatsFormat, StatsRefused, as_table, default_filename, resolve
+    from bot.stats_cli import output as document
+
+    try:
+        fmt = StatsFormat(output_format.strip().lower())
+    except ValueError:
+        raise _fail(f"format inconnu « {output_format} » (table, csv, json, xlsx ou png)") from None
+    settings = _settings()
+    today = settings.today()
+    with _database(settings) as factory, db.session_scope(factory) as session:
+        try:
+            chosen, scope = resolve(
+                session, period=period, branch=branch, advisor=advisor, today=today
+            )
+        except StatsRefused as exc:
+            raise _fail(str(exc)) from None
+        report = compute(session, period=chosen, today=today, scope=scope)
+    if fmt is StatsFormat.TABLE:
+        _print_table(as_table(report))
+        return
+    content = document(report, fmt)
+    if output is None and fmt in (StatsFormat.XLSX, StatsFormat.PNG):
+        output = Path(default_filename(report, fmt))
+    if output is None:
+        if isinstance(content, bytes):
+            sys.stdout.buffer.write(content)
+        else:
+            print(content)
+        return
+    output.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    err.print(f"Écrit : {output}", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point (`m3`): an unreachable database or an unexpected error is one French
     line, not a traceback (set `M3_DEBUG=1` to see it)."""
