@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import db  # noqa: E402
-from bot.models import Outbox  # noqa: E402
-from bot.outbox import deliver_due, make_transports  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from tests.fake_providers import SID, TOKEN, FakeProviders  # noqa: E402
+from bot import db
+from bot.models import Outbox
+from bot.outbox import deliver_due, make_transports
+from bot.settings import load_settings
+from tests.fake_providers import SID, TOKEN, FakeProviders
 
 
 def main() -> None:
