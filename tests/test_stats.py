@@ -211,3 +211,32 @@ def test_periods_in_french(typed: str, start: dt.date, end: dt.date, rest: str) 
 )
 def test_impossible_periods_are_refused(typed: str) -> None:
     assert parse_period(typed, TODAY) is None
+
+
+def test_exported_names_cannot_run_as_formulas() -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from bot.stats import Line
+    from bot.stats_export import neutralise, to_csv, to_xlsx
+
+    assert [neutralise(t) for t in ("=1+1", "+33", "-x", "@SUM(A1)", "Zoé")] == [
+        "'=1+1",
+        "'+33",
+        "'-x",
+        "'@SUM(A1)",
+        "Zoé",
+    ]
+    line = Line(Level.ADVISOR, branch='=HYPERLINK("x")', advisor="-Jean", advisor_email="j@x.fr")
+    line.measures = dict.fromkeys(MEASURES, 0)
+    line.measures["opened"] = 3
+    total = Line(Level.TOTAL, measures=dict(line.measures))
+    report = Report(month_of(TODAY), TODAY, Scope(), [total, line])
+    rows = list(csv.reader(io.StringIO(to_csv(report).decode("utf-8-sig")), delimiter=";"))
+    assert rows[2][1:4] == ['\'=HYPERLINK("x")', "'-Jean", "3"]
+    sheet = load_workbook(io.BytesIO(to_xlsx(report))).active
+    assert sheet is not None
+    assert sheet.cell(3, 2).value == '\'=HYPERLINK("x")' and sheet.cell(3, 2).data_type == "s"
+    assert sheet.cell(3, 4).value == 3
