@@ -606,6 +606,15 @@ def _day_of(value: Any, dialect: str) -> ColumnElement[dt.date]:
     return cast(value, Date)
 
 
+def _calendar_key(value: Any, dialect: str) -> ColumnElement[dt.date]:
+    """A date column as the calendar's join key. On SQLite a DATE column has an affinity the
+    calendar's VALUES do not, which keeps SQLite from indexing the calendar for the join (it
+    would scan it for every case): `date()` gives the same text without an affinity."""
+    if dialect == "sqlite":
+        return func.date(value, type_=Date)
+    return value  # type: ignore[no-any-return]
+
+
 def _calendar(first: dt.date, last: dt.date) -> CTE:
     """Every day from `first` to `last`: its working-day index (working days up to it, so that
     index(b) - index(a) counts the working days after a up to b) and the day six months later."""
@@ -730,7 +739,7 @@ def _per_case(period: Period, scope: Scope, today: dt.date, dialect: str) -> Sub
         )
         .select_from(cohort)
         .join(Contract, Contract.client_id == cohort.c.client_id)
-        .outerjoin(window, window.c.day == cohort.c.window_start)
+        .outerjoin(window, window.c.day == _calendar_key(cohort.c.window_start, dialect))
         .where(state.in_((CaseState.DONE.value, CaseState.EXPIRED.value)))
         .group_by(cohort.c.id)
         .subquery("equipment")
@@ -778,9 +787,9 @@ def _per_case(period: Period, scope: Scope, today: dt.date, dialect: str) -> Sub
         .outerjoin(attempts, attempts.c.case_id == cohort.c.id)
         .outerjoin(equipment, equipment.c.case_id == cohort.c.id)
         .outerjoin(corrections, corrections.c.case_id == cohort.c.id)
-        .outerjoin(start_day, start_day.c.day == cohort.c.window_start)
+        .outerjoin(start_day, start_day.c.day == _calendar_key(cohort.c.window_start, dialect))
         .outerjoin(first_day, first_day.c.day == _day_of(attempts.c.first_at, dialect))
-        .outerjoin(done_day, done_day.c.day == cohort.c.completed_on)
+        .outerjoin(done_day, done_day.c.day == _calendar_key(cohort.c.completed_on, dialect))
         .subquery("per_case")
     )
 
