@@ -138,7 +138,13 @@ def card_view(plan: CardPlan, *, metadata: dict[str, Any]) -> dict[str, Any]:
             "element": {
                 "type": "checkboxes",
                 "action_id": OBJECTION_ACTION,
-                "options": [{"text": _plain(w.objection_option(), 150), "value": "objected"}],
+                "options": [
+                    {
+                        "text": _plain(w.objection_option()),
+                        "description": _plain(w.objection_description()),
+                        "value": "objected",
+                    }
+                ],
             },
         }
     )
