@@ -255,7 +255,13 @@ def _checks(case: Case) -> list[str]:
 
 
 def _products(case: Case) -> list[calls.Product]:
-    found = [calls.product_from_label(c.product or "") for c in case.client.contracts if c.active]
+    """Every product the client holds with us: the case's contracts first, then by effect date
+    (the same order as the prepare modal's, on every database)."""
+    held = sorted(
+        (c for c in case.client.contracts if c.active),
+        key=lambda c: (c.case_id != case.id, c.effect_date, c.number),
+    )
+    found = [calls.product_from_label(c.product or "") for c in held]
     return list(dict.fromkeys(p for p in found if p is not None))
 
 
@@ -273,15 +279,15 @@ def _missing_pieces(case: Case) -> list[calls.Piece]:
 
 
 def _situation(case: Case, held_elsewhere: Sequence[str]) -> calls.ClientSituation:
+    """What the export tells of the client: the same facts as the prepare modal's rebounds."""
     client = case.client
-    products = set(_products(case))
     elsewhere = {calls.product_from_label(p) for p in held_elsewhere}
-    return calls.ClientSituation(
+    return calls.known_situation(
         client_type=client.client_type,
-        held=frozenset(products),
-        held_elsewhere=frozenset(p for p in elsewhere if p is not None),
         professional_status=client.professional_status,
-        has_vehicle=True if products & {calls.Product.AUTO, calls.Product.MOTO} else None,
+        held=_products(case),
+        held_elsewhere=[p for p in elsewhere if p is not None],
+        missing_pieces=[p for c in client.contracts if c.active for p in c.missing_pieces],
     )
 
 

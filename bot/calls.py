@@ -302,6 +302,20 @@ def product_from_label(label: str) -> Product | None:
     return _PRODUCT_NAMES.get(folded)
 
 
+def _acronym(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def spoken_product(label: str) -> str:
+    """A product as a sentence names it (« votre contrat … »): the CRM's label of a known
+    product, else the label as exported, in lower case but for its acronyms (« auto »,
+    « épargne retraite », « RC pro », « GAV », « assurance emprunteur »)."""
+    known = product_from_label(label)
+    text = known.crm_label if known is not None else " ".join(label.split())
+    return " ".join(w if _acronym(w) else w[:1].lower() + w[1:] for w in text.split())
+
+
 # --- Objective 2: contracts finalised -------------------------------------------------------
 
 
@@ -543,6 +557,43 @@ class Gap:
     product: Product
     reasons: tuple[GapReason, ...]
     held_elsewhere: bool = False
+
+
+_VEHICLE_HELD = frozenset({Product.AUTO, Product.MOTO, Product.FLEET})
+
+
+def known_situation(
+    *,
+    client_type: ClientType | str,
+    professional_status: str | None,
+    held: Iterable[Product],
+    held_elsewhere: Iterable[Product] = (),
+    missing_pieces: Iterable[str] = (),
+) -> ClientSituation:
+    """What the bot knows of a client from the CRM export: every active contract held with us
+    (`held`, all of them, not only the case's), the pieces the export lists as missing, and
+    the record. Only what the data says is set; the rest stays unknown (None), so that
+    `suggest_gaps` asks nothing about it:
+
+    - a vehicle when an Auto, Moto or fleet contract is held;
+    - children when a Scolaire contract is held (nothing else in the export tells of them: the
+      marital status does not);
+    - premises when a Multirisque pro contract is held or a « bail commercial » is on file;
+    - wealth never (no column tells of it; the advisor hears of it during the call).
+    """
+    products = frozenset(held)
+    pieces = {_fold(p) for p in missing_pieces}
+    return ClientSituation(
+        client_type=client_type,
+        held=products,
+        held_elsewhere=frozenset(held_elsewhere),
+        professional_status=professional_status,
+        has_vehicle=True if products & _VEHICLE_HELD else None,
+        has_children=True if Product.SCHOOL in products else None,
+        has_premises=(
+            True if Product.BUSINESS_MULTIRISK in products or "bail commercial" in pieces else None
+        ),
+    )
 
 
 def suggest_gaps(situation: ClientSituation) -> list[Gap]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from bot.calls import spoken_product
+
 TEMPLATES_PACKAGE = "bot.templates"
 
 _MONTHS = (
@@ -46,6 +48,34 @@ def long_date_fr(value: dt.date) -> str:
     return f"{_DAYS[value.weekday()]} {day} {_MONTHS[value.month - 1]} {value.year}"
 
 
+def day_fr(value: dt.date, today: dt.date) -> str:
+    """`04/12` for a day of the current year, `04/12/2027` otherwise."""
+    return value.strftime("%d/%m") if value.year == today.year else date_fr(value)
+
+
+def long_day_fr(value: dt.date) -> str:
+    """`mardi 15 avril`: today's date, the year goes without saying."""
+    return long_date_fr(value).rsplit(" ", 1)[0]
+
+
+_ELIDING = frozenset("aeiouyhàâäéèêëîïôöûüÿæœ")
+
+
+def de(name: Any) -> str:
+    """The preposition before a name, elided before a vowel or a mute h: « d'Agnès »,
+    « d'Hélène », « de Julie »."""
+    text = str(name)
+    return f"d'{text}" if text[:1].casefold() in _ELIDING else f"de {text}"
+
+
+def join_fr(items: Any, last: str = "et") -> str:
+    """`a, b et c`."""
+    words = [str(i) for i in items]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
 def slack_escape(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -64,7 +94,15 @@ def _environment(autoescape: bool) -> Environment:
         keep_trailing_newline=False,
     )
     env.filters.update(
-        date_fr=date_fr, long_date_fr=long_date_fr, slack=slack_escape, plural=plural
+        date_fr=date_fr,
+        long_date_fr=long_date_fr,
+        day_fr=day_fr,
+        long_day_fr=long_day_fr,
+        de=de,
+        join_fr=join_fr,
+        product_word=spoken_product,
+        slack=slack_escape,
+        plural=plural,
     )
     return env
 

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import re
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     frozen_today: dt.date | None = Field(default=None, alias="M3_TODAY")
     frozen_now: dt.datetime | None = Field(default=None, alias="M3_NOW")
     call_rules_mode: str = Field(default="strict", alias="M3_CALL_RULES")
+    # How the call script greets the client: « Bonjour Marie » or « Bonjour Madame Leblanc ».
+    script_address: Literal["prenom", "civilite"] = Field(
+        default="prenom", alias="M3_SCRIPT_ADDRESS"
+    )
 
     slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
@@ -306,6 +310,7 @@ _EXPECTED = {
     "M3_DIGEST_TIME": "une heure HH:MM, ex. 08:30",
     "M3_BRANCHES": 'une liste JSON d\'agences, ex. [{"name":"Corniche"},{"name":"Rouvière"}]',
     "M3_TODAY": "une date AAAA-MM-JJ entre 2000-01-01 et 2100-12-31, ex. 2026-11-24",
+    "M3_SCRIPT_ADDRESS": "prenom (« Bonjour Marie ») ou civilite (« Bonjour Madame Leblanc »)",
     "M3_NOW": "une date et heure AAAA-MM-JJTHH:MM, ex. 2026-11-24T08:30",
     "SLACK_BOT_TOKEN": "le jeton du bot, « xoxb-… » (OAuth & Permissions)",
     "SLACK_APP_TOKEN": "le jeton d'application, « xapp-… » (Basic Information → App-Level Tokens)",

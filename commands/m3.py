@@ -17,7 +17,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.blocks.common import section, texts
-from bot.blocks.digest import digest_message
+from bot.blocks.digest import digest_message, list_message
+from bot.blocks.queue import words as queue_words
 from bot.context import AppContext
 from bot.models import Absence, Advisor
 from bot.slack import link_advisor, save_link
@@ -66,12 +67,13 @@ class Subcommand:
 
 
 def cmd_list(request: SlashRequest) -> None:
+    """My whole queue, only visible to me."""
     with request.app_context.factory() as session:
         queue = live_queue(session, request.me(), request.today)
     if queue.empty:
-        request.say(texts().empty_queue())
+        request.say(queue_words().empty_queue())
         return
-    request.respond(response_type="ephemeral", **digest_message(queue))
+    request.respond(response_type="ephemeral", **list_message(queue))
 
 
 def cmd_digest(request: SlashRequest) -> None:

@@ -69,16 +69,23 @@ def test_a_long_digest_keeps_the_most_urgent_within_50_blocks() -> None:
         Block.parse(block).validate_json()  # type: ignore[union-attr]
     assert "/m3 list" in payload[-1]["elements"][0]["text"]
     text = str(payload)
-    assert "Client &lt;0&gt; &amp; fils" in text  # Slack escaping of & < >
-    assert "*Nouveaux* (5)" in text and "*À traiter* (65)" in text
+    # The late cases (70 to 79) come first and are all there; the new ones (0 to 4) have the
+    # most time left: they are the ones left out.
+    assert all(f"Client &lt;{n}&gt; &amp; fils" in text for n in range(70, 80))  # & < > escaped
+    assert "Client &lt;0&gt;" not in text
+    assert "*En retard* (10)" in text and "*À traiter* (65)" in text
+    assert text.index("*En retard*") < text.index("*À traiter*")
 
 
 def test_a_short_digest_has_no_pointer() -> None:
     payload = digest_message(big_queue(15))["blocks"]
     assert "/m3 list" not in str(payload)
     buttons = [[e["action_id"] for e in b["elements"]] for b in payload if b["type"] == "actions"]
-    # Every case is there, each with « Préparer l'appel » and « Compte rendu ».
-    assert buttons == [["prepare_call", "capture_open"]] * 15
+    lines = [b["accessory"]["action_id"] for b in payload if "accessory" in b]
+    # The five most urgent on two lines with « Préparer l'appel » and « Compte rendu », the ten
+    # others on one line with « Préparer l'appel » (its modal holds « Compte rendu »).
+    assert buttons == [["prepare_call", "capture_open"]] * 5
+    assert lines == ["prepare_call"] * 10
 
 
 def test_app_home_holds_at_most_100_blocks() -> None:
@@ -89,7 +96,7 @@ def test_app_home_holds_at_most_100_blocks() -> None:
 
 
 def test_prepare_modal_is_a_valid_modal() -> None:
-    modal = prepare_modal(view(3))
+    modal = prepare_modal(view(3), TODAY)
     assert check_view(modal) == []
     text = str(modal)
     assert "Bonjour Léa, c'est Julie de l'agence Corniche. C'est Manon qui a assuré" in text

@@ -192,7 +192,7 @@ def test_dry_run_prints_and_posts_nothing(
 ) -> None:
     result = run_digest(loaded, fake, "2026-11-24", "--dry-run")
     assert result.exit_code == 0
-    assert "Vos M+3 du mardi 24 novembre 2026" in result.stdout
+    assert "Récapitulatif M+3 du mardi 24 novembre" in result.stdout
     assert "simulation" in result.stdout
     assert fake.calls == []
     with factory() as session:

@@ -93,7 +93,7 @@ def test_digest_subcommand_resends_mine_now(
     assert "Digest renvoyé" in answer["text"]
     posts = fake.calls_to("chat.postMessage")
     assert [c.params["channel"] for c in posts] == ["D" + JULIE[0]]
-    assert "Vos M+3 du mardi 24 novembre 2026" in posts[0].params["blocks"][0]["text"]["text"]
+    assert "Récapitulatif M+3 du mardi 24 novembre" in posts[0].params["blocks"][0]["text"]["text"]
     # The App Home is refreshed after the change.
     deadline = time.time() + 5
     while not fake.calls_to("views.publish") and time.time() < deadline:
@@ -246,7 +246,7 @@ def test_m3_run_connects_over_socket_mode_and_answers(
         fake.wait_for_ack(envelope_id, timeout=15)
         (answer,) = responses.wait(timeout=15)
         assert answer["response_type"] == "ephemeral"
-        assert "Vos M+3 du mardi 24 novembre 2026" in json.dumps(answer, ensure_ascii=False)
+        assert "Votre file M+3* — mardi 24 novembre" in json.dumps(answer, ensure_ascii=False)
     finally:
         process.terminate()
         try:

@@ -338,7 +338,7 @@ def _objectives(screen: CaptureScreen) -> list[Block]:
             )
         )
 
-    blocks += [divider(), section(w.objective3_title(screen.held_with_us))]
+    blocks += [divider(), section(w.objective3_title(screen.held_with_us, screen.case))]
     blocks.append(
         _input(
             "elsewhere",

@@ -19,6 +19,11 @@ def texts() -> Any:
     return environment().get_template("slack/texts.j2").module
 
 
+def slack_words(name: str) -> Any:
+    """The macros of one surface's words, `templates/slack/<name>.j2`."""
+    return environment().get_template(f"slack/{name}.j2").module
+
+
 def clip(value: Any) -> str:
     text = str(value).strip()
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"

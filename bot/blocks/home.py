@@ -1,4 +1,4 @@
-"""The App Home tab: the advisor's live queue."""
+"""The App Home tab: the advisor's live queue, the whole of it, by pages."""
 
 from __future__ import annotations
 
@@ -6,26 +6,33 @@ import datetime as dt
 from typing import Any
 
 from bot.blocks.common import VIEW_BLOCK_LIMIT, divider, section, texts
-from bot.blocks.queue import case_blocks, queue_blocks
+from bot.blocks.queue import home_page, in_progress_blocks, words
 from bot.cases.queries import Queue
 from bot.models import Advisor
 
 
-def home_view(queue: Queue | None, advisor: Advisor | None, today: dt.date) -> dict[str, Any]:
-    """The queue as the digest shows it, then the cases in progress with their tags (the
-    report to complete), within the 100 blocks a view holds."""
+def home_view(
+    queue: Queue | None, advisor: Advisor | None, today: dt.date, offset: int = 0
+) -> dict[str, Any]:
+    """The whole queue, a page at a time from the `offset`-th case by urgency (« Voir plus »),
+    then, on the first page, the cases in progress with their tags (the report to complete),
+    within the 100 blocks a view holds."""
     if queue is None or advisor is None:
         return {"type": "home", "blocks": [section(texts().not_an_advisor())]}
-    title = texts().home_title(advisor, today)
+    title = words().home_title(advisor, today)
     if queue.empty and not queue.in_progress:
-        return {"type": "home", "blocks": [section(title), section(texts().empty_queue())]}
-    # Room kept for the cases in progress: up to 10 of them (two blocks each).
-    kept = 2 + 2 * min(len(queue.in_progress), 10) if queue.in_progress else 0
-    blocks = queue_blocks(queue, limit=VIEW_BLOCK_LIMIT - kept, header=title)
-    if queue.in_progress:
-        blocks += [divider(), section(texts().in_progress_title(len(queue.in_progress)))]
-        for case in queue.in_progress:
+        return {"type": "home", "blocks": [section(title), section(words().empty_queue())]}
+    # Room kept for the cases in progress (first page): up to 10 of them (two blocks each).
+    in_progress = queue.in_progress if offset == 0 else []
+    kept = 2 + 2 * min(len(in_progress), 10) if in_progress else 0
+    page = home_page(queue, limit=VIEW_BLOCK_LIMIT - 1 - kept, offset=offset)
+    if page.first and (page.first > 1 or page.last < page.total):
+        title = f"{str(title).strip()}\n{words().home_page(page.first, page.last, page.total)}"
+    blocks = [section(title), *page.blocks]
+    if in_progress:
+        blocks += [divider(), section(words().in_progress_title(len(in_progress)))]
+        for case in in_progress:
             if len(blocks) + 2 > VIEW_BLOCK_LIMIT:
                 break
-            blocks += case_blocks(case)
+            blocks += in_progress_blocks(case, today)
     return {"type": "home", "blocks": blocks}

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.blocks.capture import open_button, words
-from bot.blocks.common import Block, section, texts
-from bot.blocks.queue import PREPARE_ACTION
+from bot.blocks.common import Block, section
+from bot.blocks.queue import prepare_button
 from bot.cases.views import CaseView
 from bot.rules import CaseState
 
@@ -21,13 +21,7 @@ def status_message(
     text = str(words().status_text(case, review, corrections, today)).strip()
     blocks: list[Block] = [section(chunk) for chunk in _chunks(text)]
     if case.state in (CaseState.OPEN, CaseState.LATE):
-        prepare = {
-            "type": "button",
-            "action_id": PREPARE_ACTION,
-            "text": {"type": "plain_text", "text": str(texts().prepare_button()).strip()},
-            "value": str(case.id),
-        }
-        blocks.append({"type": "actions", "elements": [prepare, open_button(case.id)]})
+        blocks.append({"type": "actions", "elements": [prepare_button(case), open_button(case.id)]})
     return {"text": text.split("\n", 1)[0], "blocks": blocks}
 
 

@@ -1,5 +1,5 @@
 """Reading cases back: the `m3 cases` listing and each advisor's M+3 queue (the digest's
-sections: new, à traiter, en retard). Queries take the session and never commit."""
+sections: en retard, à traiter, new). Queries take the session and never commit."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def case_loads() -> tuple[_AbstractLoad, ...]:
     return (
         selectinload(Case.contracts),
         selectinload(Case.client).selectinload(Client.branch),
+        # Objective 2 and the review count every active contract of the client.
+        selectinload(Case.client).selectinload(Client.contracts),
         selectinload(Case.advisor),
         selectinload(Case.attempts).selectinload(Attempt.advisor),
         selectinload(Case.next_actions),
@@ -107,6 +109,20 @@ class Queue:
     def total(self) -> int:
         return len(self.new) + len(self.to_handle) + len(self.late)
 
+    def by_urgency(self) -> list[tuple[str, CaseView]]:
+        """Every case with its section, the most urgent first: late cases nearest to expiry,
+        then à traiter and new, window closing soonest. The tail is what has the most time
+        left: what a surface that cannot show everything leaves out."""
+        return [
+            (kind, case)
+            for kind, cases in (
+                ("late", self.late),
+                ("to_handle", self.to_handle),
+                ("new", self.new),
+            )
+            for case in cases
+        ]
+
 
 def _follow_up(view: CaseView, today: dt.date, zone: ZoneInfo) -> AgendaItem | None:
     """The callback or next try the case's last attempt set, when it falls today or before."""
@@ -148,7 +164,8 @@ def build_queue(
     zone: ZoneInfo = AGENCY_ZONE,
 ) -> Queue:
     """Split an advisor's open and late cases: today's callbacks, next tries and next actions
-    first, then new since `since`, à traiter, en retard."""
+    first, then en retard (nearest to expiry first), à traiter and new since `since` (window
+    closing soonest first)."""
     queue = Queue(advisor=advisor, today=today)
     for view in views:
         follow_up = _follow_up(view, today, zone)
@@ -176,8 +193,11 @@ def build_queue(
             item.case.client_name,
         )
     )
-    for section in (queue.new, queue.to_handle, queue.late, queue.in_progress):
-        section.sort(key=lambda v: (v.window_end, v.client_name))
+    for section in (queue.new, queue.to_handle, queue.in_progress):
+        section.sort(key=lambda v: (v.window_end, v.client_name, v.client_number))
+    # A late case can be called until its own last day (a joined case stays late until its
+    # latest contract's deadline): the nearest to expiry first.
+    queue.late.sort(key=lambda v: (v.deadline, v.window_end, v.client_name, v.client_number))
     return queue
 
 

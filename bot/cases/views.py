@@ -1,5 +1,9 @@
 """The read model of a case: `CaseView`, everything the digest, the modals and the CLI show
-about one case, built from the ORM objects in one place."""
+about one case, built from the ORM objects in one place.
+
+A case is about its own contracts (the AN contracts of the M+3: `contracts`, `products`,
+`sellers`), but the call is about the client: `held` is every active contract the client holds
+with us, and objective 2 (`missing_pieces`) and the review's gaps (`gaps()`) count all of them."""
 
 from __future__ import annotations
 
@@ -9,9 +13,25 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from bot.calls import CrmField, crm_fields, product_from_label
-from bot.models import Case, Client
-from bot.rules import CaseState
+from bot.calls import (
+    CrmField,
+    Gap,
+    crm_fields,
+    known_situation,
+    product_from_label,
+    suggest_gaps,
+)
+from bot.models import Case, Client, Contract
+from bot.names import (
+    Civility,
+    Seller,
+    SellerRole,
+    civility_of,
+    person_name,
+    proper_case,
+    read_seller,
+)
+from bot.rules import CaseState, ClientType
 
 
 def missing_crm_fields(client: Client) -> list[str]:
@@ -59,6 +79,29 @@ class ActionView:
 
 
 @dataclass(frozen=True)
+class ContractView:
+    """One contract as the case's modal lists it (« chez nous »)."""
+
+    number: str
+    product: str | None  # the CRM's label
+    effect_date: dt.date
+    seller: str | None = None  # as the export writes it
+    dp_signed: bool | None = None
+    missing_pieces: list[str] = field(default_factory=list)  # as the export lists them
+    in_case: bool = False  # one of the case's own contracts
+
+
+@dataclass(frozen=True)
+class SellerGroup:
+    """The case's contracts sold by one seller (None: no seller in the export), in the
+    order the contracts took effect: the accroche names each seller with what they sold."""
+
+    seller: Seller | None
+    products: list[str]  # CRM labels, once each
+    contracts: int
+
+
+@dataclass(frozen=True)
 class CaseView:
     id: int
     client_number: str
@@ -91,6 +134,91 @@ class CaseView:
     attempts: list[AttemptView] = field(default_factory=list)  # oldest first
     next_actions: list[ActionView] = field(default_factory=list)  # done or not, by date
     completed_on: dt.date | None = None
+    client_last_name: str | None = None
+    advisor_last_name: str = ""
+    invalid_phone: str | None = None  # the phone as exported, when the import flagged it
+    invalid_email: str | None = None  # the e-mail as exported, when the import flagged it
+    contracts: list[ContractView] = field(default_factory=list)  # the case's, by effect date
+    held: list[ContractView] = field(default_factory=list)  # every active one, the case's first
+
+    @property
+    def held_products(self) -> list[str]:
+        """What the client holds with us (CRM labels, once each): all active contracts."""
+        return list(dict.fromkeys(c.product for c in self.held if c.product)) or self.products
+
+    @property
+    def civility_code(self) -> str | None:
+        civility = civility_of(self.civility)
+        return civility.value if civility is not None else None
+
+    @property
+    def is_madame(self) -> bool:
+        return civility_of(self.civility) is Civility.MADAME
+
+    def last_day(self) -> dt.date:
+        """The day the case must be called by: the window's last day while it is open (after
+        it the call is late), the case's last day (`deadline`, after which it expires) once
+        late."""
+        return self.deadline if self.state is CaseState.LATE else self.window_end
+
+    def days_left(self, today: dt.date) -> int:
+        """0 on the last day (« dernier jour »), 3 three days before it (« J-3 »)."""
+        return (self.last_day() - today).days
+
+    def read_seller(self, written: str) -> Seller:
+        """A seller as the export writes it, read against the case's advisor."""
+        return read_seller(
+            written,
+            advisor_first_name=self.advisor_first_name,
+            advisor_last_name=self.advisor_last_name,
+        )
+
+    def seller_groups(self) -> list[SellerGroup]:
+        """The case's contracts grouped by seller, each seller read against the advisor (the
+        advisor who sold the contract says « c'est moi qui ai assuré… »)."""
+        groups: dict[str, tuple[Seller | None, list[ContractView]]] = {}
+        # A view built without its contracts: its products, sold by its first seller.
+        first_seller = self.sellers[0] if self.sellers else None
+        contracts = self.contracts or [
+            ContractView(number=n, product=p, effect_date=self.effect_date, seller=first_seller)
+            for n, p in zip(self.contract_numbers, self.products, strict=False)
+        ]
+        for contract in contracts:
+            written = (contract.seller or "").strip()
+            key = " ".join(written.casefold().split())
+            if key not in groups:
+                groups[key] = (self.read_seller(written) if written else None, [])
+            groups[key][1].append(contract)
+        return [
+            SellerGroup(
+                seller=seller,
+                products=list(dict.fromkeys(c.product for c in items if c.product)),
+                contracts=len(items),
+            )
+            for seller, items in groups.values()
+        ]
+
+    @property
+    def advisor_named_in_full(self) -> bool:
+        """The advisor gives their full name when a namesake sold one of the contracts."""
+        return any(
+            g.seller is not None and g.seller.role is SellerRole.NAMESAKE
+            for g in self.seller_groups()
+        )
+
+    def gaps(self) -> list[Gap]:
+        """The contracts the client's situation calls for (the domain's gap table, through
+        `bot.calls.suggest_gaps`), none held with us: every active contract counts."""
+        held = [product_from_label(c.product or "") for c in self.held] or [
+            product_from_label(p) for p in self.products
+        ]
+        situation = known_situation(
+            client_type=self.client_type,
+            professional_status=self.professional_status,
+            held=[p for p in held if p is not None],
+            missing_pieces=[p for c in self.held for p in c.missing_pieces],
+        )
+        return suggest_gaps(situation)
 
     @property
     def pending_actions(self) -> list[ActionView]:
@@ -129,10 +257,6 @@ class CaseView:
             else phonenumbers.PhoneNumberFormat.INTERNATIONAL
         )
         return phonenumbers.format_number(number, fmt)
-
-    @property
-    def seller_first_name(self) -> str | None:
-        return self.sellers[0].split()[0] if self.sellers else None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -178,20 +302,54 @@ def _utc(at: dt.datetime) -> dt.datetime:
 AGENCY_ZONE = ZoneInfo("Europe/Paris")
 
 
-def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseView:
-    client = case.client
-    contracts = [c for c in case.contracts if c.active] or list(case.contracts)
+def _client_name(client: Client) -> str:
+    """The client as people call them, in one casing (« Mehdi Guyot »); a company by its
+    name, as written."""
+    if client.client_type == ClientType.COMPANY.value and client.company_name:
+        return client.company_name
+    return person_name(client.first_name, client.last_name) or client.company_name or client.number
+
+
+def _contract_view(contract: Contract, case: Case) -> ContractView:
+    return ContractView(
+        number=contract.number,
+        product=contract.product,
+        effect_date=contract.effect_date,
+        seller=contract.seller,
+        dp_signed=contract.dp_signed,
+        missing_pieces=list(contract.missing_pieces or []),
+        in_case=contract.case_id == case.id,
+    )
+
+
+def _missing_pieces(contracts: list[ContractView]) -> list[str]:
+    """Objective 2: the DP to sign and the pieces missing, over the contracts given."""
     pieces: list[str] = []
     if any(c.dp_signed is False for c in contracts):
         pieces.append("DP signées")
     for contract in contracts:
         pieces.extend(p for p in contract.missing_pieces if p not in pieces)
+    return pieces
+
+
+def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseView:
+    client = case.client
+    # By effect date, then number: the same order on every database.
+    ordered = sorted(case.contracts, key=lambda c: (c.effect_date, c.number))
+    contracts = [c for c in ordered if c.active] or ordered
+    own = [_contract_view(c, case) for c in contracts]
+    others = sorted(
+        (c for c in client.contracts if c.active and c.case_id != case.id),
+        key=lambda c: (c.effect_date, c.number),
+    )
+    held = [_contract_view(c, case) for c in ordered if c.active]
+    held += [_contract_view(c, case) for c in others]
     return CaseView(
         id=case.id,
         client_number=client.number,
-        client_name=client.display_name,
+        client_name=_client_name(client),
         client_type=client.client_type,
-        client_first_name=client.first_name,
+        client_first_name=proper_case(client.first_name) or None,
         civility=client.civility,
         phone=None if client.phone_invalid else client.phone,
         advisor_email=case.advisor.email,
@@ -209,7 +367,7 @@ def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseV
         state=case.state(today),
         status=case.status,
         missing_fields=missing_crm_fields(client),
-        missing_pieces=pieces,
+        missing_pieces=_missing_pieces(held or own),
         marital_status=client.marital_status,
         professional_status=client.professional_status,
         invalid_fields=[
@@ -236,4 +394,10 @@ def case_view(case: Case, today: dt.date, zone: ZoneInfo = AGENCY_ZONE) -> CaseV
             for n in case.next_actions
         ],
         completed_on=case.completed_on,
+        client_last_name=proper_case(client.last_name) or None,
+        advisor_last_name=case.advisor.last_name or "",
+        invalid_phone=client.phone if client.phone_invalid else None,
+        invalid_email=client.email if client.email_invalid else None,
+        contracts=own,
+        held=held,
     )
