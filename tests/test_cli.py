@@ -7,9 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+from bot import db
 
 M3 = shutil.which("m3", path=str(Path(sys.executable).parent)) or "m3"
 
@@ -51,11 +55,32 @@ def test_db_upgrade_on_postgres_url_rewrites_the_driver(tmp_path: Path) -> None:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         pytest.skip("no PostgreSQL configured")
-    result = run(
-        "db", "upgrade", cwd=tmp_path, DATABASE_URL=url.replace("postgresql://", "postgres://", 1)
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Base de données à jour" in result.stdout
+    # A schema of its own: the database's default schema is left to whoever else uses it.
+    schema = f"m3cli_{uuid.uuid4().hex[:10]}"
+    admin = db.make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        short = url.replace("postgresql://", "postgres://", 1)
+        separator = "&" if "?" in short else "?"
+        result = run(
+            "db",
+            "upgrade",
+            cwd=tmp_path,
+            DATABASE_URL=f"{short}{separator}options=-csearch_path%3D{schema}",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Base de données à jour" in result.stdout
+        with admin.connect() as connection:
+            tables = connection.execute(
+                text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            ).scalar_one()
+        assert tables > 5  # the migrations ran in that schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def test_an_unreachable_database_is_one_french_line(tmp_path: Path) -> None:
