@@ -11,10 +11,11 @@ from slack_bolt import App
 
 
 def register(app: App) -> None:
-    from commands import card, done, home, m3, prepare
+    from commands import card, done, home, m3, prepare, team
 
     m3.register(app)
     done.register(app)
     prepare.register(app)
     home.register(app)
+    team.register(app)
     card.register(app)

@@ -18,6 +18,11 @@ def publish_home(app_context: AppContext, client: WebClient, user_id: str, offse
     `offset`: the page, as the rank of its first case (« Voir plus »)."""
     today = app_context.settings.today()
     advisor = advisor_for(app_context, client, user_id)
+    if advisor is not None and advisor.is_manager:
+        from commands.team import manager_home  # a manager sees the team's queue
+
+        client.views_publish(user_id=user_id, view=manager_home(app_context, advisor, today))
+        return
     queue = None
     if advisor is not None:
         with app_context.factory() as session:

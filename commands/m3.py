@@ -8,7 +8,6 @@ the table; empty, `help` or unknown input answers with it (ephemeral, in French)
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +15,12 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot import absences
 from bot.blocks.common import section, texts
 from bot.blocks.digest import digest_message, list_message
 from bot.blocks.queue import words as queue_words
 from bot.context import AppContext
-from bot.models import Absence, Advisor
+from bot.models import Advisor
 from bot.slack import link_advisor, save_link
 from commands.common import advisor_for, live_queue
 from commands.home import publish_home
@@ -90,58 +90,43 @@ def cmd_digest(request: SlashRequest) -> None:
     request.say(texts().digest_resent(not queue.empty))
 
 
-_ABSENCE = re.compile(
-    r"^du\s+(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?\s+au\s+(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?$"
-)
-
-
-def parse_absence(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
-    """`du 24/12 au 02/01` (years optional: the next occurrence) → (start, end)."""
-    match = _ABSENCE.match(text.strip().casefold())
-    if not match:
-        return None
-    d1, m1, y1, d2, m2, y2 = match.groups()
-
-    def year(value: str | None, default: int) -> int:
-        if value is None:
-            return default
-        number = int(value)
-        return number + 2000 if number < 100 else number
-
-    try:
-        start = dt.date(year(y1, today.year), int(m1), int(d1))
-        if y1 is None and start < today - dt.timedelta(days=31):
-            start = start.replace(year=start.year + 1)
-        end = dt.date(year(y2, start.year), int(m2), int(d2))
-        if y2 is None and end < start:
-            end = end.replace(year=end.year + 1)
-    except ValueError:
-        return None
-    return (start, end) if end >= start else None
-
-
-_END_WORDS = ("fin", "stop", "terminé", "termine")
+_END_WORDS = ("fin", "stop", "terminé", "termine", "retour")
+_LIST_WORDS = ("", "liste", "list")
+_CANCEL_WORDS = ("annuler", "annule", "supprimer")
 
 
 def cmd_absent(request: SlashRequest) -> None:
-    advisor = request.me()
-    if request.args.strip().casefold() in _END_WORDS:
-        period: tuple[dt.date | None, dt.date | None] = (None, None)
-        answer = texts().absence_ended()
-    else:
-        parsed = parse_absence(request.args, request.today)
-        if parsed is None:
-            request.say(texts().absence_invalid())
-            return
-        period, answer = parsed, texts().absence_set(*parsed)
+    """`/m3 absent du 24/12 au 02/01` plans an absence (several can be), `/m3 absent` lists
+    them, `/m3 absent fin` ends the one going on (else cancels the next), `/m3 absent annuler
+    24/12` cancels the one that covers that day."""
+    today = request.today
+    words = " ".join(request.args.split()).casefold()
+    verb, _, rest = words.partition(" ")
+    managers_see = bool(request.app_context.settings.managers_channel)
     with request.app_context.factory.begin() as session:
-        fresh = session.get(Advisor, advisor.id)
-        assert fresh is not None
-        start, end = period
-        if start is None or end is None:
-            fresh.absences.clear()
+        advisor = session.get_one(Advisor, request.me().id)
+        if words in _LIST_WORDS:
+            answer = texts().absence_list(advisor.absences_from(today), today)
+        elif words in _END_WORDS:
+            ended = absences.end_current_or_next(session, advisor, today)
+            answer = texts().absence_ended(ended.kind.value, ended.period)
+        elif verb in _CANCEL_WORDS:
+            day = absences.parse_day(rest, today)
+            if day is None:
+                answer = texts().absence_refused(absences.Refusal.UNREADABLE.value)
+            else:
+                ended = absences.cancel_on(session, advisor, day, today)
+                answer = texts().absence_ended(ended.kind.value, ended.period)
         else:
-            fresh.absences.append(Absence(start_on=start, end_on=end))
+            parsed = absences.parse_period(words, today)
+            planned = (
+                absences.plan(session, advisor, *parsed) if isinstance(parsed, tuple) else parsed
+            )
+            if isinstance(planned, absences.Refusal):
+                answer = texts().absence_refused(planned.value)
+            else:
+                others = [a for a in advisor.absences_from(today) if a.start_on != planned.start]
+                answer = texts().absence_set(planned, others, managers_see)
     request.say(answer)
 
 
@@ -226,7 +211,18 @@ def send_help(respond: Respond, prefix: str = "") -> None:
     lines = [str(texts().help_title()).strip()]
     lines += [str(texts().help_line(s.name)).strip() for s in SUBCOMMANDS]
     text = "\n".join(([prefix] if prefix else []) + lines)
-    respond(response_type="ephemeral", text=text, blocks=[section(text)])
+    # The notification text is plain: the title's bold stars are for the block only.
+    respond(response_type="ephemeral", text=text.replace("*", ""), blocks=[section(text)])
+
+
+ECHO_LIMIT = 60
+
+
+def echoed(text: str) -> str:
+    """What the user typed, as the answer quotes it back: on one line, cut to ECHO_LIMIT
+    characters (a pasted megabyte is not sent back)."""
+    flat = " ".join(text[: 4 * ECHO_LIMIT].split())
+    return flat if len(flat) <= ECHO_LIMIT else flat[: ECHO_LIMIT - 1].rstrip() + "…"
 
 
 def on_m3(
@@ -237,7 +233,7 @@ def on_m3(
     name, _, args = text.partition(" ")
     subcommand = find(name)
     if subcommand is None:
-        send_help(respond, "" if not name else str(texts().unknown_command(text)).strip())
+        send_help(respond, "" if not name else str(texts().unknown_command(echoed(text))).strip())
         return
     request = SlashRequest(app_context, command, args.strip(), client, respond)
     if subcommand.opens_modal:

@@ -1,6 +1,7 @@
 """The morning digest: one DM per advisor with their new, à traiter and en retard M+3s, and a
-summary for the managers (counts per advisor; an absent advisor's cases are named so that a
-colleague calls them).
+summary for the managers (totals per branch and per advisor, windows closing today; the cases of
+an absent advisor, or of one who left the agency, are named with « Je le prends » so that
+someone calls them).
 
 Exactly once: each advisor's digest of a day is a `digest` row, unique on (advisor, day). A
 runner first *claims* the row (an INSERT that only one runner can win, committed before
@@ -33,6 +34,7 @@ from bot.cases.queries import Queue, queues_for
 from bot.models import Advisor, Digest, DigestRun, DigestStatus, utcnow
 from bot.rules import previous_working_day
 from bot.slack import link_advisor, save_link
+from bot.team import TeamQueue, departed_queues, team_queue
 
 log = logging.getLogger(__name__)
 STALE_CLAIM = dt.timedelta(minutes=15)
@@ -46,6 +48,7 @@ class DigestReport:
     failed: list[str] = field(default_factory=list)
     no_slack: list[str] = field(default_factory=list)
     previews: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None  # the managers' summary (dry run only)
 
 
 def previous_digest_day(session: Session, today: dt.date) -> dt.date:
@@ -97,22 +100,6 @@ def _finish(
         )
 
 
-def _summary_rows(queues: list[Queue], today: dt.date) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": q.advisor.full_name,
-            "new": len(q.new),
-            "to_handle": len(q.to_handle),
-            "late": len(q.late),
-            "absent": q.advisor.absent_on(today),
-            # An absent advisor's cases are listed so that a colleague calls them.
-            "cases": q.new + q.to_handle + q.late if q.advisor.absent_on(today) else [],
-        }
-        for q in queues
-        if not q.empty or q.advisor.absent_on(today)
-    ]
-
-
 def run(
     *,
     factory: sessionmaker[Session],
@@ -125,16 +112,22 @@ def run(
     report = DigestReport(day=today)
     # Cases are kept in step by each import; their states are computed for `today` on read.
     with factory() as session:
-        queues = queues_for(session, today=today, since=previous_digest_day(session, today))
+        since = previous_digest_day(session, today)
+        queues = queues_for(session, today=today, since=since)
+        # Advisors who left keep their cases until an export gives the clients to someone else:
+        # no DM for them, but the managers see those cases.
+        team = team_queue([*queues, *departed_queues(session, today=today, since=since)], today)
     if dry_run:
         for queue in queues:
             if not queue.empty and not queue.advisor.absent_on(today):
                 report.previews.append((queue.advisor.email, digest_message(queue)))
+        if not team.empty:
+            report.summary = managers_summary(team)
         return report
     assert client is not None
     for queue in queues:
         _post_one(factory, client, queue, today, report, managers_channel)
-    _post_summary(factory, client, queues, today, managers_channel)
+    _post_summary(factory, client, team, today, managers_channel)
     return report
 
 
@@ -212,7 +205,7 @@ def _report_missing_account(
 def _post_summary(
     factory: sessionmaker[Session],
     client: WebClient,
-    queues: list[Queue],
+    team: TeamQueue,
     today: dt.date,
     managers_channel: str | None,
 ) -> None:
@@ -222,8 +215,7 @@ def _post_summary(
             session.add(DigestRun(run_date=today))
     except IntegrityError:
         pass
-    rows = _summary_rows(queues, today)
-    if not managers_channel or not rows:
+    if not managers_channel or team.empty:
         return
     with factory.begin() as session:
         claimed = session.scalar(
@@ -235,9 +227,7 @@ def _post_summary(
     if claimed is None:
         return
     try:
-        response = client.chat_postMessage(
-            channel=managers_channel, **managers_summary(today, rows)
-        )
+        response = client.chat_postMessage(channel=managers_channel, **managers_summary(team))
     except SlackApiError:
         with factory.begin() as session:
             session.execute(

@@ -17,6 +17,7 @@ from bot.cases.views import CaseView
 from bot.models import Advisor, DigestRun
 from bot.rules import CaseState
 from bot.settings import load_settings
+from bot.team import team_queue
 from jobs.schedule import DIGEST_JOB_ID, MISFIRE_GRACE, build_scheduler, missed_today
 from tests.fakeslack import check_blocks, check_view
 
@@ -103,21 +104,18 @@ def test_prepare_modal_is_a_valid_modal() -> None:
 
 
 def test_managers_summary_of_500_advisors_is_not_cut() -> None:
-    rows = [
-        {
-            "name": f"Conseiller {n}",
-            "new": 1,
-            "to_handle": 2,
-            "late": 3,
-            "absent": False,
-            "cases": [],
-        }
-        for n in range(500)
-    ]
-    message = managers_summary(TODAY, rows)
+    queues = []
+    for n in range(500):
+        advisor = Advisor(id=n, email=f"c{n}@b.fr", first_name="Conseiller", last_name=str(n))
+        advisor.active = True
+        queue = Queue(advisor=advisor, today=TODAY)
+        queue.new, queue.to_handle = [view(1)], [view(2), view(3)]
+        queue.late = [view(i, CaseState.LATE) for i in (4, 5, 6)]
+        queues.append(queue)
+    message = managers_summary(team_queue(queues, TODAY))
     assert check_blocks(message["blocks"], limit=50) == []
     text = "\n".join(b["text"]["text"] for b in message["blocks"])
-    assert all(f"Conseiller {n} :" in text for n in range(500))
+    assert all(f"Conseiller {n}\u00a0:" in text for n in range(500))
     assert "…" not in text
 
 

@@ -114,7 +114,7 @@ def test_each_advisor_gets_their_cases_once(loaded: M3, fake: FakeSlack) -> None
     assert len(messages) == len([e for e in queues if e != NO_SLACK])
     # The managers: one summary with counts and no client names, one notice for the missing account.
     notices = [m for m in to_managers(fake) if NO_SLACK in m["text"]]
-    summaries = [m for m in to_managers(fake) if "Digest M+3" in text_of(m)]
+    summaries = [m for m in to_managers(fake) if "Récapitulatif M+3" in text_of(m)]
     assert len(notices) == 1 and len(summaries) == 1
     summary = text_of(summaries[0])
     assert not any(name in summary for names in queues.values() for name in names)
@@ -298,7 +298,7 @@ def test_absent_advisor_gets_no_digest_and_managers_see_their_cases(
         )
     assert run_digest(loaded, fake, "2026-11-24").exit_code == 0
     assert "D" + ADVISORS[email] not in dms(fake)
-    summary = text_of(next(m for m in to_managers(fake) if "Digest M+3" in text_of(m)))
+    summary = text_of(next(m for m in to_managers(fake) if "Récapitulatif M+3" in text_of(m)))
     assert "Julie Laurent" in summary and "absent" in summary
     # Her cases are listed for the managers (someone must call them); nobody else's are.
     queues = expected_queues(loaded, "2026-11-24")

@@ -45,7 +45,8 @@ def test_help_lists_the_subcommands(server: str, responses: Responses, text: str
 def test_unknown_subcommand_answers_with_help(server: str, responses: Responses) -> None:
     assert slash(server, "bonjour", responses) == 200
     (answer,) = responses.wait()
-    assert "Commande inconnue « bonjour »" in answer["text"] and "/m3 list" in answer["text"]
+    assert "Commande inconnue «\u00a0bonjour\u00a0»" in answer["text"]
+    assert "/m3 list" in answer["text"] and "*" not in answer["text"]
 
 
 def test_list_shows_my_queue_only(
@@ -72,7 +73,7 @@ def test_absence_is_recorded(
 ) -> None:
     assert slash(server, "absent du 30/11 au 04/12", responses) == 200
     (answer,) = responses.wait()
-    assert "pas de digest du 30/11/2026 au 04/12/2026" in answer["text"]
+    assert "pas de récapitulatif du 30/11/2026 au 04/12/2026" in answer["text"]
     with factory() as session:
         advisor = session.scalars(select(Advisor).where(Advisor.email == JULIE[1])).one()
         assert [(a.start_on.isoformat(), a.end_on.isoformat()) for a in advisor.absences] == [
@@ -90,7 +91,7 @@ def test_digest_subcommand_resends_mine_now(
 ) -> None:
     assert slash(server, "digest", responses) == 200
     (answer,) = responses.wait()
-    assert "Digest renvoyé" in answer["text"]
+    assert "Récapitulatif renvoyé" in answer["text"]
     posts = fake.calls_to("chat.postMessage")
     assert [c.params["channel"] for c in posts] == ["D" + JULIE[0]]
     assert "Récapitulatif M+3 du mardi 24 novembre" in posts[0].params["blocks"][0]["text"]["text"]
