@@ -533,3 +533,20 @@ class Outbox(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WeeklySummary(Base):
+    """The managers' weekly stats summary (`jobs/weekly.py`) of one week: the row that makes it
+    exactly once. A runner claims it (committed) before posting, records the message once it
+    is posted (`message_ts`), then the chart (`file_id`); a retry finishes what is missing."""
+
+    __tablename__ = "weekly_summary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week_start: Mapped[dt.date] = mapped_column(Date, unique=True)  # the Monday it is sent in
+    status: Mapped[str] = mapped_column(String(12), default=DigestStatus.CLAIMED.value)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    file_id: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

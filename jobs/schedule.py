@@ -2,7 +2,8 @@
 Monday to Friday, skipping French public holidays; coalesced, with a generous misfire grace;
 and a catch-up at start-up when today's run was missed while the process was down. Every
 minute, the callback reminders due (jobs/reminders.py); every ten seconds, the outbox
-(jobs/outbox.py: the contact card's SMS and e-mail, exactly once).
+(jobs/outbox.py: the contact card's SMS and e-mail, exactly once). On working days at the
+digest's time, the managers' weekly stats summary, once a week (jobs/weekly.py).
 
 Outages are expected, not crashes. A digest run that Slack or the database cannot take logs one
 French line (« Récapitulatif du 24/11 non envoyé : base de données injoignable, nouvel essai
@@ -42,13 +43,14 @@ from bot.models import Digest, DigestRun, DigestStatus
 from bot.outages import database_cause, is_database_outage, outage
 from bot.rules import is_working_day
 from bot.settings import Settings
-from jobs import digest, outbox, reminders
+from jobs import digest, outbox, reminders, weekly
 
 log = logging.getLogger(__name__)
 DIGEST_JOB_ID = "m3-digest"
 RETRY_JOB_ID = f"{DIGEST_JOB_ID}-retry"
 REMINDERS_JOB_ID = "m3-callback-reminders"
 OUTBOX_JOB_ID = "m3-outbox"
+WEEKLY_JOB_ID = "m3-weekly-stats"
 OUTBOX_EVERY = dt.timedelta(seconds=10)  # the e-mail of a contact card leaves « at once »
 MISFIRE_GRACE = 6 * 3600  # a run delayed by a restart still goes out the same morning
 
@@ -163,6 +165,29 @@ def deliver_outbox(settings: Settings, factory: sessionmaker[Session], client: W
         )
 
 
+def send_weekly_summary(
+    settings: Settings, factory: sessionmaker[Session], client: WebClient
+) -> None:
+    """Each working day at the digest's time: the managers' weekly stats summary, sent on the
+    week's first working day the job runs (jobs/weekly.py), once. An outage is one line; the
+    next working day finishes what is missing."""
+    try:
+        result = weekly.run(
+            factory=factory,
+            client=client,
+            today=settings.today(),
+            managers_channel=settings.managers_channel,
+        )
+    except Exception as exc:
+        reason = outage(exc)
+        if reason is None:
+            raise
+        log.warning("Récapitulatif hebdomadaire non envoyé : %s ; nouvel essai demain", reason)
+        return
+    if result is weekly.Outcome.SENT:
+        log.info("Récapitulatif hebdomadaire envoyé aux managers")
+
+
 def _interrupted_claims(factory: sessionmaker[Session], day: dt.date) -> bool:
     with factory() as session:
         claimed = session.scalar(
@@ -253,6 +278,16 @@ def build_scheduler(
         replace_existing=True,
         coalesce=True,
         misfire_grace_time=60,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        send_weekly_summary,
+        CronTrigger(day_of_week="mon-fri", hour=hour, minute=minute, timezone=settings.zone),
+        args=(settings, factory, client),
+        id=WEEKLY_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        misfire_grace_time=MISFIRE_GRACE,
         max_instances=1,
     )
     if missed_today(settings, factory, settings.now()):
