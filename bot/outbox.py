@@ -1,12 +1,13 @@
 """The outbox: one way to send anything (the contact card's SMS and e-mail, the advisor's DMs
-about them), exactly once.
+about them, the morning digest's DMs), exactly once.
 
 **Queueing.** Every send is an `outbox` row whose unique `key` says what it is (the card: case
 + channel + card version; a notice: the row it is about). Queueing the same thing twice (a
 double click, Slack's retry, two processes) hits the unique index: one row.
 
 **Delivering** (`deliver_due`, run by the worker in `m3 clock` and `m3 run`, never in
-`m3 web`, and by `m3 outbox --deliver`). For each row due (`next_attempt_at` and `not_before`
+`m3 web`, and by `m3 outbox --deliver`; `deliver_now` sends given rows at once, as the morning
+digest does with the DMs it has just queued). For each row due (`next_attempt_at` and `not_before`
 passed):
 1. *claim*: one UPDATE from `queued` to `sending` with a claim token, committed before the
    provider is called — two workers never both get the row;
@@ -16,18 +17,20 @@ passed):
 4. the answer is recorded in one transaction with what follows from it: the row `sent`
    (provider, message id), the card's tag, and the advisor's notice queued as another row.
 A row still failing goes back to `queued` for a later round (exponential backoff with jitter,
-up to `MAX_ROUNDS` rounds), then fails for good; a permanent error (an invalid number, an
-address the server refuses) fails at once. A failed row is kept, with its reason.
+up to `MAX_ROUNDS` rounds, or the row's own `max_rounds`), then fails for good, as does a row
+whose payload's `expires_at` has passed (a morning digest is never posted the next day); a
+permanent error (an invalid number, an address the server refuses) fails at once. A failed row
+is kept, with its reason.
 
 **A crash between the provider's answer and the commit** (the process killed, the database
 gone at that instant): the row stays `sending`. Once its claim is older than `LEASE`, the next
 worker marks it `uncertain` and does **not** send it again: the provider may well have taken
 it, and a second SMS to a client is the worse error. So the guarantee is *at most once* on
 that window, and *nothing lost silently*: the row is listed by `m3 outbox` as « incertain »,
-the advisor is told, and a delivery receipt (Twilio's status callback, Brevo's webhook, which
-carry the row's reference) turns it `sent` (or `failed`) when it arrives. The same holds when
-a request left and no answer came back (a provider that hangs past the timeout). Everywhere
-else: exactly once.
+the advisor is told (for a card; a digest DM left so is logged and listed), and a delivery
+receipt (Twilio's status callback, Brevo's webhook, which carry the row's reference) turns it
+`sent` (or `failed`) when it arrives. The same holds when a request left and no answer came
+back (a provider that hangs past the timeout). Everywhere else: exactly once.
 """
 
 from __future__ import annotations
@@ -88,6 +91,21 @@ class Transports:
     callback_url: Callable[[Outbox], str | None] = lambda _row: None
     sleep: Callable[[float], None] = time.sleep
     mail_sender: str = "m3@localhost"
+
+
+class _Unavailable:
+    """A channel this process does not send through (see `slack_transports`)."""
+
+    name = "none"
+
+    def send(self, message: object) -> Accepted:
+        raise SendFailure("no_transport", "channel not available here", permanent=True)
+
+
+def slack_transports(client: WebClient) -> Transports:
+    """Transports for Slack rows only (the morning digest's DMs): the Slack client retries
+    429, 5xx and connection errors by itself; an SMS or e-mail row is not sent from here."""
+    return Transports(sms=_Unavailable(), mail=_Unavailable(), slack=client)
 
 
 @dataclass
@@ -164,16 +182,17 @@ class _Claimed:
     card_version: str | None
 
 
-def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> _Claimed | None:
+def _claim(
+    factory: sessionmaker[Session], row_id: int, now: dt.datetime, *, due_only: bool = True
+) -> _Claimed | None:
     token = uuid.uuid4().hex
+    conditions = [Outbox.id == row_id, Outbox.status == OutboxStatus.QUEUED.value]
+    if due_only:
+        conditions.append(Outbox.next_attempt_at <= _utc(now))
     with factory.begin() as session:
         claimed = session.scalar(
             update(Outbox)
-            .where(
-                Outbox.id == row_id,
-                Outbox.status == OutboxStatus.QUEUED.value,
-                Outbox.next_attempt_at <= _utc(now),
-            )
+            .where(*conditions)
             .values(
                 status=OutboxStatus.SENDING.value,
                 claim=token,
@@ -299,14 +318,18 @@ def _as_row(row: _Claimed) -> Outbox:
 
 
 def _attempt(
-    row: _Claimed, transports: Transports, factory: sessionmaker[Session], report: DeliveryReport
+    row: _Claimed,
+    transports: Transports,
+    factory: sessionmaker[Session],
+    report: DeliveryReport,
+    tries: int = TRIES_PER_ROUND,
 ) -> Accepted | SendFailure:
     def call() -> Accepted:
         report.calls += 1
         return _send_once(row, transports, factory)
 
     retrying = Retrying(
-        stop=stop_after_attempt(TRIES_PER_ROUND),
+        stop=stop_after_attempt(tries),
         wait=_wait,
         retry=retry_if_exception(_retryable),
         reraise=True,
@@ -352,14 +375,54 @@ def deliver_due(
         due = list(session.scalars(query))
     for row_id in due:
         row = _claim(factory, row_id, now)
-        if row is None:
-            continue  # another worker has it, or it was cancelled meanwhile
-        if row.purpose == "card" and _objected(factory, row.client_id):
-            _finish(factory, row, OutboxStatus.CANCELLED, now=now, error="objected")
-            report.cancelled.append(row.id)
-            continue
-        outcome = _attempt(row, transports, factory, report)
-        _record(factory, row, outcome, now=now, report=report)
+        if row is not None:  # else another worker has it, or it was cancelled meanwhile
+            _deliver(factory, transports, row, now=now, report=report)
+    return report
+
+
+def _deliver(
+    factory: sessionmaker[Session],
+    transports: Transports,
+    row: _Claimed,
+    *,
+    now: dt.datetime,
+    report: DeliveryReport,
+    tries: int = TRIES_PER_ROUND,
+    quiet: bool = False,
+) -> None:
+    """A claimed row: checked again, sent, and its outcome recorded."""
+    if row.purpose == "card" and _objected(factory, row.client_id):
+        _finish(factory, row, OutboxStatus.CANCELLED, now=now, error="objected")
+        report.cancelled.append(row.id)
+        return
+    if _expired(row, now):
+        _finish(factory, row, OutboxStatus.FAILED, now=now, error="expired")
+        report.failed.append(row.id)
+        return
+    outcome = _attempt(row, transports, factory, report, tries=tries)
+    _record(factory, row, outcome, now=now, report=report, quiet=quiet)
+
+
+def deliver_now(
+    factory: sessionmaker[Session],
+    transports: Transports,
+    row_ids: Iterable[int],
+    *,
+    now: dt.datetime,
+    tries: int = TRIES_PER_ROUND,
+    quiet: bool = False,
+) -> DeliveryReport:
+    """Deliver the given rows at once, whatever their next try's time, through the same claim,
+    send and record as `deliver_due`: a row that another worker holds, or that is no longer
+    `queued` (sent, failed, uncertain), is left alone. `tries` calls per row at most (1 when
+    the client retries by itself, as the Slack client does). A row that fails goes back to
+    `queued` with its next round's time, for the worker or the next call. `quiet`: the caller
+    logs the outcomes itself."""
+    report = DeliveryReport()
+    for row_id in row_ids:
+        row = _claim(factory, row_id, now, due_only=False)
+        if row is not None:
+            _deliver(factory, transports, row, now=now, report=report, tries=tries, quiet=quiet)
     return report
 
 
@@ -423,8 +486,14 @@ def _record(
     *,
     now: dt.datetime,
     report: DeliveryReport,
+    quiet: bool = False,
 ) -> None:
-    """What the provider said, and what follows from it, in one transaction."""
+    """What the provider said, and what follows from it, in one transaction. `quiet`: the
+    caller logs the outcome in its own words (the lines here go to DEBUG)."""
+
+    def say(level: int, message: str, *args: object) -> None:
+        log.log(logging.DEBUG if quiet else level, message, *args)
+
     masked = _masked(row.channel, row.recipient)
     with factory.begin() as session:
         current = session.get(Outbox, row.id, with_for_update=True)
@@ -442,7 +511,8 @@ def _record(
             else:
                 current.status = OutboxStatus.SENT.value
                 report.sent.append(row.id)
-            log.info(
+            say(
+                logging.INFO,
                 "Envoi %s : %s à %s %s par %s (id %s)",
                 row.id,
                 row.channel,
@@ -455,15 +525,20 @@ def _record(
             current.status = OutboxStatus.UNCERTAIN.value
             current.error, current.error_detail = outcome.reason, outcome.detail[:300]
             report.uncertain.append(row.id)
-            log.warning(
-                "Envoi %s (%s à %s) sans réponse : statut incertain", row.id, row.channel, masked
+            say(
+                logging.WARNING,
+                "Envoi %s (%s à %s) sans réponse : statut incertain",
+                row.id,
+                row.channel,
+                masked,
             )
-        elif outcome.permanent or row.attempts >= MAX_ROUNDS:
+        elif outcome.permanent or row.attempts >= _max_rounds(row):
             current.status = OutboxStatus.FAILED.value
             current.finished_at = _utc(now)
             current.error, current.error_detail = outcome.reason, outcome.detail[:300]
             report.failed.append(row.id)
-            log.error(
+            say(
+                logging.ERROR,
                 "Envoi %s (%s à %s) en échec définitif après %d essai(s) : %s",
                 row.id,
                 row.channel,
@@ -477,7 +552,8 @@ def _record(
             current.next_attempt_at = _utc(now + round_delay(row.attempts))
             current.error, current.error_detail = outcome.reason, outcome.detail[:300]
             report.retry_later.append(row.id)
-            log.warning(
+            say(
+                logging.WARNING,
                 "Envoi %s (%s à %s) non parti : %s ; nouvel essai à %s",
                 row.id,
                 row.channel,
@@ -488,6 +564,18 @@ def _record(
         if current.status != old:
             session.add(_audit(row.id, "status", old, current.status))
         _follow_up(session, current, now=now)
+
+
+def _max_rounds(row: _Claimed) -> int:
+    """`MAX_ROUNDS`, or the row's own `max_rounds` (a digest keeps trying until it expires)."""
+    return int(row.payload.get("max_rounds") or MAX_ROUNDS)
+
+
+def _expired(row: _Claimed, now: dt.datetime) -> bool:
+    """A row whose payload says `expires_at` (ISO, zone-aware) is not sent after it: a
+    morning digest is never posted the next day."""
+    until = row.payload.get("expires_at")
+    return until is not None and _utc(now) > dt.datetime.fromisoformat(str(until))
 
 
 def _follow_up(session: Session, row: Outbox, *, now: dt.datetime) -> None:

@@ -3,12 +3,22 @@ summary for the managers (totals per branch and per advisor, windows closing tod
 an absent advisor, or of one who left the agency, are named with « Je le prends » so that
 someone calls them).
 
-Exactly once: each advisor's digest of a day is a `digest` row, unique on (advisor, day). A
-runner first *claims* the row (an INSERT that only one runner can win, committed before
-anything is posted), then posts, then marks it sent. Two runners at the same moment post one
-DM per advisor; a run that crashed resends only the digests not marked sent. A claim left by a
-crashed runner is taken over after `STALE_CLAIM` (the only window where a crash between the
-post and its record could repeat a DM).
+Exactly once, through the outbox (`bot.outbox`, the one way to send anything): each advisor's
+digest of a day is an `outbox` row (channel `slack`, purpose `digest`, key
+`digest:{advisor}:{day}`, unique), its text and blocks frozen in the row. The run queues the row
+(a second run, or a second runner, hits the unique key: one row) and delivers it at once with
+`deliver_now`, the outbox's own claim (committed before Slack is called: two runners never both
+post it), send and record. A post that fails puts the row back in the queue: the next digest run
+sends it at once, the outbox worker at its next round, that one only, until `DIGEST_LIFETIME`
+after it was queued (then it fails as `expired`: never posted the next day). An advisor Slack
+does not know fails the row for good (`no_slack_account`): the managers are told once, and the
+next day tries again. The one crash window is the outbox's: a process killed between Slack's
+answer and the record leaves the row `sending`; the worker marks it `uncertain` once its lease
+is over and never posts it again (at most once, a warning logged; `m3 outbox` lists it,
+`/m3 digest` resends it by hand).
+
+The `digest` row stays as the day's record of what was sent (or skipped for want of a Slack
+account): written after the outcome, it no longer decides anything.
 
 This job needs its own transactions (the claim must be committed before the post), so it takes
 the session factory, not a session. No Slack call is made inside a transaction.
@@ -31,12 +41,16 @@ from bot.blocks.common import texts
 from bot.blocks.digest import digest_message
 from bot.blocks.managers import managers_summary
 from bot.cases.queries import Queue, queues_for
-from bot.models import Advisor, Digest, DigestRun, DigestStatus, utcnow
+from bot.models import Advisor, Digest, DigestRun, DigestStatus, Outbox, OutboxStatus, utcnow
+from bot.outbox import Transports, deliver_now, enqueue, slack_transports
 from bot.rules import previous_working_day
-from bot.slack import link_advisor, save_link
 from bot.team import TeamQueue, departed_queues, team_queue
 
 log = logging.getLogger(__name__)
+# A digest not posted within this time after it was queued is dropped (never the next day).
+DIGEST_LIFETIME = dt.timedelta(hours=12)
+DIGEST_MAX_ROUNDS = 30  # the outbox's rounds are at most an hour apart: the lifetime decides
+# How long the scheduler waits before a retry when a run was interrupted (jobs/schedule.py).
 STALE_CLAIM = dt.timedelta(minutes=15)
 
 
@@ -65,41 +79,6 @@ def previous_digest_day(session: Session, today: dt.date) -> dt.date:
     return last if last is not None else previous_working_day(today)
 
 
-def _claim(factory: sessionmaker[Session], advisor_id: int, today: dt.date) -> int | None:
-    """Take the advisor's digest of the day; None when it is someone else's or done."""
-    try:
-        with factory.begin() as session:
-            digest = Digest(advisor_id=advisor_id, digest_date=today)
-            session.add(digest)
-            session.flush()
-            return digest.id
-    except IntegrityError:
-        pass
-    with factory.begin() as session:
-        stale = utcnow() - STALE_CLAIM
-        digest_id = session.scalar(
-            update(Digest)
-            .where(
-                Digest.advisor_id == advisor_id,
-                Digest.digest_date == today,
-                Digest.status == DigestStatus.CLAIMED.value,
-                Digest.claimed_at < stale,
-            )
-            .values(claimed_at=utcnow())
-            .returning(Digest.id)
-        )
-        return digest_id
-
-
-def _finish(
-    factory: sessionmaker[Session], digest_id: int, status: DigestStatus, **values: Any
-) -> None:
-    with factory.begin() as session:
-        session.execute(
-            update(Digest).where(Digest.id == digest_id).values(status=status.value, **values)
-        )
-
-
 def run(
     *,
     factory: sessionmaker[Session],
@@ -125,15 +104,56 @@ def run(
             report.summary = managers_summary(team)
         return report
     assert client is not None
+    transports = slack_transports(client)
     for queue in queues:
-        _post_one(factory, client, queue, today, report, managers_channel)
+        _post_one(factory, client, transports, queue, today, report, managers_channel)
     _post_summary(factory, client, team, today, managers_channel)
     return report
+
+
+def _queue_digest(
+    factory: sessionmaker[Session], queue: Queue, today: dt.date, now: dt.datetime
+) -> int | None:
+    """The advisor's digest row of the day, queued now unless it exists; its id while it waits
+    to be sent (new, or put back by a failed post), None once sent, failed or being sent."""
+    advisor = queue.advisor
+    message = digest_message(queue)
+    key = f"digest:{advisor.id}:{today.isoformat()}"
+    with factory.begin() as session:
+        row = enqueue(
+            session,
+            Outbox(
+                key=key,
+                channel="slack",
+                purpose="digest",
+                advisor_id=advisor.id,
+                recipient=advisor.slack_dm_channel or f"advisor:{advisor.id}",
+                body=message["text"],
+                payload={
+                    "blocks": message["blocks"],
+                    # Tried until it expires, never the next day (see bot.outbox).
+                    "expires_at": (now + DIGEST_LIFETIME).isoformat(),
+                    "max_rounds": DIGEST_MAX_ROUNDS,
+                },
+                created_at=now,
+                not_before=now,
+                next_attempt_at=now,
+            ),
+        )
+        if row is not None:
+            return row.id
+        existing = session.execute(
+            select(Outbox.id, Outbox.status).where(Outbox.key == key)
+        ).one_or_none()
+    if existing is None or existing.status != OutboxStatus.QUEUED.value:
+        return None
+    return int(existing.id)
 
 
 def _post_one(
     factory: sessionmaker[Session],
     client: WebClient,
+    transports: Transports,
     queue: Queue,
     today: dt.date,
     report: DigestReport,
@@ -143,46 +163,56 @@ def _post_one(
     if queue.empty or advisor.absent_on(today):
         report.skipped.append(advisor.email)
         return
-    digest_id = _claim(factory, advisor.id, today)
-    if digest_id is None:
-        report.skipped.append(advisor.email)
+    now = utcnow()
+    row_id = _queue_digest(factory, queue, today, now)
+    if row_id is None:
+        report.skipped.append(advisor.email)  # sent already, or being sent by another runner
         return
-    try:
-        if advisor.slack_dm_channel is None:
-            if link_advisor(client, advisor):
-                with factory.begin() as session:
-                    save_link(session, advisor)
-            else:
-                _report_missing_account(factory, client, advisor, today, managers_channel)
-        channel = advisor.slack_dm_channel
-        if channel is None:
-            _finish(factory, digest_id, DigestStatus.SKIPPED, reason="no_slack_account")
-            report.no_slack.append(advisor.email)
-            return
-        message = digest_message(queue)
-        response = client.chat_postMessage(channel=channel, **message)
-    except (SlackClientError, OSError) as exc:
-        # Release the claim at once: the next run (the scheduler's retry) resends this one only.
-        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
-        log.error("Récapitulatif de %s non envoyé : %s", advisor.email, reason)
-        with factory.begin() as session:
-            session.execute(
-                update(Digest)
-                .where(Digest.id == digest_id)
-                .values(claimed_at=utcnow() - STALE_CLAIM - dt.timedelta(seconds=1))
-            )
+    # The Slack client retries 429, 5xx and connection errors itself: one call here.
+    delivery = deliver_now(factory, transports, [row_id], now=now, tries=1, quiet=True)
+    with factory() as session:
+        row = session.get_one(Outbox, row_id)
+        status, error, ts = row.status, row.error, row.provider_message_id
+        channel = session.scalar(select(Advisor.slack_dm_channel).where(Advisor.id == advisor.id))
+    if row_id in delivery.sent:
+        _record_day(
+            factory,
+            advisor.id,
+            today,
+            DigestStatus.SENT,
+            sent_at=utcnow(),
+            channel=channel,
+            message_ts=ts,
+            case_ids=[c.id for c in queue.new + queue.to_handle + queue.late],
+        )
+        report.sent.append(advisor.email)
+    elif row_id in delivery.failed and error == "no_slack_account":
+        _report_missing_account(factory, client, advisor, today, managers_channel)
+        _record_day(factory, advisor.id, today, DigestStatus.SKIPPED, reason="no_slack_account")
+        report.no_slack.append(advisor.email)
+    elif row_id in delivery.failed or row_id in delivery.retry_later:
+        # Put back in the queue (retry_later): the next run, or the worker, resends this one only.
+        log.error("Récapitulatif de %s non envoyé (%s) : %s", advisor.email, status, error)
         report.failed.append(advisor.email)
-        return
-    _finish(
-        factory,
-        digest_id,
-        DigestStatus.SENT,
-        sent_at=utcnow(),
-        channel=response.get("channel"),
-        message_ts=response.get("ts"),
-        case_ids=[c.id for c in queue.new + queue.to_handle + queue.late],
-    )
-    report.sent.append(advisor.email)
+    else:
+        report.skipped.append(advisor.email)  # another runner claimed it first
+
+
+def _record_day(
+    factory: sessionmaker[Session],
+    advisor_id: int,
+    today: dt.date,
+    status: DigestStatus,
+    **values: Any,
+) -> None:
+    """The day's record of the advisor's digest (the outbox row decides; this one tells)."""
+    try:
+        with factory.begin() as session:
+            session.add(
+                Digest(advisor_id=advisor_id, digest_date=today, status=status.value, **values)
+            )
+    except IntegrityError:
+        pass
 
 
 def _report_missing_account(
@@ -195,7 +225,13 @@ def _report_missing_account(
     """Tell the managers once (not every day) that an advisor has no Slack account."""
     if advisor.slack_missing_reported_on is not None or not managers_channel:
         return
-    client.chat_postMessage(channel=managers_channel, text=str(texts().no_slack_account(advisor)))
+    try:
+        client.chat_postMessage(
+            channel=managers_channel, text=str(texts().no_slack_account(advisor))
+        )
+    except (SlackClientError, OSError) as exc:
+        log.error("Compte Slack manquant de %s non signalé : %r", advisor.email, exc)
+        return
     with factory.begin() as session:
         session.execute(
             update(Advisor).where(Advisor.id == advisor.id).values(slack_missing_reported_on=today)

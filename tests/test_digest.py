@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.models import Absence, Advisor, Digest
+from bot.models import Absence, Advisor, Digest, Outbox
+from bot.outbox import LEASE, deliver_due, slack_transports
 from bot.slack import add_retry_handlers
 from jobs import digest
 from jobs.schedule import run_digest_if_working_day
@@ -285,6 +286,10 @@ def test_two_runners_at_once_post_one_dm_per_advisor(
     assert sorted(r for rep in reports for r in rep.sent) == sorted(
         set(r for rep in reports for r in rep.sent)
     )
+    # One outbox row per advisor with a digest, each sent once.
+    sent_rows = [r for r in digest_rows(factory) if r.status == "sent"]
+    assert len(sent_rows) == len(channels)
+    assert all(r.attempts == 1 for r in sent_rows)
 
 
 def test_absent_advisor_gets_no_digest_and_managers_see_their_cases(
@@ -305,3 +310,105 @@ def test_absent_advisor_gets_no_digest_and_managers_see_their_cases(
     assert all(name in summary for name in queues[email])
     others = set().union(*(n for e, n in queues.items() if e != email)) - queues[email]
     assert not any(name in summary for name in others)
+
+
+def digest_rows(factory: sessionmaker[Session]) -> list[Outbox]:
+    with factory() as session:
+        return list(
+            session.scalars(select(Outbox).where(Outbox.purpose == "digest").order_by(Outbox.id))
+        )
+
+
+def test_each_digest_is_an_outbox_row_keyed_by_advisor_and_day(
+    loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    day = dt.date(2026, 11, 24)
+    client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
+    report = digest.run(factory=factory, client=client, today=day, managers_channel=MANAGERS)
+    rows = digest_rows(factory)
+    assert len(rows) == len(report.sent) + len(report.no_slack)
+    with factory() as session:
+        emails = {a.id: a.email for a in session.scalars(select(Advisor))}
+    by_email = {emails[r.advisor_id or 0]: r for r in rows}
+    for email in report.sent:
+        row = by_email[email]
+        assert row.channel == "slack" and row.status == "sent"
+        assert row.key == f"digest:{row.advisor_id}:2026-11-24"
+        assert row.provider == "slack" and row.provider_message_id
+        (posted,) = dms(fake)["D" + ADVISORS[email]]
+        assert posted["text"] == row.body and row.payload["blocks"]
+    # The advisor Slack does not know: the row failed for good, with its reason, sent to nobody.
+    (missing,) = report.no_slack
+    assert by_email[missing].status == "failed" and by_email[missing].error == "no_slack_account"
+    # Run again the same day: no new row, nothing posted.
+    before = len(fake.calls_to("chat.postMessage"))
+    again = digest.run(factory=factory, client=client, today=day, managers_channel=MANAGERS)
+    assert again.sent == [] and again.failed == [] and again.no_slack == []
+    assert len(digest_rows(factory)) == len(rows)
+    assert len(fake.calls_to("chat.postMessage")) == before
+
+
+def test_a_failed_digest_is_resent_alone_by_the_outbox_worker(
+    loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    day = dt.date(2026, 11, 24)
+    client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
+    fake.fail_next("chat.postMessage", status=500, times=4)
+    first = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    assert len(first.failed) == 1 and first.sent
+    (waiting,) = [r for r in digest_rows(factory) if r.status == "queued"]
+    assert waiting.error == "slack_error" and waiting.attempts == 1
+    posted = len(dms(fake))
+    # The worker, once the row's next round is due, sends that one only.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    delivered = deliver_due(factory, slack_transports(client), now=later, channels=("slack",))
+    assert delivered.sent == [waiting.id]
+    assert len(dms(fake)) == posted + 1
+    channels = [c.params["channel"] for c in fake.calls_to("chat.postMessage")]
+    assert len([c for c in channels if c.startswith("D")]) == len(set(channels) - {MANAGERS})
+    # And the next digest run has nothing left to post.
+    before = len(fake.calls_to("chat.postMessage"))
+    second = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    assert second.sent == [] and second.failed == []
+    assert len(fake.calls_to("chat.postMessage")) == before
+
+
+def test_a_crash_mid_post_leaves_the_digest_uncertain_never_posted_twice(
+    loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    day = dt.date(2026, 11, 24)
+    client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
+    report = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    victim = next(r for r in digest_rows(factory) if r.status == "sent")
+    # As if the process had been killed between Slack's answer and the record.
+    with factory.begin() as session:
+        row = session.get_one(Outbox, victim.id)
+        row.status, row.claim, row.sent_at = "sending", "dead", None
+        row.claimed_at = dt.datetime.now(dt.UTC)
+    before = len(fake.calls_to("chat.postMessage"))
+    again = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    assert again.sent == [] and len(fake.calls_to("chat.postMessage")) == before
+    later = dt.datetime.now(dt.UTC) + LEASE + dt.timedelta(seconds=1)
+    swept = deliver_due(factory, slack_transports(client), now=later, channels=("slack",))
+    assert swept.uncertain == [victim.id] and swept.sent == []
+    assert digest.run(factory=factory, client=client, today=day, managers_channel=None).sent == []
+    assert len(fake.calls_to("chat.postMessage")) == before
+    assert report.sent
+
+
+def test_a_digest_never_posted_within_its_day_is_dropped_not_sent_the_next_day(
+    loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    day = dt.date(2026, 11, 24)
+    client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
+    fake.fail_next("chat.postMessage", status=500, times=4)
+    first = digest.run(factory=factory, client=client, today=day, managers_channel=None)
+    assert len(first.failed) == 1
+    (waiting,) = [r for r in digest_rows(factory) if r.status == "queued"]
+    before = len(fake.calls_to("chat.postMessage"))
+    tomorrow = dt.datetime.now(dt.UTC) + digest.DIGEST_LIFETIME + dt.timedelta(minutes=1)
+    swept = deliver_due(factory, slack_transports(client), now=tomorrow, channels=("slack",))
+    assert swept.failed == [waiting.id] and swept.sent == []
+    assert len(fake.calls_to("chat.postMessage")) == before
+    (dropped,) = [r for r in digest_rows(factory) if r.id == waiting.id]
+    assert dropped.status == "failed" and dropped.error == "expired"
