@@ -38,7 +38,7 @@ from bot.rules import CaseState, previous_working_day
 from bot.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
-    help="Bot M+3 : import de l'export CRM, dossiers M+3 et digest du matin.",
+    help="Bot M+3\u00a0: import de l'export CRM, dossiers M+3 et récapitulatif du matin.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -50,6 +50,47 @@ app.add_typer(import_app, name="import")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+def _speak_french() -> None:
+    """typer writes the frame of its help and errors in English: its panel titles, which it
+    reads from module constants, are put in French. (Its click copy has the usage line and the
+    help option's text written in, without a hook to translate them.)"""
+    from typer import rich_utils
+
+    rich_utils.COMMANDS_PANEL_TITLE = "Commandes"
+    rich_utils.ERRORS_PANEL_TITLE = "Erreur"
+    rich_utils.DEFAULT_STRING = "[défaut\u00a0: {}]"
+    rich_utils.REQUIRED_LONG_STRING = "[obligatoire]"
+    rich_utils.RICH_HELP = "Aide\u00a0: [blue]{command_path} {help_option}[/]"
+    rich_utils.ABORTED_TEXT = "Interrompu."
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("m3-bot")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            number = "inconnue"
+        print(f"m3 {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Affiche la version et quitte.",
+            callback=_show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -230,26 +271,70 @@ _STATE_LABELS = {
     CaseState.DONE: "fait",
 }
 _STATUS_LABELS = {"a_faire": "À faire", "en_cours": "En cours", "termine": "Terminé"}
+# `--state` takes the French words (with or without accents) as well as the English codes.
+_STATE_NAMES = {
+    "a_venir": CaseState.UPCOMING,
+    "a_traiter": CaseState.OPEN,
+    "en_retard": CaseState.LATE,
+    "expire": CaseState.EXPIRED,
+    "annule": CaseState.CANCELLED,
+    "fait": CaseState.DONE,
+} | {state.value: state for state in CaseState}
+
+
+def _state_option(value: str | None) -> CaseState | None:
+    if value is None:
+        return None
+    import unicodedata
+
+    key = unicodedata.normalize(
+        "NFKD", value.strip().casefold().replace(" ", "_").replace("-", "_")
+    )
+    key = "".join(c for c in key if not unicodedata.combining(c))
+    if key not in _STATE_NAMES:
+        french = ", ".join(n for n in _STATE_NAMES if n not in {s.value for s in CaseState})
+        raise _fail(f"état inconnu «\u00a0{value}\u00a0» pour --state\u00a0: {french}")
+    return _STATE_NAMES[key]
 
 
 @app.command("cases")
 def cases_command(
     date: Annotated[
-        str | None, typer.Option("--date", help="Date de référence (défaut : aujourd'hui).")
+        str | None,
+        typer.Option(
+            "--date",
+            help="Date de référence, AAAA-MM-JJ ou JJ/MM/AAAA (défaut\u00a0: aujourd'hui).",
+        ),
     ] = None,
-    advisor: Annotated[str | None, typer.Option("--advisor", help="E-mail du conseiller.")] = None,
+    advisor: Annotated[
+        str | None,
+        typer.Option("--advisor", help="Seulement les dossiers de ce conseiller (e-mail)."),
+    ] = None,
     state: Annotated[
-        CaseState | None,
-        typer.Option("--state", help="Seulement cet état.", case_sensitive=False),
+        str | None,
+        typer.Option(
+            "--state",
+            help="Seulement cet état\u00a0: a_venir, a_traiter, en_retard, expire, annule, fait.",
+            show_default=False,
+        ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Inclure les dossiers à venir.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Liste les dossiers M+3 à une date (sans --all, les dossiers à venir sont omis)."""
+    """Liste les dossiers M+3 à une date, le plus urgent d'abord.
+
+    Sans --all, les dossiers à venir sont omis.
+    Dernier jour\u00a0: la fin de la fenêtre, ou pour un dossier en retard le jour où il expire."""
+    from rich import box
+    from rich.text import Text
+
+    from bot.team import last_day
+
     settings = _settings()
     today = _parse_date(date, settings)
-    if state is not None:
-        states: set[CaseState] = {state}
+    wanted = _state_option(state)
+    if wanted is not None:
+        states: set[CaseState] = {wanted}
     else:
         states = set(CaseState) - ({CaseState.UPCOMING} if not show_all else set())
     with _database(settings) as factory, db.session_scope(factory) as session:
@@ -260,25 +345,43 @@ def cases_command(
     if not views:
         out.print(f"Aucun dossier M+3 au {date_fr(today)}.")
         return
-    table = Table(title=f"Dossiers M+3 au {date_fr(today)} ({len(views)})")
-    for column in ("Client", "Type", "Conseiller", "Contrats", "Fenêtre", "État", "Statut"):
-        table.add_column(column, no_wrap=column in ("État", "Statut"))
+    # Narrow columns that never wrap (phone, dates, state), the names wrapping between words:
+    # readable on an 80-column terminal.
+    table = Table(
+        title=f"Dossiers M+3 au {date_fr(today)} ({len(views)})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    table.add_column("Client")
+    table.add_column("Téléphone", no_wrap=True)
+    table.add_column("Dernier\njour", no_wrap=True)
+    table.add_column("État", no_wrap=True)
+    if not advisor:
+        table.add_column("Conseiller")
     for view in views:
-        table.add_row(
-            f"{view.client_name} ({view.client_number})",
-            view.client_type,
-            view.advisor_email,
-            ", ".join(view.contract_numbers),
-            f"{date_fr(view.window_start)} → {date_fr(view.window_end)}",
-            _STATE_LABELS[view.state],
-            _STATUS_LABELS.get(view.status, view.status),
-        )
+        details = " · ".join([f"n° {view.client_number}", *view.products])
+        row: list[Text | str] = [
+            Text(view.client_name) + Text("\n" + details, style="dim"),
+            Text(view.phone_display or "à compléter"),
+            date_fr(last_day(view)) if view.state in (CaseState.OPEN, CaseState.LATE) else "—",
+            f"{_STATE_LABELS[view.state]}\n{_STATUS_LABELS.get(view.status, view.status)}",
+        ]
+        if not advisor:
+            row.append(Text(view.advisor_name))
+        table.add_row(*row)
     _print_table(table)
 
 
 def _print_table(table: Table) -> None:
-    """A table at its natural width: wrapped to the terminal, not to 80 columns in a pipe."""
-    (out if out.is_terminal else Console(width=240)).print(table)
+    """A table fit to the terminal's width (or to `COLUMNS`); in a pipe without `COLUMNS`, at
+    its natural width rather than cut to 80 columns."""
+    if out.is_terminal:
+        out.print(table)
+    elif os.environ.get("COLUMNS", "").isdigit():
+        Console(width=int(os.environ["COLUMNS"])).print(table)
+    else:
+        Console(width=240).print(table)
 
 
 def _shown_url(url: str) -> str:
@@ -319,7 +422,7 @@ def demo_command(
 
 @app.command("advisors")
 def advisors_command(as_json: JsonOpt = False) -> None:
-    """Liste l'équipe : rôle, agence, compte Slack relié ou non, état (actif, absent, inactif)."""
+    """Liste l'équipe\u00a0: rôle, agence, compte Slack relié ou non, état, absences."""
     settings = _settings()
     today = settings.today()
     with _database(settings) as factory, db.session_scope(factory) as session:
@@ -422,6 +525,13 @@ def _start_scheduler(
     then the scheduler built (not started), with the session factory it uses."""
     from jobs.schedule import DatabaseUnreachable, build_scheduler, reach_database
 
+    if not settings.managers_channel:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "M3_MANAGERS_CHANNEL n'est pas défini\u00a0: pas de récapitulatif des managers, et "
+            "les dossiers des conseillers absents ou partis ne seront signalés à personne"
+        )
     engine = db.make_engine(settings.database_url)
     factory = db.session_factory(engine)
 
@@ -481,7 +591,7 @@ def web_command(
 
 @app.command("clock")
 def clock_command() -> None:
-    """Lance le planificateur seul (le digest du matin) : un seul processus clock."""
+    """Lance le planificateur seul (le récapitulatif du matin)\u00a0: un seul processus clock."""
     from bot.slack import make_web_client
 
     _log_to_stderr()
@@ -491,19 +601,53 @@ def clock_command() -> None:
     scheduler.start()
 
 
+def _print_message(message: dict[str, Any]) -> None:
+    """A Slack message's words in a terminal (buttons and menus left out)."""
+    for block in message["blocks"]:
+        if block["type"] == "actions":
+            continue
+        text = block.get("text", {}).get("text") or " ".join(
+            e.get("text", "") for e in block.get("elements", [])
+        )
+        if text:
+            print(text)
+    print()
+
+
 @app.command("digest")
 def digest_command(
-    date: Annotated[str | None, typer.Option("--date", help="Jour du digest.")] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Jour du récapitulatif, AAAA-MM-JJ ou JJ/MM/AAAA (défaut\u00a0: aujourd'hui).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Afficher les messages sans rien envoyer.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Envoyer même un samedi, un dimanche ou un jour férié."),
+    ] = False,
 ) -> None:
-    """Lance le digest du matin à la main (une seule fois par conseiller et par jour)."""
+    """Envoie le récapitulatif du matin à la main.
+
+    Une seule fois par conseiller et par jour.
+    Les jours ouvrés seulement, comme le planificateur, sauf avec --force."""
+    from bot.rendering import plural
+    from bot.rules import is_public_holiday, is_working_day
     from bot.slack import make_web_client
     from jobs import digest
 
     settings = _settings()
     today = _parse_date(date, settings)
+    if not is_working_day(today) and not force:
+        kind = "un jour férié" if is_public_holiday(today) else f"un {_DAYS[today.weekday()]}"
+        raise _fail(
+            f"le {date_fr(today)} est {kind}\u00a0: pas de récapitulatif ce jour-là (le "
+            "planificateur le saute). Ajoutez --force pour l'envoyer quand même."
+        )
     client = None
     if not dry_run:
         _require(settings, "SLACK_BOT_TOKEN")
@@ -519,24 +663,24 @@ def digest_command(
     if dry_run:
         for email, message in report.previews:
             print(f"━━ {email}")
-            for block in message["blocks"]:
-                if block["type"] == "actions":
-                    continue  # buttons: nothing to read in a terminal
-                text = block.get("text", {}).get("text") or " ".join(
-                    e.get("text", "") for e in block.get("elements", [])
-                )
-                if text:
-                    print(text)
-            print()
-        print(f"{len(report.previews)} digest(s) à envoyer le {date_fr(today)} (simulation).")
+            _print_message(message)
+        if report.summary is not None:
+            print("━━ Récapitulatif des managers")
+            _print_message(report.summary)
+        count = plural(len(report.previews), "récapitulatif")
+        print(f"{count} à envoyer le {date_fr(today)} (simulation).")
         return
     print(
-        f"Digest du {date_fr(today)} : {len(report.sent)} envoyé(s), "
-        f"{len(report.skipped)} sans objet ou déjà envoyé(s), {len(report.failed)} en échec, "
-        f"{len(report.no_slack)} sans compte Slack."
+        f"Récapitulatif du {date_fr(today)}\u00a0: {plural(len(report.sent), 'envoyé')}, "
+        f"{len(report.skipped)} sans objet ou déjà "
+        f"{'envoyés' if len(report.skipped) > 1 else 'envoyé'}, "
+        f"{len(report.failed)} en échec, {len(report.no_slack)} sans compte Slack."
     )
     if report.failed:
         raise typer.Exit(1)
+
+
+_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
 class CorrectionsFormat(enum.StrEnum):
@@ -757,6 +901,7 @@ def main(argv: list[str] | None = None) -> Any:
     line, not a traceback (set `M3_DEBUG=1` to see it)."""
     from bot.outages import database_cause, is_database_outage
 
+    _speak_french()
     try:
         return app(args=argv if argv is not None else sys.argv[1:], prog_name="m3")
     except Exception as exc:

@@ -116,7 +116,11 @@ def test_a_database_that_comes_up_meanwhile_is_used(
 def test_the_installed_clock_gives_up_in_one_line(tmp_path: Path) -> None:
     """In a process, as a process manager runs it (two tries, 2 s apart, to keep it short)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("M3_", "DATABASE", "SLACK"))}
-    env |= {"DATABASE_URL": unreachable_url(), "SLACK_BOT_TOKEN": TOKEN}
+    env |= {
+        "DATABASE_URL": unreachable_url(),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "M3_MANAGERS_CHANNEL": "C0MANAGERS",
+    }
     code = (
         "import sys; from jobs import schedule; schedule.STARTUP_ATTEMPTS = 2; "
         "from bot.cli import main; sys.argv = ['m3', 'clock']; main()"
