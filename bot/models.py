@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -188,6 +189,10 @@ class Contract(Base):
     missing_pieces: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_seen_on: Mapped[dt.date] = mapped_column(Date)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("m3_case.id"), index=True)
+    # The fingerprint of the export row this contract (and its client's details) was last
+    # imported from, while that row still says exactly that: a later import skips a row with
+    # this fingerprint unread (`bot.crm.portfolio`). NULL: read the row again next time.
+    row_hash: Mapped[int | None] = mapped_column(BigInteger)
 
     client: Mapped[Client] = relationship(back_populates="contracts")
     case: Mapped[Case | None] = relationship(back_populates="contracts")
