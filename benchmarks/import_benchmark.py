@@ -2,13 +2,25 @@
 
 Run by hand from the project root:
 
-    .venv/bin/python benchmarks/import_benchmark.py [--rows 100000] [--today 2026-12-01]
+    .venv/bin/python benchmarks/import_benchmark.py [--rows 100000 [300000 …]]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test] [--today 2026-12-01]
 
-It writes an invented portfolio export (`bot.demo_data`) in a temporary directory, measures the
-floor (a bare `csv.reader` pass over the same file, best of 3), then imports it into a fresh
-SQLite database with the real CLI, in subprocesses, twice: a first import (everything created)
-and a re-import (everything unchanged). Each import's peak memory is the child's own maximum
-resident set size, read with `os.wait4()`.
+For each size it writes an invented portfolio export (`bot.demo_data`, in a child process) in a
+temporary directory and measures, in one run:
+
+- the floors: a bare `csv.reader` pass over the file (cp1252, `;`), `sqlite3 .import` of it into
+  a new database, and PostgreSQL `COPY … FROM STDIN` of it into a table of 30 text columns
+  (each the best of 3);
+- `m3 --help` against `python -c "import typer"` (the CLI's start-up, best of 7);
+- on SQLite, and on PostgreSQL with `--database-url` (a schema made for the run, dropped at
+  the end), the real CLI in subprocesses: `m3 import portfolio FILE --json` three times — the
+  first import (everything created), a re-import of the same file (everything unchanged) and a
+  re-import of a copy with 1 % of its rows changed — each with its wall time, its ratio to
+  every floor and the child's own peak memory (`os.wait4()`);
+- then the same three imports in one child process that has already imported the modules
+  (`import_portfolio` and the commit, timed alone): the importer without the CLI's start-up.
+
+It exits 1 when an import fails or its counts are not the expected ones.
 """
 
 from __future__ import annotations
@@ -25,7 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,32 +80,32 @@ def max_rss_mb(usage: resource.struct_rusage) -> float:
 
 def run_child(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> Run:
     """Run one command; wall time from start to exit, and that child's own peak RSS."""
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd)
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        proc.stdout.close()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
         # wait4 reaps the child and returns its rusage alone (RUSAGE_CHILDREN would give the
         # maximum over every child so far).
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
         err.seek(0)
+        stdout = out.read().decode("utf-8", errors="replace")
         stderr = err.read().decode("utf-8", errors="replace")
-    return Run(
-        seconds=seconds,
-        peak_mb=max_rss_mb(usage),
-        returncode=proc.returncode,
-        stdout=out.decode("utf-8", errors="replace"),
-        stderr=stderr,
-    )
+    return Run(seconds, max_rss_mb(usage), proc.returncode, stdout, stderr)
 
 
 def check(run: Run, what: str) -> None:
-    if run.returncode != 0:
+    if run.returncode not in (0, 1):
         sys.stderr.write(f"{what} failed (exit {run.returncode})\n{run.stdout}\n{run.stderr}\n")
         raise SystemExit(1)
+
+
+def best(measure: Callable[[], float], repeat: int = 3) -> float:
+    return min(measure() for _ in range(repeat))
+
+
+# --- The export ----------------------------------------------------------------------------------
 
 
 def make_rows(
@@ -115,40 +128,313 @@ def generate_file(path: Path, *, rows: int, today: dt.date, seed: int) -> dict[s
     return {"rows": len(generated), "clients": len({row["N° client"] for row in generated})}
 
 
-def read_floor(path: Path, repeat: int = 3) -> tuple[float, int]:
-    """Best time of a bare csv.reader pass (cp1252, `;`) over the file, and its row count."""
-    best, count = math.inf, 0
-    for _ in range(repeat):
+def change_one_percent(source: Path, target: Path) -> int:
+    """A copy of the export with the seller of one row in a hundred changed."""
+    changed = 0
+    with source.open("rb") as reading, target.open("wb") as writing:
+        header = reading.readline()
+        seller = header.decode("cp1252").rstrip("\r\n").split(";").index("Vendeur")
+        writing.write(header)
+        for number, line in enumerate(reading):
+            if number % 100 == 50:
+                cells = line.rstrip(b"\r\n").split(b";")
+                cells[seller] = b"Vendeur remplac\xe9"
+                line = b";".join(cells) + b"\r\n"
+                changed += 1
+            writing.write(line)
+    return changed
+
+
+# --- Floors ---------------------------------------------------------------------------------------
+
+
+def csv_floor(path: Path) -> tuple[float, int]:
+    """A bare csv.reader pass (cp1252, `;`) and its row count."""
+    count = 0
+
+    def measure() -> float:
+        nonlocal count
         start = time.perf_counter()
         with path.open(encoding="cp1252", newline="") as handle:
             count = sum(1 for _ in csv.reader(handle, delimiter=";")) - 1
-        best = min(best, time.perf_counter() - start)
-    return best, count
+        return time.perf_counter() - start
+
+    return best(measure), count
 
 
-def summary(run: Run) -> dict[str, Any]:
-    try:
-        data = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        sys.stderr.write(f"not JSON on stdout:\n{run.stdout[:2000]}\n{run.stderr[-2000:]}\n")
-        raise SystemExit(1) from None
-    if not isinstance(data, dict):
-        raise SystemExit(f"unexpected JSON: {run.stdout[:200]}")
-    return data
+def sqlite_import_floor(path: Path, tmp: Path) -> float | None:
+    """`sqlite3 .import` of the file into a new database (the sqlite3 shell)."""
+    shell = shutil.which("sqlite3")
+    if shell is None:
+        return None
+
+    def measure() -> float:
+        target = tmp / "floor.db"
+        target.unlink(missing_ok=True)
+        start = time.perf_counter()
+        subprocess.run(
+            [shell, str(target), ".mode csv", ".separator ;", f".import {path} export"],
+            check=True,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - start
+        target.unlink()
+        return seconds
+
+    return best(measure)
 
 
-def counts(data: dict[str, Any]) -> str:
-    rejected = data.get("rejected", [])
-    n_rejected = len(rejected) if isinstance(rejected, list) else rejected
-    return (
-        f"rows={data.get('rows')} created={data.get('created')} updated={data.get('updated')} "
-        f"unchanged={data.get('unchanged')} rejected={n_rejected}"
+def copy_floor(path: Path, url: str) -> float:
+    """PostgreSQL `COPY … FROM STDIN` of the file into a table of text columns."""
+    import psycopg
+
+    columns = path.open("rb").readline().decode("cp1252").rstrip("\r\n").split(";")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        table = f"m3_floor_{uuid.uuid4().hex[:8]}"
+        names = ", ".join(f"c{i} text" for i in range(len(columns)))
+        connection.execute(f"CREATE TABLE {table} ({names})")
+        connection.commit()
+
+        def measure() -> float:
+            start = time.perf_counter()
+            statement = (
+                f"COPY {table} FROM STDIN WITH (FORMAT csv, DELIMITER ';', HEADER true, "
+                "ENCODING 'WIN1252')"
+            )
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(statement) as copy,
+                path.open("rb") as handle,
+            ):
+                while block := handle.read(1 << 20):
+                    copy.write(block)
+            connection.commit()
+            seconds = time.perf_counter() - start
+            connection.execute(f"TRUNCATE {table}")
+            connection.commit()
+            return seconds
+
+        try:
+            return best(measure)
+        finally:
+            connection.execute(f"DROP TABLE {table}")
+            connection.commit()
+
+
+def startup(env: dict[str, str], tmp: Path) -> tuple[float, float]:
+    """`m3 --help` and `python -c "import typer"`, best of 7."""
+    m3 = m3_command()
+    help_ = min(run_child([*m3, "--help"], env=env, cwd=tmp).seconds for _ in range(7))
+    typer_ = min(
+        run_child([sys.executable, "-c", "import typer"], env=env, cwd=tmp).seconds
+        for _ in range(7)
     )
+    return help_, typer_
+
+
+# --- The imports ----------------------------------------------------------------------------------
+
+
+def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
+    """A new schema on that server for the run: the URL to use, and what drops it."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://").replace(
+        "postgres://", "postgresql://"
+    )
+    schema = f"m3bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    separator = "&" if "?" in plain else "?"
+    return f"{plain}{separator}options=-csearch_path%3D{schema}", drop
+
+
+def measure_in_process(args: argparse.Namespace) -> int:
+    """The child of `in_process_runs`: the three imports timed after the modules are loaded."""
+    from bot import db
+    from bot.crm.advisors import import_advisors
+    from bot.crm.portfolio import import_portfolio
+
+    engine = db.make_engine(args.database_url)
+    db.upgrade(engine)
+    factory = db.session_factory(engine)
+    with factory.begin() as session:
+        import_advisors(session, demo_advisors_csv(), today=args.today)
+    for path in args.measure:
+        start = time.perf_counter()
+        with factory.begin() as session:
+            result = import_portfolio(session, path, today=args.today)
+        seconds = time.perf_counter() - start
+        print(json.dumps({"seconds": seconds, "created": result.created}), flush=True)
+    engine.dispose()
+    return 0
+
+
+def in_process_runs(
+    label: str,
+    *,
+    database_url: str,
+    files: list[tuple[str, Path, dict[str, int]]],
+    floors: dict[str, float | None],
+    tmp: Path,
+) -> None:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        f"--database-url={database_url}",
+        f"--today={ARGS_TODAY[0].isoformat()}",
+        "--measure",
+        *(str(path) for _, path, _ in files),
+    ]
+    run = run_child(command, env=dict(os.environ), cwd=tmp)
+    check(run, f"in-process imports ({label})")
+    print(f"{label}, in one process (the importer alone, without the CLI's start-up)")
+    for (name, _, _), line in zip(files, run.stdout.splitlines(), strict=True):
+        seconds = json.loads(line)["seconds"]
+        ratios = "  ".join(
+            f"{seconds / floor:5.1f}× {floor_name}" for floor_name, floor in floors.items() if floor
+        )
+        print(f"  {name:<18} {seconds:7.2f} s  {ratios}")
+    print(f"  (peak of that process, all three imports: {run.peak_mb:.0f} MB)")
+
+
+ARGS_TODAY: list[dt.date] = []
+
+
+def import_runs(
+    label: str,
+    *,
+    database_url: str,
+    files: list[tuple[str, Path, dict[str, int]]],
+    floors: dict[str, float | None],
+    env: dict[str, str],
+    tmp: Path,
+) -> list[dict[str, Any]]:
+    m3 = m3_command()
+    env = {**env, "DATABASE_URL": database_url}
+    if database_url.startswith("postgres"):
+        check(run_child([*m3, "db", "upgrade"], env=env, cwd=tmp), "m3 db upgrade")
+    advisors = run_child([*m3, "import", "advisors", str(demo_advisors_csv())], env=env, cwd=tmp)
+    check(advisors, "m3 import advisors")
+    results = []
+    print(f"\n{label}")
+    for name, path, expected in files:
+        run = run_child([*m3, "import", "portfolio", str(path), "--json"], env=env, cwd=tmp)
+        check(run, f"m3 import portfolio ({label}, {name})")
+        data = json.loads(run.stdout)
+        counts = {key: data[key] for key in ("created", "updated", "unchanged")}
+        if counts != expected or data["rejected"]:
+            sys.stderr.write(f"{name}: {counts} (expected {expected}), {data['rejected'][:3]}\n")
+            raise SystemExit(1)
+        ratios = "  ".join(
+            f"{run.seconds / floor:5.1f}× {floor_name}"
+            for floor_name, floor in floors.items()
+            if floor
+        )
+        print(
+            f"  {name:<18} {run.seconds:7.2f} s  {ratios}  peak {run.peak_mb:4.0f} MB  "
+            f"(created {counts['created']}, updated {counts['updated']}, unchanged "
+            f"{counts['unchanged']})"
+        )
+        results.append({"import": name, "seconds": run.seconds, "peak_mb": run.peak_mb})
+    return results
+
+
+def bench_size(rows: int, args: argparse.Namespace, tmp: Path) -> None:
+    portfolio = tmp / f"portfolio-{rows}.csv"
+    generate = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        f"--generate-to={portfolio}",
+        f"--rows={rows}",
+        f"--today={args.today.isoformat()}",
+        f"--seed={args.seed}",
+    ]
+    generated = run_child(generate, env=dict(os.environ), cwd=tmp)
+    check(generated, "generating the export")
+    stats = json.loads(generated.stdout)
+    n_rows = int(stats["rows"])
+    changed_file = tmp / f"portfolio-{rows}-1pc.csv"
+    changed = change_one_percent(portfolio, changed_file)
+    size_mb = portfolio.stat().st_size / 1e6
+    print(
+        f"\n=== {n_rows:,} rows ({stats['clients']:,} clients, {size_mb:.1f} MB), "
+        f"generated in {generated.seconds:.1f} s".replace(",", " ")
+    )
+
+    floor, counted = csv_floor(portfolio)
+    assert counted == n_rows, (counted, n_rows)
+    floors: dict[str, float | None] = {"csv": floor, "sqlite3": sqlite_import_floor(portfolio, tmp)}
+    if args.database_url:
+        floors["COPY"] = copy_floor(portfolio, args.database_url)
+    print("floors (best of 3)")
+    print(f"  csv.reader         {floor:7.3f} s")
+    shell = floors["sqlite3"]
+    print(f"  sqlite3 .import    {shell:7.3f} s" if shell else "  sqlite3 .import    (no shell)")
+    if args.database_url:
+        print(f"  PostgreSQL COPY    {floors['COPY']:7.3f} s")
+
+    env = dict(os.environ)
+    env["M3_TODAY"] = args.today.isoformat()
+    env.pop("DATABASE_URL", None)
+    files = [
+        ("first import", portfolio, {"created": n_rows, "updated": 0, "unchanged": 0}),
+        ("re-import", portfolio, {"created": 0, "updated": 0, "unchanged": n_rows}),
+        (
+            "1 % changed",
+            changed_file,
+            {"created": 0, "updated": changed, "unchanged": n_rows - changed},
+        ),
+    ]
+    import_runs(
+        "SQLite",
+        database_url=f"sqlite:///{tmp / f'bench-{rows}.db'}",
+        files=files,
+        floors=floors,
+        env=env,
+        tmp=tmp,
+    )
+    if args.in_process:
+        in_process_runs(
+            "SQLite",
+            database_url=f"sqlite:///{tmp / f'bench-{rows}-in-process.db'}",
+            files=files,
+            floors=floors,
+            tmp=tmp,
+        )
+    if args.database_url:
+        for in_process in (False, True) if args.in_process else (False,):
+            url, drop = postgres_schema(args.database_url)
+            try:
+                if in_process:
+                    in_process_runs(
+                        "PostgreSQL", database_url=url, files=files, floors=floors, tmp=tmp
+                    )
+                else:
+                    import_runs(
+                        "PostgreSQL", database_url=url, files=files, floors=floors, env=env, tmp=tmp
+                    )
+            finally:
+                drop()
+    for leftover in (
+        portfolio,
+        changed_file,
+        tmp / f"bench-{rows}.db",
+        tmp / f"bench-{rows}-in-process.db",
+    ):
+        leftover.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=100_000, help="contract rows (100000)")
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[100_000], help="contract rows (100000)"
+    )
     parser.add_argument(
         "--today",
         type=dt.date.fromisoformat,
@@ -156,76 +442,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the date of the export and of the import (M3_TODAY), YYYY-MM-DD; default: today",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--database-url",
+        help="also on this PostgreSQL server (a schema made for the run), with its COPY floor",
+    )
+    parser.add_argument(
+        "--no-in-process",
+        dest="in_process",
+        action="store_false",
+        help="skip the imports timed in one process (without the CLI's start-up)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--generate-to", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    ARGS_TODAY[:] = [args.today]
+    if args.measure:
+        return measure_in_process(args)
 
     if args.generate_to is not None:
-        stats = generate_file(args.generate_to, rows=args.rows, today=args.today, seed=args.seed)
+        stats = generate_file(args.generate_to, rows=args.rows[0], today=args.today, seed=args.seed)
         print(json.dumps(stats))
         return 0
 
-    advisors_csv = demo_advisors_csv()
-    m3 = m3_command()
-
     tmp = Path(tempfile.mkdtemp(prefix="m3-bench-"))
     try:
-        # The rows are generated in a child: a child's peak RSS (ru_maxrss) counts the memory
-        # of its parent at fork time, so this process must not hold 100k rows when it starts
-        # the imports.
-        portfolio = tmp / "portfolio.csv"
-        generate = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            f"--generate-to={portfolio}",
-            f"--rows={args.rows}",
-            f"--today={args.today.isoformat()}",
-            f"--seed={args.seed}",
-        ]
-        generated = run_child(generate, env=dict(os.environ), cwd=tmp)
-        check(generated, "generating the export")
-        stats = json.loads(generated.stdout)
-        n_rows, clients = int(stats["rows"]), int(stats["clients"])
-        size_mb = portfolio.stat().st_size / 1e6
-        print(f"today            {args.today.isoformat()}")
-        print(f"file             {portfolio} ({size_mb:.1f} MB)")
-        print(
-            f"rows             {n_rows} ({clients} clients), generated in {generated.seconds:.1f} s"
-        )
-
-        floor, counted = read_floor(portfolio)
-        assert counted == n_rows, (counted, n_rows)
-        print(f"floor            {floor:.3f} s  (csv.reader, best of 3)")
-
         env = dict(os.environ)
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.db'}"
-        env["M3_TODAY"] = args.today.isoformat()
-
-        startup = min(run_child([*m3, "--help"], env=env, cwd=tmp).seconds for _ in range(3))
-        print(f"CLI startup      {startup:.3f} s  (`m3 --help`, best of 3)")
-
-        advisors_run = run_child([*m3, "import", "advisors", str(advisors_csv)], env=env, cwd=tmp)
-        check(advisors_run, "m3 import advisors")
+        env.pop("DATABASE_URL", None)
+        help_, typer_ = startup(env, tmp)
+        print(f"today            {args.today.isoformat()}")
         print(
-            f"advisors import  {advisors_run.seconds:.3f} s, peak {advisors_run.peak_mb:.0f} MB"
-            " (creates the schema)"
+            f"CLI start-up     m3 --help {help_:.3f} s, python -c 'import typer' {typer_:.3f} s "
+            f"({help_ / typer_:.2f}×)"
         )
-
-        for label in ("import", "re-import"):
-            run = run_child(
-                [*m3, "import", "portfolio", str(portfolio), "--json"], env=env, cwd=tmp
-            )
-            check(run, f"m3 import portfolio ({label})")
-            data = summary(run)
-            print(
-                f"{label:<16} {run.seconds:.3f} s  ratio {run.seconds / floor:.1f}× floor, "
-                f"{n_rows / run.seconds:,.0f} rows/s, peak {run.peak_mb:.0f} MB"
-            )
-            print(f"{'':<16} {counts(data)}")
-        db_mb = (tmp / "bench.db").stat().st_size / 1e6
-        print(f"database         {db_mb:.1f} MB")
+        for rows in args.rows:
+            bench_size(rows, args, tmp)
         own = max_rss_mb(resource.getrusage(resource.RUSAGE_SELF))
-        print(f"benchmark itself peak {own:.0f} MB (a floor under every child's peak)")
+        print(f"\nbenchmark itself peak {own:.0f} MB (a floor under every child's peak)")
     finally:
         if args.keep:
             print(f"kept             {tmp}")

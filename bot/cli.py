@@ -16,26 +16,23 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from typer.core import TyperCommand
 
-from bot import db
-from bot.cases.queries import list_cases, queues_for
-from bot.crm.advisors import import_advisors
-from bot.crm.portfolio import import_portfolio
-from bot.crm.reading import FileRefused
-from bot.crm.run import ImportResult
-from bot.models import Advisor
-from bot.rendering import date_fr, render
-from bot.rules import CaseState, previous_working_day
-from bot.settings import Settings, SettingsError, load_settings
+# Only typer at start-up: `m3 --help` and the light commands start in about the time typer
+# takes to print its help. The database, SQLAlchemy, the settings, the rules (and their
+# holiday calendars), rich and the importer are imported by the commands that use them.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.crm.run import ImportResult
+    from bot.models import Advisor
+    from bot.rules import CaseState
+    from bot.settings import Settings
 
 app = typer.Typer(
     help="Bot M+3\u00a0: import de l'export CRM, dossiers M+3 et récapitulatif du matin.",
@@ -48,8 +45,25 @@ import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+
+class _LazyConsole:
+    """A rich `Console` made on first use: rich is imported by the commands that print through
+    it, not by `m3 --help` nor by an import's JSON."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+err = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
+out = cast("Console", _LazyConsole(soft_wrap=True))
 
 
 def _speak_french() -> None:
@@ -99,6 +113,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _settings() -> Settings:
+    from bot.settings import SettingsError, load_settings
+
     try:
         return load_settings()
     except SettingsError as exc:
@@ -107,6 +123,8 @@ def _settings() -> Settings:
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    from bot import db
+
     engine = db.make_engine(settings.database_url)
     try:
         db.ensure_schema(engine)
@@ -130,6 +148,8 @@ def _parse_date(value: str | None, settings: Settings) -> dt.date:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Applique les migrations (à lancer à chaque déploiement)."""
+    from bot import db
+
     settings = _settings()
     engine = db.make_engine(settings.database_url)
     try:
@@ -143,14 +163,17 @@ class _Bar:
     """A progress bar on an interactive terminal, nothing otherwise."""
 
     def __init__(self, enabled: bool) -> None:
-        self.progress: Progress | None = None
+        self.progress: Any = None
         if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
             self.progress = Progress(
                 TextColumn("Import"),
                 BarColumn(),
                 TextColumn("{task.completed} lignes"),
                 TimeElapsedColumn(),
-                console=err,
+                console=Console(stderr=True),
                 transient=True,
             )
             self.task = self.progress.add_task("import", total=None)
@@ -167,38 +190,69 @@ class _Bar:
             self.progress.stop()
 
 
-def _run_import(
-    kind: str,
-    path: Path,
-    *,
-    dry_run: bool,
-    as_json: bool,
-    run: Callable[[Session, Callable[[int], None] | None], ImportResult],
-) -> None:
-    settings = _settings()
-    with _database(settings) as factory:
-        session = factory()
-        try:
-            with _Bar(err.is_terminal and not as_json) as progress:
-                result = run(session, progress)
-        except FileRefused as exc:
-            session.rollback()
-            if as_json:
-                print(json.dumps({"error": f"fichier refusé : {exc}"}, ensure_ascii=False))
-            raise _fail(f"fichier refusé : {exc}", 2) from None
-        except BaseException:
-            session.rollback()
-            raise
-        else:
-            if dry_run:
+ImportRun = Callable[["Session", dt.date, Callable[[int], None] | None], "ImportResult"]
+
+
+def _import_failure(message: str, code: int, *, as_json: bool) -> typer.Exit:
+    """An import that could not be done: one French line on stderr and, with --json, one JSON
+    object with `error` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    return _fail(message, code)
+
+
+def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: ImportRun) -> None:
+    """Run an import in one transaction, rolled back with --dry-run. Whatever goes wrong, the
+    message is French and --json prints one object with `error`: exit 2 for a refused file or
+    bad settings, 1 for an unreachable database, 3 for an unexpected error."""
+    from bot.crm.reading import FileRefused
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _import_failure(str(exc), 2, as_json=as_json) from None
+    try:
+        with _database(settings) as factory:
+            session = factory()
+            try:
+                with _Bar(not as_json and err.is_terminal) as progress:
+                    result = run(session, settings.today(), progress)
+            except BaseException:
                 session.rollback()
+                raise
             else:
-                session.commit()
-        finally:
-            session.close()
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
+            finally:
+                session.close()
+    except FileRefused as exc:
+        raise _import_failure(f"fichier refusé : {exc}", 2, as_json=as_json) from None
+    except Exception as exc:
+        if os.environ.get("M3_DEBUG"):
+            raise
+        from bot.outages import database_cause, is_database_outage
+
+        if is_database_outage(exc):
+            raise _import_failure(
+                f"base de données injoignable ({database_cause(exc)}) : vérifiez DATABASE_URL "
+                "et que le serveur de base de données est démarré",
+                1,
+                as_json=as_json,
+            ) from None
+        raise _import_failure(
+            f"erreur inattendue ({type(exc).__name__}) : rien n'a été enregistré ; relancez "
+            "avec M3_DEBUG=1 pour le détail technique",
+            3,
+            as_json=as_json,
+        ) from None
     if as_json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:
+        from bot.rendering import render
+
         print(
             render(
                 "cli/import_summary.txt.j2",
@@ -213,12 +267,46 @@ def _run_import(
     raise typer.Exit(result.exit_code)
 
 
-FileArg = Annotated[Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.")]
+def _click_errors() -> Any:
+    """The exceptions of the click typer runs on (its own copy in recent versions)."""
+    import importlib
+
+    package = TyperCommand.__bases__[0].__module__.rsplit(".", 1)[0]
+    return importlib.import_module(f"{package}.exceptions")
+
+
+def _usage_in_french(exc: Any, errors: Any) -> str:
+    command = exc.ctx.command_path if exc.ctx is not None else "m3 import"
+    if isinstance(exc, errors.MissingParameter):
+        return f"fichier à importer manquant : {command} FICHIER (voir {command} --help)"
+    if isinstance(exc, errors.NoSuchOption):
+        return f"option inconnue « {exc.option_name} » (voir {command} --help)"
+    if "extra argument" in str(exc.message):
+        return f"un seul fichier à la fois : {command} FICHIER (voir {command} --help)"
+    return f"arguments invalides (voir {command} --help)"
+
+
+class _ImportCommand(TyperCommand):
+    """An import command whose usage errors (no file, an unknown option) are French and, with
+    --json, one JSON object."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        errors = _click_errors()
+        as_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)
+        except errors.UsageError as exc:
+            raise _import_failure(_usage_in_french(exc, errors), 2, as_json=as_json) from None
+
+
+FileArg = Annotated[
+    Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.", show_default=False)
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Résultat en JSON, rien d'autre.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans rien enregistrer.")]
 
 
-@import_app.command("advisors")
+@import_app.command("advisors", cls=_ImportCommand)
 def import_advisors_command(
     file: FileArg,
     dry_run: DryRunOpt = False,
@@ -233,53 +321,56 @@ def import_advisors_command(
 ) -> None:
     """Importe l'équipe (e-mail, prénom, nom, téléphone, agence, rôle) : le fichier est toute
     l'équipe, les absents du fichier sont désactivés et leurs dossiers en cours listés."""
-    settings = _settings()
+    from bot.crm.advisors import import_advisors
+
     _run_import(
         "Conseillers",
         file,
         dry_run=dry_run,
         as_json=as_json,
-        run=lambda session, _progress: import_advisors(
-            session, file, today=settings.today(), keep_missing=keep_missing
+        run=lambda session, today, _progress: import_advisors(
+            session, file, today=today, keep_missing=keep_missing
         ),
     )
 
 
-@import_app.command("portfolio")
+@import_app.command("portfolio", cls=_ImportCommand)
 def import_portfolio_command(
     file: FileArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False
 ) -> None:
     """Importe l'export du portefeuille (une ligne par contrat) et met à jour les dossiers M+3."""
-    settings = _settings()
+    from bot.crm.portfolio import import_portfolio
+
     _run_import(
         "Portefeuille",
         file,
         dry_run=dry_run,
         as_json=as_json,
-        run=lambda session, progress: import_portfolio(
-            session, file, today=settings.today(), progress=progress
+        run=lambda session, today, progress: import_portfolio(
+            session, file, today=today, progress=progress
         ),
     )
 
 
+# By `CaseState` value (a `CaseState`, a str, finds its label): no import of the rules here.
 _STATE_LABELS = {
-    CaseState.UPCOMING: "à venir",
-    CaseState.OPEN: "à traiter",
-    CaseState.LATE: "en retard",
-    CaseState.EXPIRED: "expiré",
-    CaseState.CANCELLED: "annulé",
-    CaseState.DONE: "fait",
+    "upcoming": "à venir",
+    "open": "à traiter",
+    "late": "en retard",
+    "expired": "expiré",
+    "cancelled": "annulé",
+    "done": "fait",
 }
 _STATUS_LABELS = {"a_faire": "À faire", "en_cours": "En cours", "termine": "Terminé"}
 # `--state` takes the French words (with or without accents) as well as the English codes.
-_STATE_NAMES = {
-    "a_venir": CaseState.UPCOMING,
-    "a_traiter": CaseState.OPEN,
-    "en_retard": CaseState.LATE,
-    "expire": CaseState.EXPIRED,
-    "annule": CaseState.CANCELLED,
-    "fait": CaseState.DONE,
-} | {state.value: state for state in CaseState}
+_FRENCH_STATES = {
+    "a_venir": "upcoming",
+    "a_traiter": "open",
+    "en_retard": "late",
+    "expire": "expired",
+    "annule": "cancelled",
+    "fait": "done",
+}
 
 
 def _state_option(value: str | None) -> CaseState | None:
@@ -287,6 +378,11 @@ def _state_option(value: str | None) -> CaseState | None:
         return None
     import unicodedata
 
+    from bot.rules import CaseState
+
+    _STATE_NAMES = {name: CaseState(code) for name, code in _FRENCH_STATES.items()} | {
+        state.value: state for state in CaseState
+    }
     key = unicodedata.normalize(
         "NFKD", value.strip().casefold().replace(" ", "_").replace("-", "_")
     )
@@ -326,8 +422,13 @@ def cases_command(
     Sans --all, les dossiers à venir sont omis.
     Dernier jour\u00a0: la fin de la fenêtre, ou pour un dossier en retard le jour où il expire."""
     from rich import box
+    from rich.table import Table
     from rich.text import Text
 
+    from bot import db
+    from bot.cases.queries import list_cases
+    from bot.rendering import date_fr
+    from bot.rules import CaseState
     from bot.team import last_day
 
     settings = _settings()
@@ -376,6 +477,8 @@ def cases_command(
 def _print_table(table: Table) -> None:
     """A table fit to the terminal's width (or to `COLUMNS`); in a pipe without `COLUMNS`, at
     its natural width rather than cut to 80 columns."""
+    from rich.console import Console
+
     if out.is_terminal:
         out.print(table)
     elif os.environ.get("COLUMNS", "").isdigit():
@@ -386,6 +489,8 @@ def _print_table(table: Table) -> None:
 
 def _shown_url(url: str) -> str:
     """A database URL fit to print: the password hidden."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -395,7 +500,10 @@ def demo_command(
 ) -> None:
     """Charge un portefeuille de démonstration daté d'aujourd'hui et affiche les files du jour
     (refusé sur une base qui contient les données d'une agence)."""
-    from bot import demo
+    from bot import db, demo
+    from bot.cases.queries import queues_for
+    from bot.rendering import render
+    from bot.rules import previous_working_day
 
     settings = _settings()
     today = settings.today()
@@ -423,6 +531,15 @@ def demo_command(
 @app.command("advisors")
 def advisors_command(as_json: JsonOpt = False) -> None:
     """Liste l'équipe\u00a0: rôle, agence, compte Slack relié ou non, état, absences."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from bot import db
+    from bot.cases.queries import list_cases
+    from bot.models import Advisor
+    from bot.rendering import date_fr
+    from bot.rules import CaseState
+
     settings = _settings()
     today = settings.today()
     with _database(settings) as factory, db.session_scope(factory) as session:
@@ -455,6 +572,8 @@ def advisors_command(as_json: JsonOpt = False) -> None:
 
 
 def _staff_entry(advisor: Advisor, today: dt.date, open_cases: int) -> dict[str, Any]:
+    from bot.rendering import date_fr
+
     current = advisor.absence_on(today)
     coming = advisor.absences_from(today)
     if not advisor.active:
@@ -523,6 +642,7 @@ def _start_scheduler(
 ) -> tuple[Any, sessionmaker[Session]]:
     """The database reached (a few tries, one line each, then exit 1) and migrated if SQLite,
     then the scheduler built (not started), with the session factory it uses."""
+    from bot import db
     from jobs.schedule import DatabaseUnreachable, build_scheduler, reach_database
 
     if not settings.managers_channel:
@@ -575,6 +695,7 @@ def web_command(
     workers: Annotated[int, typer.Option(help="Processus gunicorn.")] = 2,
 ) -> None:
     """Lance le serveur HTTP (POST /slack/events, GET /healthz) sur $PORT, sans planificateur."""
+    from bot import db
     from bot.card_web import card_routes
     from bot.web import serve, wsgi_app
 
@@ -635,7 +756,7 @@ def digest_command(
 
     Une seule fois par conseiller et par jour.
     Les jours ouvrés seulement, comme le planificateur, sauf avec --force."""
-    from bot.rendering import plural
+    from bot.rendering import date_fr, plural
     from bot.rules import is_public_holiday, is_working_day
     from bot.slack import make_web_client
     from jobs import digest
@@ -695,10 +816,13 @@ def case_command(
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
     """Le dossier M+3 en cours d'un client : état, tags, tentatives, bilan, actions, corrections."""
+    from sqlalchemy import select
+
     from bot.cases.queries import case_loads
     from bot.cases.views import case_view
     from bot.corrections import list_corrections
     from bot.models import Case, CaseReview, Client
+    from bot.rendering import render
 
     settings = _settings()
     today = settings.today()
@@ -753,7 +877,9 @@ def corrections_command(
     et nouvelle valeur, qui, quand, appliquée ou non)."""
     from rich.table import Table
 
+    from bot import db
     from bot.corrections import list_corrections
+    from bot.rendering import render
 
     settings = _settings()
     with _database(settings) as factory, db.session_scope(factory) as session:
@@ -804,6 +930,7 @@ def outbox_command(
     """Les envois (carte de contact par SMS et e-mail, messages Slack) : en file, envoyés, en
     échec, numéros et adresses masqués. --deliver envoie une fois ceux qui sont dus."""
     from bot.outbox import deliver_due, list_lines, make_transports
+    from bot.rendering import render
 
     settings = _settings()
     problem = settings.sending_problem()
@@ -862,6 +989,7 @@ def stats_command(
 ) -> None:
     """Les chiffres M+3 d'une période (dossiers dont la fenêtre s'y ouvre), par agence et par
     conseiller, comme /m3 stats : entonnoir, délais, tags, corrections, multi-équipement."""
+    from bot import db
     from bot.stats import compute
     from bot.stats_cli import StatsFormat, StatsRefused, as_table, default_filename, resolve
     from bot.stats_cli import output as document
@@ -899,14 +1027,14 @@ def stats_command(
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point (`m3`): an unreachable database or an unexpected error is one French
     line, not a traceback (set `M3_DEBUG=1` to see it)."""
-    from bot.outages import database_cause, is_database_outage
-
     _speak_french()
     try:
         return app(args=argv if argv is not None else sys.argv[1:], prog_name="m3")
     except Exception as exc:
         if os.environ.get("M3_DEBUG"):
             raise
+        from bot.outages import database_cause, is_database_outage
+
         if is_database_outage(exc):
             err.print(
                 f"[red]Erreur :[/red] base de données injoignable ({database_cause(exc)}) : "

@@ -10,10 +10,11 @@ Query functions take the session and never commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.calls import correction_applied
@@ -79,13 +80,22 @@ def _imported(client: Client, field: str) -> str | None:
 
 
 def apply_imported(
-    session: Session, *, client_ids: Iterable[int], today: dt.date, actor: str
+    session: Session,
+    *,
+    client_ids: Iterable[int] | Select[Any],
+    today: dt.date,
+    actor: str,
 ) -> int:
     """Mark applied the pending corrections whose client's imported record now carries the
-    new value; returns how many. Called by the portfolio import after it wrote the clients."""
-    ids = sorted(set(client_ids))
+    new value; returns how many. Called by the portfolio import after it wrote the clients;
+    `client_ids` is a list of ids or a one-column SELECT of them (the import's touched
+    clients: only the pending corrections are loaded, never the clients themselves)."""
+    if isinstance(client_ids, Select):
+        chunks: Iterable[Sequence[int] | Select[Any]] = [client_ids]
+    else:
+        chunks = chunked(sorted(set(client_ids)))
     applied = 0
-    for chunk in chunked(ids):
+    for chunk in chunks:
         pending = session.execute(
             select(Correction, Client)
             .join(Client, Correction.client_id == Client.id)

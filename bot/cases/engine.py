@@ -3,35 +3,74 @@
 `sync_cases()` is called after every import (and may be called by any job): it opens cases for
 new AN contracts (grouped by `bot.rules.place_contracts`), drops terminated contracts from open
 cases and cancels a case whose contracts have all ended, and moves open cases to the client's
-current advisor. It takes the session and never commits.
+current advisor. It takes the session (or a connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
 contract's, so that a client who signed again while the first M+3 was pending is still called
 for the new contract instead of the case expiring under it. Joining a case is still bounded by
 the earliest contract's deadline (`bot.rules.accepts`), so a case cannot grow forever.
+
+The engine works on plain rows with Core statements, a page of clients at a time (their AN
+contracts, their cases and their advisor in three queries; the changes in a few batched
+statements), so that an import touching a million clients holds one page in memory, never one
+ORM object per contract.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import chunked
-from bot.models import AuditEntry, Case, Client, Contract
+from bot.bulk import Loader, reserve_ids
+from bot.models import AuditEntry, Base, Case, Client, Contract, ContractStatus
 from bot.rules import (
     CaseFacts,
     CaseState,
     ContractFacts,
     Status,
-    deadline,
+    Window,
+    case_state,
     place_contracts,
     window_for,
 )
+
+PAGE = 900  # clients per page: an `IN (…)` list short enough for every backend
+
+
+class LeftOut:
+    """The contracts too old to open a case: how many, and the first few numbers."""
+
+    __slots__ = ("count", "sample")
+    SAMPLE = 20
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sample: list[str] = []
+
+    def extend(self, numbers: Iterable[str]) -> None:
+        for number in numbers:
+            self.count += 1
+            if len(self.sample) < self.SAMPLE:
+                self.sample.append(number)
+
+    def merge(self, other: LeftOut) -> None:
+        self.count += other.count
+        self.sample.extend(other.sample[: self.SAMPLE - len(self.sample)])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sample)
 
 
 @dataclass
@@ -40,81 +79,266 @@ class SyncReport:
     joined: int = 0
     cancelled: int = 0
     moved: int = 0
-    left_out: list[str] = field(default_factory=list)  # contracts too old to open a case
+    left_out: LeftOut = field(default_factory=LeftOut)  # contracts too old to open a case
+
+    def add(self, other: SyncReport) -> None:
+        self.opened += other.opened
+        self.joined += other.joined
+        self.cancelled += other.cancelled
+        self.moved += other.moved
+        self.left_out.merge(other.left_out)
+
+
+_contract = Base.metadata.tables[Contract.__tablename__]
+_case = Base.metadata.tables[Case.__tablename__]
+_client = Base.metadata.tables[Client.__tablename__]
+_audit_table = Base.metadata.tables[AuditEntry.__tablename__]
+_ACTIVE = ContractStatus.ACTIVE.value
+_TODO = Status.TODO.value
+
+
+@dataclass(slots=True)
+class _ContractRow:
+    id: int
+    number: str
+    effect: dt.date
+    active: bool
+    termination: dt.date | None
+    case_id: int | None
+
+
+@dataclass(slots=True)
+class _CaseRow:
+    id: int
+    advisor_id: int
+    is_current: bool
+    effect_date: dt.date
+    due_date: dt.date
+    window_start: dt.date
+    window_end: dt.date
+    deadline: dt.date
+    completed_on: dt.date | None
+    cancelled_on: dt.date | None
+    dirty: bool = False
+
+    def state(self, today: dt.date) -> CaseState:
+        window = Window(
+            start=self.window_start, due=self.due_date, end=self.window_end, deadline=self.deadline
+        )
+        return case_state(
+            window=window,
+            today=today,
+            completed_on=self.completed_on,
+            cancelled_on=self.cancelled_on,
+        )
+
+
+_CASE_COLUMNS = (
+    _case.c.id,
+    _case.c.client_id,
+    _case.c.advisor_id,
+    _case.c.is_current,
+    _case.c.effect_date,
+    _case.c.due_date,
+    _case.c.window_start,
+    _case.c.window_end,
+    _case.c.deadline,
+    _case.c.completed_on,
+    _case.c.cancelled_on,
+)
+_NEW_CASE_COLUMNS = (
+    "id",
+    "client_id",
+    "advisor_id",
+    "is_current",
+    "effect_date",
+    "due_date",
+    "window_start",
+    "window_end",
+    "deadline",
+    "status",
+    "created_at",
+)
+_UPDATED_FIELDS = (
+    "advisor_id",
+    "is_current",
+    "effect_date",
+    "due_date",
+    "window_start",
+    "window_end",
+    "deadline",
+    "cancelled_on",
+)
 
 
 def sync_cases(
-    session: Session, *, client_ids: Iterable[int], today: dt.date, actor: str
+    session: Session | Connection,
+    *,
+    client_ids: Iterable[int] | Select[Any],
+    today: dt.date,
+    actor: str,
 ) -> SyncReport:
+    """Bring the cases of these clients in step with their contracts. `client_ids` is a list
+    of ids, or a one-column SELECT of them (an import passes its table of touched clients)."""
+    connection = session.connection() if isinstance(session, Session) else session
     report = SyncReport()
-    ids = sorted(set(client_ids))
-    if not ids:
-        return report
-    for chunk in chunked(ids):
-        _sync_chunk(session, chunk, today=today, actor=actor, report=report)
+    sync = _Sync(connection, today=today, actor=actor, report=report)
+    for page in _pages(connection, client_ids):
+        sync.page(page)
     return report
 
 
-def _sync_chunk(
-    session: Session, chunk: Sequence[int], *, today: dt.date, actor: str, report: SyncReport
-) -> None:
-    """Sync a few hundred clients, then let their objects go: an import may touch 100k."""
-    contracts_by_client: dict[int, list[Contract]] = defaultdict(list)
-    cases_by_client: dict[int, list[Case]] = defaultdict(list)
-    advisor_of: dict[int, int] = {}
-    for contract in session.scalars(
-        select(Contract).where(Contract.client_id.in_(chunk), Contract.new_business)
-    ):
-        contracts_by_client[contract.client_id].append(contract)
-    for case in session.scalars(select(Case).where(Case.client_id.in_(chunk))):
-        cases_by_client[case.client_id].append(case)
-    for client_id, advisor_id in session.execute(
-        select(Client.id, Client.advisor_id).where(Client.id.in_(chunk))
-    ):
-        advisor_of[client_id] = advisor_id
+def open_cases(
+    connection: Connection,
+    clients: Iterable[tuple[int, int, list[tuple[int, str, dt.date]]]],
+    *,
+    today: dt.date,
+    actor: str,
+    link: Callable[[list[tuple[int, int]]], None],
+) -> SyncReport:
+    """The cases of new clients whose contracts are not written yet (the first import of a
+    portfolio): `clients` gives each client's id, advisor id and active AN contracts (a key of
+    the caller's, number, effect date). The cases are written; `link` is given, a batch at a
+    time, the (key, case id) of each placed contract, for the caller to write with the
+    contracts. The same placement `sync_cases` makes for a client without cases."""
+    report = SyncReport()
+    sync = _Sync(connection, today=today, actor=actor, report=report)
+    batch: list[tuple[tuple[Any, ...], list[_ContractRow]]] = []
+    for client_id, advisor_id, contracts in clients:
+        waiting = [
+            _ContractRow(key, number, effect, True, None, None) for key, number, effect in contracts
+        ]
+        sync.place(client_id, advisor_id, waiting, None, [], batch)
+        if len(batch) >= 5000:
+            link(sync.insert_cases(batch))
+            batch = []
+    link(sync.insert_cases(batch))
+    return report
 
-    audit: list[dict[str, object]] = []
-    new_cases: list[tuple[dict[str, object], list[Contract]]] = []
-    for client_id in chunk:
-        contracts = contracts_by_client.get(client_id, [])
-        cases = cases_by_client.get(client_id, [])
-        in_case: dict[int, list[Contract]] = defaultdict(list)
-        for contract in contracts:
-            if contract.case_id is not None:
-                in_case[contract.case_id].append(contract)
 
-        for case in cases:
-            if case.completed_on is not None or case.cancelled_on is not None:
+def _pages(connection: Connection, client_ids: Iterable[int] | Select[Any]) -> Iterator[list[int]]:
+    if isinstance(client_ids, Select):
+        ids = client_ids.subquery()
+        column = ids.c[0]
+        last: int | None = None
+        while True:
+            query = select(column).order_by(column).limit(PAGE)
+            if last is not None:
+                query = query.where(column > last)
+            page = list(connection.execute(query).scalars())
+            if not page:
+                return
+            yield page
+            last = page[-1]
+    ordered = sorted(set(client_ids))
+    for start in range(0, len(ordered), PAGE):
+        yield ordered[start : start + PAGE]
+
+
+class _Sync:
+    def __init__(
+        self, connection: Connection, *, today: dt.date, actor: str, report: SyncReport
+    ) -> None:
+        self.connection = connection
+        self.today = today
+        self.actor = actor
+        self.report = report
+        self.now = dt.datetime.now(dt.UTC)
+
+    def page(self, ids: Sequence[int]) -> None:
+        """Sync a page of clients, then let their rows go."""
+        connection, today, report = self.connection, self.today, self.report
+        contracts_by_client: dict[int, list[_ContractRow]] = defaultdict(list)
+        for row in connection.execute(
+            select(
+                _contract.c.id,
+                _contract.c.client_id,
+                _contract.c.number,
+                _contract.c.effect_date,
+                _contract.c.status,
+                _contract.c.termination_date,
+                _contract.c.case_id,
+            )
+            .where(_contract.c.client_id.in_(ids), _contract.c.new_business)
+            .order_by(_contract.c.id)
+        ):
+            contracts_by_client[row[1]].append(
+                _ContractRow(row[0], row[2], row[3], row[4] == _ACTIVE, row[5], row[6])
+            )
+        cases_by_client: dict[int, list[_CaseRow]] = defaultdict(list)
+        for found in connection.execute(
+            select(*_CASE_COLUMNS).where(_case.c.client_id.in_(ids)).order_by(_case.c.id)
+        ):
+            cases_by_client[found[1]].append(_CaseRow(found[0], *found[2:]))
+        advisor_of: dict[int, int] = {
+            client_id: advisor_id
+            for client_id, advisor_id in connection.execute(
+                select(_client.c.id, _client.c.advisor_id).where(_client.c.id.in_(ids))
+            )
+        }
+
+        audit: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []  # contracts whose case changed
+        new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]] = []
+        for client_id in ids:
+            contracts = contracts_by_client.get(client_id, [])
+            cases = cases_by_client.get(client_id, [])
+            if not contracts and not cases:
                 continue
-            members = in_case.get(case.id, [])
-            still = [c for c in members if c.active]
-            if members and not still:
-                ended = [c.termination_date for c in members if c.termination_date]
-                case.cancelled_on = min(max(ended), today) if ended else today
-                case.is_current = False
-                report.cancelled += 1
-                audit.append(_audit(actor, case, "cancelled_on", None, case.cancelled_on))
-                continue
-            if len(still) < len(members):
-                for gone in (c for c in members if not c.active):
-                    gone.case_id = None
-                    audit.append(_audit(actor, case, "contract_left", gone.number, None))
-                _set_dates(case, [c.effect_date for c in still])
-            state = case.state(today)
-            if (
-                state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
-                and case.advisor_id != advisor_of[client_id]
-            ):
-                audit.append(
-                    _audit(actor, case, "advisor_id", case.advisor_id, advisor_of[client_id])
-                )
-                case.advisor_id = advisor_of[client_id]
-                report.moved += 1
+            advisor_id = advisor_of[client_id]
+            in_case: dict[int, list[_ContractRow]] = defaultdict(list)
+            for contract in contracts:
+                if contract.case_id is not None:
+                    in_case[contract.case_id].append(contract)
 
-        waiting = [c for c in contracts if c.case_id is None and c.active]
-        if not waiting:
-            continue
-        current = next((c for c in cases if c.is_current), None)
+            for case in cases:
+                if case.completed_on is not None or case.cancelled_on is not None:
+                    continue
+                members = in_case.get(case.id, [])
+                still = [c for c in members if c.active]
+                if members and not still:
+                    ended = [c.termination for c in members if c.termination]
+                    case.cancelled_on = min(max(ended), today) if ended else today
+                    case.is_current = False
+                    case.dirty = True
+                    report.cancelled += 1
+                    audit.append(self._audit(case.id, "cancelled_on", None, case.cancelled_on))
+                    continue
+                if len(still) < len(members):
+                    for gone in (c for c in members if not c.active):
+                        gone.case_id = None
+                        links.append({"b_id": gone.id, "case_id": None})
+                        audit.append(self._audit(case.id, "contract_left", gone.number, None))
+                    _set_dates(case, [c.effect for c in still])
+                state = case.state(today)
+                if (
+                    state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
+                    and case.advisor_id != advisor_id
+                ):
+                    audit.append(self._audit(case.id, "advisor_id", case.advisor_id, advisor_id))
+                    case.advisor_id = advisor_id
+                    case.dirty = True
+                    report.moved += 1
+
+            waiting = [c for c in contracts if c.case_id is None and c.active]
+            if waiting:
+                current = next((c for c in cases if c.is_current), None)
+                self.place(client_id, advisor_id, waiting, current, links, new_cases)
+
+        self._write(cases_by_client, new_cases, links, audit)
+
+    def place(
+        self,
+        client_id: int,
+        advisor_id: int,
+        waiting: list[_ContractRow],
+        current: _CaseRow | None,
+        links: list[dict[str, Any]],
+        new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]],
+    ) -> None:
+        """Place a client's active AN contracts that are in no case: join its current case,
+        or open new ones (`bot.rules.place_contracts`)."""
+        report, today = self.report, self.today
         current_facts = None
         if current is not None:
             current_facts = CaseFacts(
@@ -126,78 +350,124 @@ def _sync_chunk(
         by_number = {c.number: c for c in waiting}
         placements = place_contracts(
             current_case=current_facts,
-            contracts=[
-                ContractFacts(key=c.number, effect=c.effect_date, active=True) for c in waiting
-            ],
+            contracts=[ContractFacts(c.number, c.effect, True) for c in waiting],
             today=today,
         )
-        placed = {p.contract_key for p in placements}
-        report.left_out.extend(sorted(set(by_number) - placed))
-        groups: dict[int, list[Contract]] = defaultdict(list)
+        if len(placements) < len(by_number):
+            placed = {p.contract_key for p in placements}
+            report.left_out.extend(sorted(set(by_number) - placed))
+        groups: dict[int, list[_ContractRow]] = {}
         for placement in placements:
             contract = by_number[placement.contract_key]
             if placement.case_key is not None and current is not None:
                 contract.case_id = placement.case_key
-                current.deadline = max(current.deadline, deadline(contract.effect_date))
+                links.append({"b_id": contract.id, "case_id": current.id})
+                current.deadline = max(current.deadline, window_for(contract.effect).deadline)
+                current.dirty = True
                 report.joined += 1
             elif placement.new_group is not None:
-                groups[placement.new_group].append(contract)
-        if groups and current is not None:
+                groups.setdefault(placement.new_group, []).append(contract)
+        if not groups:
+            return
+        if current is not None:
             current.is_current = False
-        last = max(groups, default=-1)
+            current.dirty = True
+        last = max(groups)
         for index, members in sorted(groups.items()):
-            window = window_for(min(c.effect_date for c in members))
-            last_deadline = max(deadline(c.effect_date) for c in members)
-            values: dict[str, object] = {
-                "client_id": client_id,
-                "advisor_id": advisor_of[client_id],
-                "is_current": index == last,
-                "effect_date": min(c.effect_date for c in members),
-                "due_date": window.due,
-                "window_start": window.start,
-                "window_end": window.end,
-                "deadline": last_deadline,
-                "status": Status.TODO.value,
-            }
+            if len(members) == 1:
+                first_effect = members[0].effect
+                window = window_for(first_effect)
+                last_deadline = window.deadline
+            else:
+                first_effect = min(c.effect for c in members)
+                window = window_for(first_effect)
+                last_deadline = max(window_for(c.effect).deadline for c in members)
+            values = (  # in `_NEW_CASE_COLUMNS` order, after the id
+                client_id,
+                advisor_id,
+                index == last,
+                first_effect,
+                window.due,
+                window.start,
+                window.end,
+                last_deadline,
+                _TODO,
+                self.now,
+            )
             new_cases.append((values, members))
 
-    session.flush()
-    created = [Case(**values) for values, _ in new_cases]
-    if created:
-        session.add_all(created)
-        session.flush()  # one batched INSERT … RETURNING for all the new cases
-        for case, (_, members) in zip(created, new_cases, strict=True):
-            for contract in members:
-                contract.case_id = case.id
-        session.flush()
-        report.opened += len(created)
-    if audit:
-        session.execute(insert(AuditEntry), audit)
-    loaded: list[Contract | Case] = [*created]
-    for contracts in contracts_by_client.values():
-        loaded.extend(contracts)
-    for cases in cases_by_client.values():
-        loaded.extend(cases)
-    for obj in loaded:
-        session.expunge(obj)
+    def insert_cases(
+        self, new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]]
+    ) -> list[tuple[int, int]]:
+        """Insert new cases with ids reserved beforehand (a plain batched INSERT, no
+        RETURNING); the (contract id, case id) of their members."""
+        if not new_cases:
+            return []
+        ids = reserve_ids(self.connection, _case, len(new_cases))
+        loader = Loader(self.connection, _case, _NEW_CASE_COLUMNS)
+        links: list[tuple[int, int]] = []
+        for case_id, (values, members) in zip(ids, new_cases, strict=True):
+            loader.add((case_id, *values))
+            links.extend((contract.id, case_id) for contract in members)
+        loader.flush()
+        self.report.opened += len(new_cases)
+        return links
+
+    def _write(
+        self,
+        cases_by_client: dict[int, list[_CaseRow]],
+        new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]],
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> None:
+        connection = self.connection
+        # Existing cases first: one that stops being current must do so before a new current
+        # case of its client is inserted (a unique index holds one current case per client).
+        changed = [
+            {"b_id": case.id, **{name: getattr(case, name) for name in _UPDATED_FIELDS}}
+            for cases in cases_by_client.values()
+            for case in cases
+            if case.dirty
+        ]
+        if changed:
+            connection.execute(
+                update(_case)
+                .where(_case.c.id == bindparam("b_id"))
+                .values({name: bindparam(name) for name in _UPDATED_FIELDS}),
+                changed,
+            )
+        if new_cases:
+            links.extend(
+                {"b_id": contract_id, "case_id": case_id}
+                for contract_id, case_id in self.insert_cases(new_cases)
+            )
+        if links:
+            connection.execute(
+                update(_contract)
+                .where(_contract.c.id == bindparam("b_id"))
+                .values(case_id=bindparam("case_id")),
+                links,
+            )
+        if audit:
+            connection.execute(insert(_audit_table), audit)
+
+    def _audit(self, case_id: int, name: str, old: object, new: object) -> dict[str, Any]:
+        return {
+            "at": self.now,
+            "actor": self.actor,
+            "entity": "case",
+            "entity_key": str(case_id),
+            "field": name,
+            "old_value": None if old is None else str(old),
+            "new_value": None if new is None else str(new),
+        }
 
 
-def _set_dates(case: Case, effects: list[dt.date]) -> None:
+def _set_dates(case: _CaseRow, effects: list[dt.date]) -> None:
     window = window_for(min(effects))
     case.effect_date = min(effects)
     case.due_date = window.due
     case.window_start = window.start
     case.window_end = window.end
-    case.deadline = max(deadline(e) for e in effects)
-
-
-def _audit(actor: str, case: Case, name: str, old: object, new: object) -> dict[str, object]:
-    return {
-        "at": dt.datetime.now(dt.UTC),
-        "actor": actor,
-        "entity": "case",
-        "entity_key": str(case.id),
-        "field": name,
-        "old_value": None if old is None else str(old),
-        "new_value": None if new is None else str(new),
-    }
+    case.deadline = max(window_for(e).deadline for e in effects)
+    case.dirty = True

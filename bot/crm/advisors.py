@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.cases.queries import list_cases
-from bot.crm.reading import FileRefused
+from bot.crm.reading import FileRefused, Problem
 from bot.crm.rows import clean, normalize_email, normalize_phone
 from bot.crm.run import ImportResult, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import (
@@ -96,8 +96,11 @@ def import_advisors(
     result = AdvisorsResult()
     existing = {a.email.casefold(): a for a in session.scalars(select(Advisor))}
     seen: set[str] = set()
-    for row in table.rows:
+    for row in table.rows():
         result.rows += 1
+        if isinstance(row, Problem):
+            result.rejected.append(Rejection(row.line, row.reason))
+            continue
         if len(row.cells) != width:
             result.rejected.append(
                 Rejection(

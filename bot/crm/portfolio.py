@@ -13,63 +13,86 @@ nothing. Choices where the rules are silent:
   advisor, the whole file is refused with one line listing the unknown ones: the staff file
   was not imported, or this export belongs to another agency.
 - An empty contract status reads as active, unless a termination date already passed.
+- An effect or termination date before 1950 or more than two years ahead rejects the row.
+
+How, at scale (hundreds of thousands of rows, bounded memory):
+
+1. The file is streamed (`bot.crm.reading`). Each record's bytes are fingerprinted (BLAKE2b,
+   keyed by what gives them their meaning: the header, the encoding, the staff the advisor
+   column resolves to, the parser's version). A record whose fingerprint is a contract's
+   `row_hash` is known: the database already holds exactly what it says, and it is neither
+   parsed nor validated again. The others are parsed and written, by batches, to temporary
+   staging tables (`bot.crm.stage`: `executemany` on SQLite, `COPY` on PostgreSQL).
+2. Set-wise statements over the staged rows then settle the duplicates, find each client's
+   last row, insert the new clients and contracts (`INSERT … SELECT`), and compare the
+   existing ones; only the rows that differ come back to Python, for the audit log.
+3. The case engine (`bot.cases.engine`) and the CRM corrections run over the touched clients.
+
+A contract keeps the fingerprint of its row only while that row says everything the database
+holds about it: no flag to report again (a bad phone is reported at every import), nothing
+that changes with the day (an empty status with a termination date still to come), and the
+client's details in the database are the ones on that row. A client whose details change has
+the fingerprints of its other contracts cleared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from bot.cases.engine import sync_cases
+from bot.bulk import Loader
+from bot.cases.engine import SyncReport, open_cases, sync_cases
 from bot.corrections import apply_imported
-from bot.crm.reading import FileRefused
-from bot.crm.rows import ParsedRow, RowError, clean, parse_row
-from bot.crm.run import ImportResult, Progress, Rejection, audit_rows, diff, start
+from bot.crm import stage
+from bot.crm.reading import FileRefused, LineProblem, Table
+from bot.crm.rows import (
+    CLIENT_FIELDS,
+    CONTRACT_FIELDS,
+    PortfolioParser,
+    RowError,
+    native_values,
+    sqlite_values,
+)
+from bot.crm.run import ImportResult, Lookup, Progress, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
-from bot.db import chunked
-from bot.models import AuditEntry, Base, Client, Contract, RejectedRow
+from bot.models import AuditEntry, Base, Client, Contract, ContractStatus, ImportRun, RejectedRow
 
-_M = TypeVar("_M", Client, Contract)
+# Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
+# misses once, and every row is read again.
+FINGERPRINT_VERSION = b"m3-portfolio-1"
+PAGE = 2000
 
-CLIENT_FIELDS = (
-    "client_type",
-    "civility",
-    "last_name",
-    "first_name",
-    "company_name",
-    "address",
-    "postal_code",
-    "city",
-    "phone",
-    "phone_invalid",
-    "email",
-    "email_invalid",
-    "marital_status",
-    "professional_status",
-    "siret",
-    "naf_code",
-    "activity",
-    "revenue",
-    "headcount",
-    "insurance_contact",
-    "branch_id",
-    "advisor_id",
-)
-CONTRACT_FIELDS = (
-    "product",
-    "origin",
-    "new_business",
-    "effect_date",
-    "status",
-    "termination_date",
-    "seller",
-    "dp_signed",
-    "missing_pieces",
-)
+_client = Base.metadata.tables[Client.__tablename__]
+_contract = Base.metadata.tables[Contract.__tablename__]
+_audit = Base.metadata.tables[AuditEntry.__tablename__]
+_rejected = Base.metadata.tables[RejectedRow.__tablename__]
+S = stage.stage_row
+SC = stage.stage_client
+F = stage.stage_final
+T = stage.stage_touched
 
 
 def import_portfolio(
@@ -79,175 +102,758 @@ def import_portfolio(
     today: dt.date,
     progress: Progress | None = None,
     run_kind: str = "portfolio",
+    fingerprints: bool = True,
 ) -> ImportResult:
     """Import a portfolio export. Raises `FileRefused` (nothing written: the caller rolls the
     session back) when the file is unreadable or names no advisor the bot knows. `run_kind`
-    is recorded on the import run (the demo marks its own)."""
+    is recorded on the import run (the demo marks its own). `fingerprints=False` reads every
+    row again (the tests compare both ways)."""
     table, columns, lookup, run = start(
         session, path, run_kind, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, today
     )
-    width = len(table.header)
-    result = ImportResult()
-    actor = f"import:{run.id}"
-    advisor_column = columns["advisor"]
-    known_advisor = False
-    unknown_advisors: set[str] = set()
-
-    parsed: dict[str, ParsedRow] = {}
-    client_rows: dict[str, dict[str, Any]] = {}
-    duplicates: list[ParsedRow] = []
-    for row in table.rows:
-        result.rows += 1
-        if progress is not None and result.rows % 500 == 0:
-            progress(result.rows)
-        if not known_advisor and len(row.cells) == width:
-            named = clean(row.cells[advisor_column])
-            if named and lookup.advisor(named) is None:
-                unknown_advisors.add(named)
-            elif named:
-                known_advisor = True
-        try:
-            item = parse_row(row, columns, width, lookup, today)
-        except RowError as exc:
-            result.rejected.append(Rejection(row.line, str(exc)))
-            continue
-        result.to_fix.extend(Rejection(item.line, flag) for flag in item.flags)
-        earlier = parsed.get(item.contract_number)
-        if earlier is not None:
-            if earlier.contract == item.contract and earlier.client_number == item.client_number:
-                duplicates.append(item)
-            else:
-                result.rejected.append(
-                    Rejection(
-                        item.line,
-                        f"contrat {item.contract_number} déjà présent ligne {earlier.line} "
-                        "avec d'autres valeurs",
-                    )
-                )
-            continue
-        parsed[item.contract_number] = item
-        # A client's details come from its last row; keep one dict per client, not per row.
-        client_rows[item.client_number] = item.client
-        item.client = {}
-    if progress is not None:
-        progress(result.rows)
-    if unknown_advisors and not known_advisor:
-        raise FileRefused(_unknown_advisors(unknown_advisors, staff=bool(lookup.advisors)))
-
-    # Clients: the last row of each client wins (collected above).
-    existing_clients = _rows_by_number(session, Client, ("id", *CLIENT_FIELDS), list(client_rows))
-    new_clients = [
-        {"number": number, **values}
-        for number, values in client_rows.items()
-        if number not in existing_clients
-    ]
-    changed_clients: set[str] = set()
-    touched_client_ids: set[int] = set()
-    audit: list[dict[str, Any]] = []
-    client_updates: list[dict[str, Any]] = []
-    for number, client in existing_clients.items():
-        values = client_rows.get(number)
-        if values is None:
-            continue
-        current = client
-        changes = diff(current, values)
-        if changes:
-            changed_clients.add(number)
-            touched_client_ids.add(client["id"])
-            client_updates.append({"id": client["id"], **values})
-            audit.extend(audit_rows(actor, "client", number, changes))
-    if new_clients:
-        # Core executemany on the table: one batched statement for every new row.
-        session.execute(insert(Base.metadata.tables["client"]), new_clients)
-    if client_updates:
-        session.execute(update(Client), client_updates)
-    client_ids = {
-        number: row["id"]
-        for number, row in _rows_by_number(session, Client, ("id",), list(client_rows)).items()
-    }
-    new_client_numbers = {row["number"] for row in new_clients}
-    touched_client_ids.update(client_ids[n] for n in new_client_numbers)
-
-    # Contracts.
-    numbers = list(parsed)
-    existing_contracts = _rows_by_number(
-        session, Contract, ("id", "client_id", *CONTRACT_FIELDS), numbers
-    )
-    new_contracts: list[dict[str, Any]] = []
-    contract_updates: list[dict[str, Any]] = []
-    for number, item in parsed.items():
-        client_id = client_ids[item.client_number]
-        values = {**item.contract, "client_id": client_id}
-        contract = existing_contracts.get(number)
-        if contract is None:
-            new_contracts.append({"number": number, "first_seen_on": today, **values})
-            touched_client_ids.add(client_id)
-            result.created += 1
-            continue
-        current = {name: contract[name] for name in (*CONTRACT_FIELDS, "client_id")}
-        changes = diff(current, values)
-        if changes:
-            contract_updates.append({"id": contract["id"], **values})
-            audit.extend(audit_rows(actor, "contract", number, changes))
-            touched_client_ids.update({client_id, contract["client_id"]})
-            result.updated += 1
-        elif item.client_number in changed_clients:
-            result.updated += 1
-        else:
-            result.unchanged += 1
-    result.unchanged += len(duplicates)
-    if new_contracts:
-        session.execute(insert(Base.metadata.tables["contract"]), new_contracts)
-    if contract_updates:
-        session.execute(update(Contract), contract_updates)
-    if audit:
-        session.execute(insert(AuditEntry), audit)
-    session.expire_all()
-    # The parsed rows are written: free them before the case engine loads its own.
-    del parsed, client_rows, existing_clients, existing_contracts, new_contracts, new_clients
-
-    result.cases = sync_cases(session, client_ids=touched_client_ids, today=today, actor=actor)
-    result.corrections_applied = apply_imported(
-        session, client_ids=touched_client_ids, today=today, actor=actor
-    )
-    run.rows, run.created, run.updated, run.unchanged = (
-        result.rows,
-        result.created,
-        result.updated,
-        result.unchanged,
-    )
-    if result.rejected:
-        session.execute(
-            insert(RejectedRow),
-            [
-                {"import_run_id": run.id, "line": r.line, "reason": r.reason}
-                for r in result.rejected
-            ],
-        )
-    result.rejected.sort(key=lambda r: r.line)
+    connection = session.connection()
+    stage.create(connection)
+    result = _Import(
+        session, connection, table, columns, lookup, run, today, progress, fingerprints
+    ).run()
+    # On failure the caller rolls back, which takes the staging tables with it.
+    stage.drop(connection)
     return result
 
 
-def _rows_by_number(
-    session: Session, model: type[_M], columns: tuple[str, ...], numbers: list[str]
-) -> dict[str, dict[str, Any]]:
-    """The given columns of the records with these numbers, as plain dicts (no ORM objects:
-    an import compares up to 100k rows)."""
-    found: dict[str, dict[str, Any]] = {}
-    selected = [getattr(model, name) for name in ("number", *columns)]
-    for chunk in chunked(numbers):
-        for row in session.execute(select(*selected).where(model.number.in_(chunk))):
-            values = row._asdict()
-            found[values.pop("number")] = values
-    return found
+def _context_key(table: Table, lookup: Lookup) -> bytes:
+    """The key of every fingerprint of this file: what gives a record's bytes their meaning."""
+    context = hashlib.blake2b(digest_size=32)
+    context.update(FINGERPRINT_VERSION)
+    for part in (table.encoding, table.delimiter, *table.header):
+        context.update(b"\x1f" + part.encode("utf-8", "surrogatepass"))
+    for advisor_id, email, first_name, last_name in lookup.staff:
+        context.update(f"\x1e{advisor_id}\x1f{email}\x1f{first_name}\x1f{last_name}".encode())
+    return context.digest()
 
 
-def _unknown_advisors(names: set[str], *, staff: bool, shown: int = 5) -> str:
+class _Import:
+    def __init__(
+        self,
+        session: Session,
+        connection: Connection,
+        table: Table,
+        columns: dict[str, int],
+        lookup: Lookup,
+        run: ImportRun,
+        today: dt.date,
+        progress: Progress | None,
+        fingerprints: bool,
+    ) -> None:
+        self.session = session
+        self.connection = connection
+        self.table = table
+        self.columns = columns
+        self.lookup = lookup
+        self.run_row = run
+        self.today = today
+        self.progress = progress
+        self.fingerprints = fingerprints
+        self.actor = f"import:{run.id}"
+        self.result = ImportResult()
+        self.postgresql = connection.dialect.name == "postgresql"
+        self.converters = native_values() if self.postgresql else sqlite_values()
+        # The known rows (fingerprint met in the database): fingerprint and line, in order.
+        self.known_hashes = array("q")
+        self.known_lines = array("q")
+        self.staged = 0
+        # Known rows rejected as a duplicate (they do not count for their client's details).
+        self.dead_known: set[int] = set()
+        self.known_updated = 0  # known rows of a client whose details changed
+        self.known_rejected = 0  # known rows rejected as a duplicate with other values
+        self.new_cases: SyncReport | None = None  # the cases of new clients
+
+    # --- 1. Reading ---------------------------------------------------------------------------
+
+    def run(self) -> ImportResult:
+        self.read()
+        if self.staged:
+            self.settle()
+        return self.finish()
+
+    def read(self) -> None:
+        table, result, lookup = self.table, self.result, self.lookup
+        parser = PortfolioParser(
+            columns=self.columns,
+            header=table.header,
+            lookup=lookup,
+            today=self.today,
+            plain=table.encoding != "xlsx",
+            **self.converters,
+        )
+        known = self._known() if self.fingerprints else set()
+        key = _context_key(table, lookup)
+        blake = hashlib.blake2b
+        from_bytes = int.from_bytes
+        rows = Loader(self.connection, S, stage.ROW_COLUMNS, ready=True)
+        clients = Loader(self.connection, SC, stage.CLIENT_COLUMNS, ready=True)
+        row_buffer, client_buffer = rows.buffer, clients.buffer
+        batch = Loader.BATCH
+        refs: dict[int, int] = {}  # client values (their hash) → their row in stage_client
+        known_hashes, known_lines = self.known_hashes, self.known_lines
+        split = table.split
+        rejected, to_fix = result.rejected, result.to_fix
+        advisor_column = self.columns["advisor"]
+        width = len(table.header)
+        known_advisor = False
+        unknown_advisors: set[str] = set()  # the first few, for the refusal's message
+        unknown_count = 0
+        progress = self.progress
+        next_progress = 5000
+        count = 0
+        for line, raw, cells, problem in table.records():
+            if problem is not None:
+                count += 1
+                rejected.append(Rejection(line, problem))
+                continue
+            fingerprint = from_bytes(
+                blake(raw, digest_size=8, key=key).digest(), "little", signed=True
+            )
+            count += 1
+            if progress is not None and count >= next_progress:
+                progress(count)
+                next_progress += 5000
+            if fingerprint in known:
+                known_hashes.append(fingerprint)
+                known_lines.append(line)
+                continue
+            if cells is None:
+                try:
+                    cells = split(raw)
+                except LineProblem as exc:
+                    rejected.append(Rejection(line, str(exc)))
+                    continue
+            if not known_advisor and len(cells) == width:
+                named = cells[advisor_column]
+                named = named.strip() if type(named) is str else str(named or "").strip()
+                if named and lookup.advisor(named) is None:
+                    if named not in unknown_advisors:
+                        unknown_count += 1
+                        if len(unknown_advisors) < 50:
+                            unknown_advisors.add(named)
+                elif named:
+                    known_advisor = True
+            try:
+                (
+                    client_number,
+                    contract_number,
+                    client,
+                    contract,
+                    flags,
+                    remember,
+                ) = parser.parse(cells)
+            except RowError as exc:
+                if all(_blank(c) for c in cells):
+                    count -= 1  # a blank record: skipped, not counted
+                    continue
+                rejected.append(Rejection(line, str(exc)))
+                continue
+            if flags:
+                to_fix.extend(Rejection(line, flag) for flag in flags)
+            client_key = hash((client_number, client))
+            client_ref = refs.get(client_key)
+            if client_ref is None:
+                client_ref = refs[client_key] = len(refs) + 1
+                client_buffer.append((client_ref, client_key, client_number, *client))
+                if len(client_buffer) >= batch:
+                    clients.flush()
+            row_buffer.append(
+                (
+                    line,
+                    fingerprint if remember and self.fingerprints else None,
+                    client_number,
+                    contract_number,
+                    client_ref,
+                    *contract,
+                )
+            )
+            if len(row_buffer) >= batch:
+                rows.flush()
+        rows.flush()
+        clients.flush()
+        result.rows = count
+        if progress is not None:
+            progress(count)
+        self.staged = rows.count
+        if known_hashes:
+            known_advisor = True
+        if unknown_advisors and not known_advisor:
+            raise FileRefused(
+                _unknown_advisors(unknown_advisors, unknown_count, staff=bool(lookup.advisors))
+            )
+
+    def _known(self) -> set[int]:
+        column = _contract.c.row_hash
+        return set(self.connection.execute(select(column).where(column.is_not(None))).scalars())
+
+    # --- 2. Settling the staged rows ----------------------------------------------------------
+
+    def settle(self) -> None:
+        connection = self.connection
+        stage.analyze(connection)
+        known_rows = self._known_rows_of_interest()
+        self._duplicates(known_rows)
+        self._final_rows(known_rows)
+        changed_clients = self._clients()
+        if changed_clients:
+            # Their other contracts' rows carry the old details: read them again next time.
+            connection.execute(
+                update(_contract)
+                .where(_contract.c.client_id.in_(select(F.c.client_id).where(F.c.changed)))
+                .values(row_hash=None)
+            )
+            self.known_updated = sum(
+                1
+                for line, _, client_number in known_rows
+                if line not in self.dead_known and client_number in changed_clients
+            )
+        self._contracts()
+
+    def _known_rows_of_interest(self) -> list[tuple[int, str, str]]:
+        """The known rows (line, contract number, client number) that share a contract or a
+        client with a staged row: they matter for duplicates and for whose details win."""
+        if not self.known_hashes:
+            return []
+        columns = (_contract.c.row_hash, _contract.c.number, _client.c.number)
+        # Driven by the staged rows (each lookup by an index), not by the whole contract table.
+        same_contract = (
+            select(*columns)
+            .select_from(S)
+            .join(_contract, _contract.c.number == S.c.contract_number)
+            .join(_client, _client.c.id == _contract.c.client_id)
+            .where(_contract.c.row_hash.is_not(None))
+        )
+        staged_clients = select(S.c.client_number).distinct().subquery()
+        same_client = (
+            select(*columns)
+            .select_from(staged_clients)
+            .join(_client, _client.c.number == staged_clients.c.client_number)
+            .join(_contract, _contract.c.client_id == _client.c.id)
+            .where(_contract.c.row_hash.is_not(None))
+        )
+        interest = {
+            h: (number, client)
+            for query in (same_contract, same_client)
+            for h, number, client in self.connection.execute(query)
+        }
+        if not interest:
+            return []
+        found = [
+            (line, *interest[h])
+            for h, line in zip(self.known_hashes, self.known_lines, strict=True)
+            if h in interest
+        ]
+        # The same row twice: the later one is a duplicate, which leaves the client's details
+        # alone (it stays counted unchanged).
+        first: set[str] = set()
+        for line, number, _ in found:
+            if number in first:
+                self.dead_known.add(line)
+            first.add(number)
+        return found
+
+    def _duplicates(self, known_rows: list[tuple[int, str, str]]) -> None:
+        """The same contract on several rows: the first is kept, a later one with the same
+        values is dropped (counted unchanged), one with other values is rejected."""
+        connection = self.connection
+        numbers = set(
+            connection.execute(
+                select(S.c.contract_number).group_by(S.c.contract_number).having(func.count() > 1)
+            ).scalars()
+        )
+        known_by_number: dict[str, list[int]] = defaultdict(list)
+        for line, number, _ in known_rows:
+            known_by_number[number].append(line)
+        if known_by_number:
+            for chunk in _chunks(sorted(known_by_number)):
+                numbers.update(
+                    connection.execute(
+                        select(S.c.contract_number).where(S.c.contract_number.in_(chunk))
+                    ).scalars()
+                )
+        if not numbers:
+            return
+        gone_lines: list[int] = []
+        for chunk in _chunks(sorted(numbers)):
+            occurrences: dict[str, list[tuple[int, str, dict[str, Any], bool]]] = defaultdict(list)
+            for row in connection.execute(
+                select(S.c.line, S.c.contract_number, S.c.client_number, *_fields(S))
+                .where(S.c.contract_number.in_(chunk))
+                .order_by(S.c.line)
+            ):
+                values = dict(zip(CONTRACT_FIELDS, row[3:], strict=True))
+                occurrences[row[1]].append((row[0], row[2], values, False))
+            in_file = [n for n in chunk if n in known_by_number]
+            if in_file:
+                for row in connection.execute(
+                    select(_contract.c.number, _client.c.number, *_fields(_contract))
+                    .join(_client, _client.c.id == _contract.c.client_id)
+                    .where(_contract.c.number.in_(in_file))
+                ):
+                    values = dict(zip(CONTRACT_FIELDS, row[2:], strict=True))
+                    for line in known_by_number[row[0]]:
+                        occurrences[row[0]].append((line, row[1], values, True))
+            for number, found in occurrences.items():
+                found.sort(key=lambda item: item[0])
+                first_line, first_client, first_values, _ = found[0]
+                for line, client_number, values, known in found[1:]:
+                    same = client_number == first_client and not diff(values, first_values)
+                    if not same:
+                        self.result.rejected.append(
+                            Rejection(
+                                line,
+                                f"contrat {number} déjà présent ligne {first_line} avec "
+                                "d'autres valeurs",
+                            )
+                        )
+                    if known:
+                        self.dead_known.add(line)
+                        self.known_rejected += not same
+                    else:
+                        gone_lines.append(line)
+                        self.result.unchanged += same
+        for chunk in _chunks(gone_lines):
+            connection.execute(delete(S).where(S.c.line.in_(chunk)))
+
+    def _final_rows(self, known_rows: list[tuple[int, str, str]]) -> None:
+        """Each client's last row: its details are the client's."""
+        connection = self.connection
+        ranked = select(
+            S.c.client_number,
+            S.c.line,
+            S.c.client_ref,
+            func.row_number()
+            .over(partition_by=S.c.client_number, order_by=S.c.line.desc())
+            .label("rank"),
+        ).subquery()
+        connection.execute(
+            insert(F).from_select(
+                ["client_number", "line", "client_ref", "client_id", "is_new"],
+                select(
+                    ranked.c.client_number,
+                    ranked.c.line,
+                    ranked.c.client_ref,
+                    _client.c.id,
+                    _client.c.id.is_(None),
+                )
+                .outerjoin(_client, _client.c.number == ranked.c.client_number)
+                .where(ranked.c.rank == 1),
+            )
+        )
+        # A later known row of the client: its details (those in the database) win.
+        last_known: dict[str, int] = {}
+        for line, _, client_number in known_rows:
+            if line not in self.dead_known and line > last_known.get(client_number, 0):
+                last_known[client_number] = line
+        if last_known:
+            later = []
+            for chunk in _chunks(sorted(last_known)):
+                for client_number, line in connection.execute(
+                    select(F.c.client_number, F.c.line).where(F.c.client_number.in_(chunk))
+                ):
+                    if last_known[client_number] > line:
+                        later.append({"b_number": client_number})
+            if later:
+                connection.execute(
+                    update(F)
+                    .where(F.c.client_number == bindparam("b_number"))
+                    .values(client_ref=None),
+                    later,
+                )
+
+    def _clients(self) -> set[str]:
+        """Insert the new clients, update the changed ones (audited); the numbers of the
+        changed ones."""
+        connection = self.connection
+        created = connection.execute(
+            insert(_client)
+            .from_select(
+                ["number", *CLIENT_FIELDS],
+                select(F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS])
+                .join(SC, SC.c.client_ref == F.c.client_ref)
+                .where(F.c.is_new.is_(True))
+                .order_by(F.c.client_number),
+            )
+            .execution_options(preserve_rowcount=True)
+        )
+        if created.rowcount:
+            if self.postgresql:  # a join there; `UPDATE … FROM` needs SQLite 3.33
+                set_ids = (
+                    update(F)
+                    .values(client_id=_client.c.id)
+                    .where(_client.c.number == F.c.client_number)
+                )
+            else:
+                set_ids = update(F).values(
+                    client_id=select(_client.c.id)
+                    .where(_client.c.number == F.c.client_number)
+                    .scalar_subquery()
+                )
+            connection.execute(set_ids.where(F.c.is_new.is_(True)))
+            connection.execute(
+                text("CREATE INDEX m3_stage_final_client ON m3_stage_final (client_id)")
+            )
+
+        # Existing clients whose details come from a staged row: compare, in pages.
+        differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+        changed: set[str] = set()
+        last = ""
+        width = len(CLIENT_FIELDS)
+        while True:
+            page = connection.execute(
+                select(
+                    F.c.client_number,
+                    _client.c.id,
+                    *[_client.c[name] for name in CLIENT_FIELDS],
+                    *[SC.c[name] for name in CLIENT_FIELDS],
+                )
+                .join(SC, SC.c.client_ref == F.c.client_ref)
+                .join(_client, _client.c.id == F.c.client_id)
+                .where(F.c.is_new.is_not(True), F.c.client_number > last, differs)
+                .order_by(F.c.client_number)
+                .limit(PAGE)
+            ).all()
+            if not page:
+                break
+            last = page[-1][0]
+            updates: list[dict[str, Any]] = []
+            audit: list[dict[str, Any]] = []
+            numbers: list[dict[str, Any]] = []
+            for row in page:
+                number, client_id = row[0], row[1]
+                current = dict(zip(CLIENT_FIELDS, row[2 : 2 + width], strict=True))
+                values = dict(zip(CLIENT_FIELDS, row[2 + width :], strict=True))
+                changes = diff(current, values)
+                if changes:
+                    changed.add(number)
+                    numbers.append({"b_number": number})
+                    updates.append({"b_id": client_id, **values})
+                    audit.extend(audit_rows(self.actor, "client", number, changes))
+            if updates:
+                connection.execute(
+                    update(_client)
+                    .where(_client.c.id == bindparam("b_id"))
+                    .values({name: bindparam(name) for name in CLIENT_FIELDS}),
+                    updates,
+                )
+                connection.execute(
+                    update(F)
+                    .where(F.c.client_number == bindparam("b_number"))
+                    .values(changed=True),
+                    numbers,
+                )
+            if audit:
+                connection.execute(insert(_audit), audit)
+        self._kept_details()
+        return changed
+
+    def _kept_details(self) -> None:
+        """For a client whose details stay those in the database (a later known row of the
+        file says so), the staged values equal to them, if any: its staged rows with those
+        values keep their fingerprint."""
+        connection = self.connection
+        kept = connection.execute(
+            select(F.c.client_number, *[_client.c[name] for name in CLIENT_FIELDS])
+            .join(_client, _client.c.id == F.c.client_id)
+            .where(F.c.client_ref.is_(None))
+        ).all()
+        if not kept:
+            return
+        decimal_value = self.converters["decimal_value"]
+        revenue = CLIENT_FIELDS.index("revenue")
+        wanted: dict[tuple[str, int], str] = {}
+        for row in kept:
+            values = list(row[1:])
+            if values[revenue] is not None:
+                values[revenue] = decimal_value(values[revenue])
+            wanted[(row[0], hash((row[0], tuple(values))))] = row[0]
+        matches = []
+        for chunk in _chunks(sorted({number for number, _ in wanted})):
+            for ref, key, number in connection.execute(
+                select(SC.c.client_ref, SC.c.client_key, SC.c.client_number).where(
+                    SC.c.client_number.in_(chunk)
+                )
+            ):
+                if (number, key) in wanted:
+                    matches.append({"b_number": number, "match_ref": ref})
+        if matches:
+            connection.execute(
+                update(F)
+                .where(F.c.client_number == bindparam("b_number"))
+                .values(match_ref=bindparam("match_ref")),
+                matches,
+            )
+
+    def _contracts(self) -> None:
+        connection, result = self.connection, self.result
+        if connection.execute(select(_contract.c.id).limit(1)).first() is not None:
+            existing = (
+                select(_contract.c.id)
+                .where(_contract.c.number == S.c.contract_number)
+                .scalar_subquery()
+            )
+            connection.execute(update(S).values(contract_id=existing))
+        self._open_cases_of_new_clients()
+        remembered = case(
+            (
+                and_(
+                    S.c.row_hash.is_not(None),
+                    S.c.client_ref == func.coalesce(F.c.client_ref, F.c.match_ref),
+                ),
+                S.c.row_hash,
+            ),
+            else_=None,
+        )
+        # The existing clients whose cases must be brought in step: those with a new contract
+        # or new details, and (below) both clients of a changed contract.
+        touched = select(F.c.client_id).where(
+            F.c.is_new.is_not(True),
+            or_(
+                F.c.changed.is_(True),
+                F.c.client_number.in_(select(S.c.client_number).where(S.c.contract_id.is_(None))),
+            ),
+        )
+        connection.execute(insert(T).from_select(["client_id"], touched))
+        L = stage.stage_link
+        created = connection.execute(
+            insert(_contract)
+            .from_select(
+                ["number", "client_id", "first_seen_on", *CONTRACT_FIELDS, "row_hash", "case_id"],
+                select(
+                    S.c.contract_number,
+                    F.c.client_id,
+                    literal(self.today, _contract.c.first_seen_on.type),
+                    *_fields(S),
+                    remembered,
+                    L.c.case_id,
+                )
+                .join(F, F.c.client_number == S.c.client_number)
+                .outerjoin(L, L.c.line == S.c.line)
+                .where(S.c.contract_id.is_(None))
+                .order_by(S.c.contract_number),
+            )
+            .execution_options(preserve_rowcount=True)
+        )
+        result.created = created.rowcount
+
+        # Existing contracts: compare those that differ, in pages.
+        differs = or_(
+            _contract.c.client_id != F.c.client_id,
+            *[
+                _comparable(_contract.c[name]).is_distinct_from(_comparable(S.c[name]))
+                for name in CONTRACT_FIELDS
+            ],
+        )
+        last = 0
+        touched_ids: set[int] = set()
+        width = len(CONTRACT_FIELDS)
+        while True:
+            page = connection.execute(
+                select(
+                    S.c.line,
+                    S.c.contract_number,
+                    _contract.c.id,
+                    _contract.c.client_id,
+                    F.c.client_id,
+                    *_fields(_contract),
+                    *_fields(S),
+                )
+                .join(_contract, _contract.c.id == S.c.contract_id)
+                .join(F, F.c.client_number == S.c.client_number)
+                .where(S.c.line > last, differs)
+                .order_by(S.c.line)
+                .limit(PAGE)
+            ).all()
+            if not page:
+                break
+            last = page[-1][0]
+            updates: list[dict[str, Any]] = []
+            audit: list[dict[str, Any]] = []
+            lines: list[dict[str, Any]] = []
+            for row in page:
+                line, number, contract_id, old_client, new_client = row[:5]
+                current = dict(zip(CONTRACT_FIELDS, row[5 : 5 + width], strict=True))
+                current["client_id"] = old_client
+                values = dict(zip(CONTRACT_FIELDS, row[5 + width :], strict=True))
+                values["client_id"] = new_client
+                changes = diff(current, values)
+                if changes:
+                    updates.append({"b_id": contract_id, **values})
+                    audit.extend(audit_rows(self.actor, "contract", number, changes))
+                    lines.append({"b_line": line})
+                    touched_ids.update((old_client, new_client))
+            if updates:
+                connection.execute(
+                    update(_contract)
+                    .where(_contract.c.id == bindparam("b_id"))
+                    .values({name: bindparam(name) for name in (*CONTRACT_FIELDS, "client_id")}),
+                    updates,
+                )
+                connection.execute(
+                    update(S).where(S.c.line == bindparam("b_line")).values(changed=True), lines
+                )
+            if audit:
+                connection.execute(insert(_audit), audit)
+        if touched_ids:
+            self._touch(touched_ids)
+        # Every existing contract read from a row keeps (or loses) that row's fingerprint.
+        if self.postgresql:
+            keep = (
+                update(_contract)
+                .values(row_hash=remembered)
+                .where(_contract.c.id == S.c.contract_id, F.c.client_number == S.c.client_number)
+            )
+        else:  # a correlated subquery (`UPDATE … FROM` needs SQLite 3.33), by an index
+            connection.execute(
+                text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
+            )
+            keep = (
+                update(_contract)
+                .where(
+                    _contract.c.id.in_(select(S.c.contract_id).where(S.c.contract_id.is_not(None)))
+                )
+                .values(
+                    row_hash=select(remembered)
+                    .select_from(S)
+                    .join(F, F.c.client_number == S.c.client_number)
+                    .where(S.c.contract_id == _contract.c.id)
+                    .scalar_subquery()
+                )
+            )
+        connection.execute(keep)
+        parsed_existing, updated = connection.execute(
+            select(
+                func.count(),
+                func.count().filter(or_(S.c.changed.is_(True), F.c.changed.is_(True))),
+            )
+            .select_from(S)
+            .join(F, F.c.client_number == S.c.client_number)
+            .where(S.c.contract_id.is_not(None))
+        ).one()
+        result.updated += updated
+        result.unchanged += parsed_existing - updated
+
+    def _open_cases_of_new_clients(self) -> None:
+        """The cases of new clients, placed before their contracts are written (each new
+        contract is written with its case): no need to read them back."""
+        connection = self.connection
+        rows = connection.execute(
+            select(F.c.client_id, SC.c.advisor_id, S.c.line, S.c.contract_number, S.c.effect_date)
+            .select_from(S)
+            .join(F, F.c.client_number == S.c.client_number)
+            .join(SC, SC.c.client_ref == F.c.client_ref)
+            .where(
+                F.c.is_new.is_(True),
+                S.c.new_business.is_(True),
+                S.c.status == ContractStatus.ACTIVE.value,
+            )
+            .order_by(F.c.client_id)
+            .execution_options(stream_results=True, yield_per=PAGE)
+        )
+        links = Loader(connection, stage.stage_link, ("line", "case_id"), ready=True)
+
+        def clients() -> Iterator[tuple[int, int, list[tuple[int, str, dt.date]]]]:
+            current: tuple[int, int] | None = None
+            contracts: list[tuple[int, str, dt.date]] = []
+            for client_id, advisor_id, line, number, effect in rows:
+                if current is not None and client_id != current[0]:
+                    yield (*current, contracts)
+                    contracts = []
+                current = (client_id, advisor_id)
+                contracts.append((line, number, effect))
+            if current is not None:
+                yield (*current, contracts)
+
+        self.new_cases = open_cases(
+            connection, clients(), today=self.today, actor=self.actor, link=links.extend
+        )
+        links.flush()
+
+    def _touch(self, client_ids: Iterable[int]) -> None:
+        connection = self.connection
+        present: set[int] = set()
+        ids = sorted(client_ids)
+        for chunk in _chunks(ids):
+            present.update(
+                connection.execute(select(T.c.client_id).where(T.c.client_id.in_(chunk)))
+                .scalars()
+                .all()
+            )
+        fresh = [{"client_id": i} for i in ids if i not in present]
+        if fresh:
+            connection.execute(insert(T), fresh)
+
+    # --- 3. Cases, corrections, the run ---------------------------------------------------------
+
+    def finish(self) -> ImportResult:
+        result, connection = self.result, self.connection
+        known = len(self.known_hashes)
+        result.unchanged += known - self.known_rejected - self.known_updated
+        result.updated += self.known_updated
+        if self.staged:
+            touched = select(T.c.client_id)
+            result.cases = sync_cases(
+                connection, client_ids=touched, today=self.today, actor=self.actor
+            )
+            if self.new_cases is not None:
+                result.cases.add(self.new_cases)
+            result.corrections_applied = apply_imported(
+                self.session, client_ids=touched, today=self.today, actor=self.actor
+            )
+        run = self.run_row
+        run.rows, run.created, run.updated, run.unchanged = (
+            result.rows,
+            result.created,
+            result.updated,
+            result.unchanged,
+        )
+        result.rejected.sort(key=lambda r: r.line)
+        for chunk in _chunks(result.rejected, 5000):
+            connection.execute(
+                insert(_rejected),
+                [{"import_run_id": run.id, "line": r.line, "reason": r.reason} for r in chunk],
+            )
+        return result
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.replace("\u00a0", " ").strip())
+
+
+def _fields(table: Any) -> list[Any]:
+    return [table.c[name] for name in CONTRACT_FIELDS]
+
+
+def _comparable(column: Any) -> Any:
+    """JSON has no equality in PostgreSQL: compare its text (both sides written by
+    `json.dumps`; a difference in text alone reaches Python's comparison, which settles it)."""
+    if column.name == "missing_pieces":
+        return cast(column, Text)
+    return column
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return not diff(a, b)
+
+
+def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    for first in range(0, len(items), size):
+        yield items[first : first + size]
+
+
+def _unknown_advisors(names: set[str], count: int, *, staff: bool, shown: int = 5) -> str:
     listed = sorted(names, key=str.casefold)
     more = len(listed) - shown
-    text = ", ".join(listed[:shown]) + (
-        f" … et {more} autre{'s' if more > 1 else ''}" if more > 0 else ""
-    )
+    if count > len(listed):  # more names than were kept
+        tail = " … et d'autres"
+    else:
+        tail = f" … et {more} autre{'s' if more > 1 else ''}" if more > 0 else ""
+    text = ", ".join(listed[:shown]) + tail
     hint = (
         "importez d'abord la liste des conseillers : m3 import advisors conseillers.csv"
         if not staff

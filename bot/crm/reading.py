@@ -1,23 +1,60 @@
-"""Reading the agency's CRM exports: CSV (`;`, `,` or tab; UTF-8, UTF-8 BOM, UTF-16 or
-Windows-1252, detected) and `.xlsx`.
+"""Reading the agency's CRM exports: CSV (`;`, `,` or tab) in whatever encoding the file turns
+out to be, or an `.xlsx` workbook, streamed: a file is never held whole in memory.
 
-`read_table()` gives the header and the rows with their line numbers (the header is line 1);
-a file that cannot be read at all raises `FileRefused` with a French message.
+`read_table()` opens a file, reads its header and decides how to decode it, or raises
+`FileRefused` with a French message; `Table.records()` then gives each record with its line
+number (the header is line 1; a record spanning several physical lines has the number of its
+first one). Nothing a file holds makes it raise anything else.
+
+How a CSV export is read, and why:
+
+- **Encoding.** A byte order mark decides (UTF-8, UTF-16). Otherwise a file whose non-ASCII
+  lines read as UTF-8 is UTF-8 (a line that does not is rejected, not guessed). Anything else
+  is a single-byte code page, detected by `charset-normalizer` among those a French export can
+  be in (Windows-1252, ISO-8859-15, Mac Roman, DOS 850), on a sample holding every non-ASCII
+  byte value the file uses. A decoding that turns a byte of the file into a control character
+  is ruled out. When two decodings stay equally likely and read the file differently (the same
+  byte is « ½ » in Windows-1252 and « œ » in ISO-8859-15), the words where they differ settle
+  it by `charset-normalizer`'s mess measure; a tie refuses the file, naming a word both ways,
+  rather than store text that may be wrong. UTF-16 without a byte order mark is refused with
+  that explanation, and a file with binary bytes as not being a CSV export.
+- **Lines.** Lines may end with CRLF, LF or CR alone (old Mac exports). A record whose quoted
+  field spans several lines is accepted when it reads as one row of the header's width, within
+  `MAX_SPAN` lines; otherwise its first line (the one opening the quote) is rejected and the
+  lines after it are read as records of their own, so that one stray quote cannot swallow the
+  rows that follow. Quotes that break the CSV rules, a NUL byte or another control character,
+  bytes the encoding cannot decode and lines longer than `MAX_LINE_BYTES` reject their line,
+  with the reason. Tabs, line breaks and other blank control characters inside a value read as
+  a space. Blank records are skipped (not counted).
+- **Header.** The first line; a column named twice refuses the file (`bot.crm.vocabulary`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+import errno
+import re
+import stat
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 16 << 20  # longer physical lines are rejected without being held
+MAX_SPAN = 20  # physical lines one record may span (a quoted field with line breaks)
+HEAD_BYTES = 1 << 16
 
 
 class FileRefused(Exception):
     """The file cannot be imported at all; the message says why, in French."""
+
+
+class LineProblem(ValueError):
+    """A record that cannot be read as a row; the message is the French reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +64,379 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """A record rejected before it could be read as cells."""
+
+    line: int
+    reason: str
+
+
+# One record: (line, key, cells, problem).
+# - `key`: the record's bytes (the fingerprint of its content), b"" for a problem;
+# - `cells`: the values, or None for a plain CSV line not split yet (`Table.split(key)`);
+# - `problem`: None, or the French reason the record is rejected.
+Record = tuple[int, bytes, list[Any] | None, str | None]
+
+
+@dataclass
 class Table:
     header: list[str]
-    rows: Iterator[Row]
+    encoding: str  # a label for people and for fingerprints: "UTF-8", "Windows-1252", "xlsx"…
+    delimiter: str
     size_hint: int  # bytes for a CSV, rows for a workbook: for a progress bar
+    records: Callable[[], Iterator[Record]]
+    split: Callable[[bytes], list[Any]] = field(default=lambda key: [])
+
+    def rows(self) -> Iterator[Row | Problem]:
+        """Each record as a `Row` of cells, or a `Problem` (for small files: no fingerprints)."""
+        for line, key, cells, problem in self.records():
+            if problem is not None:
+                yield Problem(line, problem)
+                continue
+            if cells is None:
+                try:
+                    cells = self.split(key)
+                except LineProblem as exc:
+                    yield Problem(line, str(exc))
+                    continue
+            if not all(_blank(c) for c in cells):
+                yield Row(line, cells)
 
 
-def _decode(raw: bytes) -> str:
-    if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8) :].decode("utf-8")
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- Opening a file --------------------------------------------------------------------------
+
+
+def read_table(path: Path) -> Table:
+    """Open a CSV or XLSX export; `FileRefused` (in French) when it cannot be read at all."""
+    shown = path.name or str(path)
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # French Excel writes Windows-1252; it decodes any byte but five, which latin-1 takes.
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise FileRefused(
+                f"impossible de lire le fichier « {shown} » : c'est un dossier, pas un fichier"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(
+                f"impossible de lire le fichier « {shown} » : ce n'est pas un fichier ordinaire"
+            )
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise FileRefused(os_reason(exc, shown)) from None
+    if not head:
+        raise FileRefused("le fichier est vide")
+    if head.startswith(b"PK\x03\x04"):
+        return _xlsx_table(path)
+    suffix = path.suffix.lower()
+    if head.startswith(b"\xd0\xcf\x11\xe0") or suffix in {".xls", ".ods", ".doc", ".docx"}:
+        raise FileRefused(
+            f"format « {path.suffix or 'Excel 97-2003'} » non pris en charge : enregistrez "
+            "l'export en CSV ou en classeur .xlsx"
+        )
+    if head.startswith(b"%PDF") or suffix == ".pdf":
+        raise FileRefused(
+            f"format « {path.suffix or '.pdf'} » non pris en charge : enregistrez l'export "
+            "en CSV ou .xlsx"
+        )
+    return _CsvFile(path, head, info.st_size).table()
+
+
+def os_reason(exc: OSError, shown: str) -> str:
+    """What the operating system said, in French."""
+    if isinstance(exc, FileNotFoundError):
+        why = "fichier introuvable"
+    elif isinstance(exc, IsADirectoryError):
+        why = "c'est un dossier, pas un fichier"
+    elif isinstance(exc, NotADirectoryError):
+        why = "une partie du chemin n'est pas un dossier"
+    elif isinstance(exc, PermissionError):
+        why = "lecture interdite (droits insuffisants)"
+    elif exc.errno == errno.ENAMETOOLONG:
+        why = "nom de fichier trop long"
+    elif exc.errno == errno.EIO:
+        why = "erreur d'entrée-sortie (disque ou partage réseau)"
+    else:
+        why = f"erreur système {errno.errorcode.get(exc.errno or 0, str(exc.errno))}"
+    return f"impossible de lire le fichier « {shown} » : {why}"
+
+
+# --- Encodings ---------------------------------------------------------------------------------
+
+# The single-byte code pages a French export may be written in (Excel, old Mac, DOS tools).
+CODE_PAGES = ("cp1252", "iso8859_15", "mac_roman", "cp850")
+LABELS = {
+    "utf-8": "UTF-8",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252",
+    "iso8859_15": "ISO-8859-15",
+    "mac_roman": "Mac Roman",
+    "cp850": "DOS (CP850)",
+}
+_ASCII = bytes(range(128))
+_HIGH = re.compile(rb"[\x80-\xff]")
+_LINE_ENDS = b"\r\n"
+_TOKEN_ENDS = b' \t\r\n;,"'
+_SAMPLE_LINES = 300
+_SAMPLE_TOKENS = 3000
+_CLOSE_CHAOS = 0.01  # charset-normalizer chaos difference below which two decodings compete
+_MAX_CHAOS = 0.05  # above it, no decoding reads like a French export: doubtful
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    codec: str  # how the record bytes decode ("utf-8" for UTF-16, which is transcoded first)
+    label: str
+    transcode: str | None = None  # "utf-16": the file is decoded and re-encoded as UTF-8
+    bom: bytes = b""
+    # The file is read as a single-byte code page but some lines read as UTF-8: those lines
+    # are rejected (they would be stored as « Ã© »).
+    reject_utf8_lines: bool = False
+
+
+def _refuse_utf16_without_bom(head: bytes) -> None:
+    pairs = len(head) // 2
+    if pairs < 2:
+        return
+    even = head[0 : pairs * 2 : 2].count(0)
+    odd = head[1 : pairs * 2 : 2].count(0)
+    nuls = even + odd
+    if nuls < len(head) // 8:
+        return
+    if odd >= 0.9 * nuls and odd >= pairs // 3:
+        order = "UTF-16 « little endian »"
+    elif even >= 0.9 * nuls and even >= pairs // 3:
+        order = "UTF-16 « big endian »"
+    else:
+        raise FileRefused(
+            "ce fichier n'est pas un export CSV lisible : il contient des octets binaires "
+            "(caractères nuls) ; enregistrez l'export en CSV ou en classeur .xlsx"
+        )
+    raise FileRefused(
+        f"le fichier semble encodé en {order} sans marque d'ordre des octets (BOM) : son "
+        "encodage ne peut pas être lu avec certitude ; enregistrez-le en UTF-8, ou en UTF-16 "
+        "avec BOM (« Texte Unicode » dans Excel)"
+    )
+
+
+def _control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def _decodes_cleanly(codec: str, present: set[int]) -> bool:
+    """Every byte the file uses is a printable character in `codec`."""
+    for value in present:
         try:
-            return raw.decode("cp1252")
+            char = bytes([value]).decode(codec)
         except UnicodeDecodeError:
-            return raw.decode("latin-1")
+            return False
+        if _control(char):
+            return False
+    return True
+
+
+class _CsvFile:
+    def __init__(self, path: Path, head: bytes, size: int) -> None:
+        self.path = path
+        self.head = head
+        self.size = size
+
+    # Raw bytes, in chunks.
+    def _raw_chunks(self) -> Iterator[bytes]:
+        try:
+            with self.path.open("rb") as handle:
+                while chunk := handle.read(CHUNK_BYTES):
+                    yield chunk
+        except OSError as exc:
+            raise FileRefused(os_reason(exc, self.path.name)) from None
+
+    def table(self) -> Table:
+        encoding = self._encoding()
+        reader = _Lines(self, encoding)
+        header_raw = reader.header_bytes()
+        try:
+            header_text = header_raw.decode(encoding.codec)
+        except UnicodeDecodeError:
+            raise FileRefused(
+                f"la ligne d'en-têtes n'est pas lisible en {encoding.label}"
+            ) from None
+        if not header_text.strip(" \t;,"):
+            raise FileRefused("le fichier est vide ou sa première ligne (les en-têtes) est vide")
+        if any(_control(c) and c != "\t" for c in header_text):
+            raise FileRefused(
+                "la ligne d'en-têtes contient des caractères de contrôle (octets nuls ou "
+                "binaires) : le fichier est endommagé ou n'est pas un export CSV"
+            )
+        delimiter = _delimiter(header_text)
+        try:
+            (header,) = list(csv.reader([header_text], delimiter=delimiter, strict=True))
+        except (csv.Error, ValueError):
+            raise FileRefused(
+                "impossible de lire la ligne d'en-têtes du fichier (guillemets mal formés)"
+            ) from None
+        reader.delimiter = delimiter
+        reader.names = [h.strip() for h in header]
+        reader.controls = _CONTROLS_BUT_TAB if delimiter == "\t" else _CONTROLS
+        reader.width = len(header)
+        return Table(
+            header=[h.strip() for h in header],
+            encoding=encoding.label,
+            delimiter=delimiter,
+            size_hint=self.size,
+            records=reader.records,
+            split=reader.split,
+        )
+
+    def _encoding(self) -> _Encoding:
+        head = self.head
+        if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            raise FileRefused(
+                "le fichier est encodé en UTF-32, que l'import ne lit pas : enregistrez-le en UTF-8"
+            )
+        if head.startswith(codecs.BOM_UTF8):
+            return _Encoding("utf-8", "UTF-8", bom=codecs.BOM_UTF8)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return _Encoding("utf-8", "UTF-16", transcode="utf-16")
+        _refuse_utf16_without_bom(head)
+        return self._detect()
+
+    def _detect(self) -> _Encoding:
+        """UTF-8, or the single-byte code page charset-normalizer finds (see the docstring)."""
+        good = bad = 0
+        decided = False  # whether the lines read as UTF-8 or not is settled
+        present: set[int] = set()  # every non-ASCII byte value of the file
+        sample: list[bytes] = []  # the first lines with non-ASCII bytes
+        carry = b""
+        for chunk in self._raw_chunks():
+            high = chunk.translate(None, _ASCII)
+            present.update(high)
+            if decided or not (high or carry):
+                carry = b""
+                continue
+            data = carry + chunk
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            carry, data = (data[cut + 1 :], data[: cut + 1]) if cut >= 0 else (data, b"")
+            if len(carry) > MAX_LINE_BYTES:
+                carry = b""
+            good, bad = self._count_utf8(_around(data, _HIGH, _LINE_ENDS), good, bad, sample)
+            if good >= 1000 and bad == 0:
+                return _Encoding("utf-8", "UTF-8")
+            decided = bad >= 50 and bad > 10 * good
+        if not decided:
+            good, bad = self._count_utf8(_around(carry, _HIGH, _LINE_ENDS), good, bad, sample)
+        if good > bad or bad == 0:
+            return _Encoding("utf-8", "UTF-8")  # a line that does not decode is rejected
+        codec = self._code_page(present, sample)
+        return _Encoding(codec, LABELS[codec], reject_utf8_lines=good > 0)
+
+    @staticmethod
+    def _count_utf8(
+        lines: list[bytes], good: int, bad: int, sample: list[bytes]
+    ) -> tuple[int, int]:
+        for line in lines:
+            try:
+                line.decode("utf-8")
+                good += 1
+            except UnicodeDecodeError:
+                bad += 1
+            if len(sample) < _SAMPLE_LINES:
+                sample.append(line[:2000])
+        return good, bad
+
+    def _code_page(self, present: set[int], sample: list[bytes]) -> str:
+        from charset_normalizer import from_bytes
+
+        matches = from_bytes(b"\n".join(sample), cp_isolation=list(CODE_PAGES))
+        chaos: dict[str, float] = {}
+        for match in matches:
+            for codec in (match.encoding, *match.could_be_from_charset):
+                if codec in CODE_PAGES:
+                    chaos.setdefault(codec, match.chaos)
+        ranked = sorted(chaos, key=lambda c: chaos[c])
+        if not ranked or chaos[ranked[0]] > _MAX_CHAOS:
+            raise FileRefused(
+                "encodage du fichier non reconnu ou incertain (ni UTF-8, ni Windows-1252, ni "
+                "ISO-8859-15 lisibles) : enregistrez l'export en UTF-8"
+            )
+        # Code pages that read every byte of the file the same way are one choice.
+        values = bytes(sorted(present))
+        groups: dict[str, str] = {}
+        for codec in ranked:
+            groups.setdefault(values.decode(codec, errors="replace"), codec)
+        best = ranked[0]
+        close = [c for c in groups.values() if chaos[c] - chaos[best] <= _CLOSE_CHAOS]
+        # A rival that makes control characters or nothing of some byte of the file is out.
+        clean = [c for c in close if _decodes_cleanly(c, present)]
+        if clean:
+            close = clean
+        if len(close) == 1:
+            return close[0]
+        return self._settle(close, present)
+
+    def _settle(self, codecs_: list[str], present: set[int]) -> str:
+        """Code pages charset-normalizer finds equally likely: the words where they differ
+        decide, by mess; a tie is a doubt, and the file is refused."""
+        from charset_normalizer.md import mess_ratio
+
+        differing = bytes(
+            v for v in sorted(present) if len({bytes([v]).decode(c) for c in codecs_}) > 1
+        )
+        pattern = re.compile(rb"[" + re.escape(differing) + rb"]")
+        tokens: set[bytes] = set()
+        for chunk in self._lines_for_tokens():
+            tokens.update(_around(chunk, pattern, _TOKEN_ENDS))
+            if len(tokens) >= _SAMPLE_TOKENS:
+                break
+        scores = {
+            c: sum(
+                min(1.0, mess_ratio(t.decode(c, errors="replace"), maximum_threshold=1.0))
+                for t in tokens
+            )
+            for c in codecs_
+        }
+        ranked = sorted(codecs_, key=lambda c: scores[c])
+        if scores[ranked[0]] < scores[ranked[1]]:
+            return ranked[0]
+        example = min(tokens, key=len) if tokens else differing[:1]
+        readings = " ou ".join(
+            f"« {example.decode(c, errors='replace')} » en {LABELS[c]}" for c in ranked[:2]
+        )
+        raise FileRefused(
+            f"encodage du fichier incertain : le même texte se lit {readings}. Pour ne pas "
+            "enregistrer de noms faux, l'import s'arrête : enregistrez l'export en UTF-8"
+        )
+
+    def _lines_for_tokens(self) -> Iterator[bytes]:
+        carry = b""
+        for chunk in self._raw_chunks():
+            data = carry + chunk
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            if cut < 0:
+                carry = data[-MAX_LINE_BYTES:]
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1]
+        if carry:
+            yield carry
+
+
+def _around(data: bytes, pattern: re.Pattern[bytes], ends: bytes) -> list[bytes]:
+    """The spans of `data` between bytes of `ends` that hold a match of `pattern` (the lines,
+    or words, with a non-ASCII byte); linear, however long a span (a regular expression with
+    a span on each side of the match would backtrack quadratically over a 10 MB line)."""
+    found = []
+    position = 0
+    size = len(data)
+    while (match := pattern.search(data, position)) is not None:
+        hit = match.start()
+        start = max(data.rfind(bytes([end]), position, hit) for end in ends) + 1
+        stop = min((i for end in ends if (i := data.find(bytes([end]), hit)) >= 0), default=size)
+        found.append(data[max(start, position) : stop])
+        position = stop + 1
+    return found
 
 
 def _delimiter(first_line: str) -> str:
@@ -56,35 +447,327 @@ def _delimiter(first_line: str) -> str:
         return max(counts, key=lambda d: counts[d])
 
 
-def _csv_table(raw: bytes) -> Table:
-    if b"\x00" in raw[:4096] and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileRefused("ce fichier n'est ni un CSV ni un classeur Excel (.xlsx) lisible")
-    text = _decode(raw)
-    first_line = text.split("\n", 1)[0]
-    if not first_line.strip():
-        raise FileRefused("le fichier est vide ou sa première ligne (les en-têtes) est vide")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise FileRefused("impossible de lire la ligne d'en-têtes du fichier") from exc
+# --- Records ---------------------------------------------------------------------------------
 
-    def rows() -> Iterator[Row]:
-        line = reader.line_num + 1
-        while True:
+# Control characters: the blank ones read as a space inside a value; the others reject the line.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_BLANK_CONTROLS = re.compile("[\t\n\r\x0b\x0c\u2028\u2029]+")
+_BAD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_OVERLONG = b'"\x00overlong'  # stands for a line too long to hold (never a real line)
+
+
+def _names(char: str) -> str:
+    if char == "\x00":
+        return "caractère nul (octet 00)"
+    return f"caractère de contrôle U+{ord(char):04X}"
+
+
+class _Lines:
+    """The physical lines of a CSV file after its header, assembled into records."""
+
+    def __init__(self, source: _CsvFile, encoding: _Encoding) -> None:
+        self.source = source
+        self.encoding = encoding
+        self.codec = encoding.codec
+        self.delimiter = ";"
+        self.width = 0
+        self.overlong: list[int] = []
+        self.controls = _CONTROLS
+        self.names: list[str] = []  # the header's column names, for reasons
+
+    def _chunks(self) -> Iterator[bytes]:
+        chunks = self.source._raw_chunks()
+        if self.encoding.transcode is None:
+            return chunks
+        return self._transcoded(chunks, self.encoding.transcode)
+
+    def _transcoded(self, chunks: Iterator[bytes], codec: str) -> Iterator[bytes]:
+        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+        for chunk in chunks:
             try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error:
-                yield Row(line, [])  # malformed quoting: rejected as a wrong field count
-                line = reader.line_num + 1
-                continue
-            if any(c.strip() for c in cells):
-                yield Row(line, cells)
-            line = reader.line_num + 1
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise FileRefused(
+                    f"le fichier commence comme de l'{LABELS.get(codec, codec)} mais contient "
+                    "des octets qui ne se lisent pas dans cet encodage : il est endommagé"
+                ) from None
+            if text:
+                yield text.encode("utf-8", errors="surrogatepass")
+        try:
+            tail = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FileRefused(
+                f"le fichier {LABELS.get(codec, codec)} se termine au milieu d'un caractère : "
+                "il est tronqué ou endommagé"
+            ) from None
+        if tail:
+            yield tail.encode("utf-8", errors="surrogatepass")
 
-    return Table(header=[h.strip() for h in header], rows=rows(), size_hint=len(raw))
+    def _line_chunks(self) -> Iterator[list[bytes]]:
+        """Complete physical lines (without their ends), a chunk at a time; a line longer
+        than `MAX_LINE_BYTES` comes as `_OVERLONG`, its length in `self.overlong`."""
+        carry = b""
+        skipping = -1  # ≥ 0: bytes of an overlong line seen so far, while skipping it
+        drop_lf = False
+        first = True
+        for chunk in self._chunks():
+            if first:
+                first = False
+                if self.encoding.bom and chunk.startswith(self.encoding.bom):
+                    chunk = chunk[len(self.encoding.bom) :]
+            if drop_lf:
+                drop_lf = False
+                if chunk.startswith(b"\n"):
+                    chunk = chunk[1:]
+            if skipping >= 0:
+                ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+                if not ends:
+                    skipping += len(chunk)
+                    continue
+                end = min(ends)
+                skipping += end
+                self.overlong.append(skipping)
+                yield [_OVERLONG]
+                skipping = -1
+                if chunk[end : end + 2] == b"\r\n":
+                    end += 1
+                elif chunk[end : end + 1] == b"\r" and end == len(chunk) - 1:
+                    drop_lf = True
+                chunk = chunk[end + 1 :]
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                cut = data.rfind(b"\r", 0, len(data) - 1)
+            if cut < 0:
+                carry = data
+            else:
+                yield data[: cut + 1].splitlines()
+                carry = data[cut + 1 :]
+            if len(carry) > MAX_LINE_BYTES:
+                skipping, carry = len(carry), b""
+        if skipping >= 0:
+            self.overlong.append(skipping)
+            yield [_OVERLONG]
+        elif carry:
+            yield carry.splitlines()
+
+    def header_bytes(self) -> bytes:
+        for lines in self._line_chunks():
+            if lines:
+                line = lines[0]
+                if line is _OVERLONG:
+                    raise FileRefused("la première ligne (les en-têtes) est démesurément longue")
+                return line
+        return b""
+
+    def records(self) -> Iterator[Record]:
+        lines: Iterator[bytes] = chain.from_iterable(self._line_chunks())
+        if next(lines, None) is None:  # the header
+            return
+        line = 1
+        while True:
+            replay: list[bytes] | None = None
+            for raw in lines:
+                line += 1
+                if not raw:
+                    continue
+                if b'"' not in raw:
+                    yield (line, raw, None, None)
+                    continue
+                if raw is _OVERLONG:
+                    size = self.overlong.pop(0)
+                    yield (
+                        line,
+                        b"",
+                        None,
+                        f"ligne de {size:,} octets : une ligne d'export ne dépasse pas "
+                        f"{MAX_LINE_BYTES >> 20} Mo (fichier endommagé ou guillemets "
+                        "mal fermés)".replace(",", " "),
+                    )
+                    continue
+                record, span, replay = self._quoted(raw, lines, line)
+                yield record
+                line += span - 1
+                if replay:
+                    break
+            if not replay:
+                return
+            lines = chain(iter(replay), lines)
+
+    # A record with quotes: read it as CSV, across lines while a quoted field is open.
+    def _quoted(
+        self, raw: bytes, lines: Iterator[bytes], line: int
+    ) -> tuple[Record, int, list[bytes] | None]:
+        parts = [raw]
+        size = len(raw)
+        while True:
+            joined = b"\n".join(parts)
+            cells, error = self._parse_quoted(joined)
+            if error != "open":
+                break
+            if len(parts) >= MAX_SPAN or size > MAX_LINE_BYTES:
+                break
+            following = next(lines, None)
+            if following is None or following is _OVERLONG:
+                if following is _OVERLONG:
+                    parts.append(following)
+                break
+            parts.append(following)
+            size += len(following)
+        if error is None and cells is not None and len(parts) > 1:
+            error = self._swallowed(cells, len(parts))
+        if error is None and cells is not None:
+            return (line, joined, cells, None), len(parts), None
+        if len(parts) == 1:
+            return (line, b"", None, error), 1, None
+        # The quote opened on this line closes nowhere sensible: reject this line alone and
+        # read the next ones again as records of their own.
+        if error == "open":
+            error = (
+                f"guillemet ouvert {self._field(_opening_field(raw, self.delimiter))} et "
+                f"jamais refermé dans les {len(parts) - 1} ligne(s) suivante(s) : lue ainsi, "
+                "cette ligne en engloberait d'autres ; elle est rejetée seule et les suivantes "
+                "sont lues normalement"
+            )
+        return (line, b"", None, error), 1, parts[1:]
+
+    def _swallowed(self, cells: list[Any], span: int) -> str | None:
+        """Why a record spanning `span` lines cannot be a row, or None when it can."""
+        if len(cells) != self.width:
+            return (
+                f"guillemet ouvert sur cette ligne et refermé {span - 1} ligne(s) plus loin : "
+                f"lue ainsi, la ligne aurait {len(cells)} champs au lieu de {self.width} ; elle "
+                "est rejetée seule et les suivantes sont lues normalement"
+            )
+        limit = max(2, self.width // 3)
+        for cell in cells:
+            if isinstance(cell, str) and "\n" in cell:
+                for segment in cell.split("\n")[1:]:
+                    if segment.count(self.delimiter) >= limit:
+                        return (
+                            "guillemet ouvert sur cette ligne qui englobe des lignes "
+                            "entières de l'export : la ligne est rejetée seule et les "
+                            "suivantes sont lues normalement"
+                        )
+        return None
+
+    def _parse_quoted(self, raw: bytes) -> tuple[list[Any] | None, str | None]:
+        """The cells of a record with quotes; or an error: "open" while a quoted field is not
+        closed, else the French reason."""
+        try:
+            text = raw.decode(self.codec)
+        except UnicodeDecodeError:
+            return None, self._undecodable()
+        bad = _BAD_CONTROL.search(text)
+        if bad is not None:
+            where = text.count(self.delimiter, 0, bad.start())  # about: quotes may hold some
+            return None, f"{_names(bad.group())} {self._field(where)} : export endommagé"
+        try:
+            records = list(csv.reader([text], delimiter=self.delimiter, strict=True))
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return None, "open"
+            return None, (
+                "guillemets mal placés : un champ entre guillemets doit être suivi du "
+                f"séparateur « {self._shown_delimiter()} » ou de la fin de ligne"
+            )
+        except ValueError:
+            return None, "ligne illisible"
+        if len(records) != 1:
+            return None, "open"
+        cells: list[Any] = records[0]
+        if any('"' in c for c in cells):
+            column = _stray_quote(text, self.delimiter)
+            if column is not None:
+                return None, (
+                    f"guillemet isolé {self._field(column)} (un guillemet dans une valeur "
+                    "s'écrit entre guillemets et doublé)"
+                )
+        return [
+            (_BLANK_CONTROLS.sub(" ", c) if _CONTROLS.search(c) else c).replace("\u00a0", " ")
+            for c in cells
+        ], None
+
+    def _shown_delimiter(self) -> str:
+        return "tabulation" if self.delimiter == "\t" else self.delimiter
+
+    def _undecodable(self) -> str:
+        return f"octets illisibles en {self.encoding.label} : la ligne est dans un autre encodage"
+
+    def split(self, raw: bytes) -> list[Any]:
+        """The cells of a plain line (no quotes); `LineProblem` when it cannot be read."""
+        try:
+            text = raw.decode(self.codec)
+        except UnicodeDecodeError:
+            raise LineProblem(self._undecodable()) from None
+        if self.encoding.reject_utf8_lines and not text.isascii():
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                raise LineProblem(
+                    f"ligne en UTF-8 dans un fichier en {self.encoding.label} : elle serait "
+                    "enregistrée avec des caractères faux"
+                )
+        if "\u00a0" in text:
+            text = text.replace("\u00a0", " ")
+        if self.controls.search(text) is None:
+            return text.split(self.delimiter)
+        cells = text.split(self.delimiter)
+        for index, cell in enumerate(cells):
+            bad = _BAD_CONTROL.search(cell)
+            if bad is not None:
+                raise LineProblem(f"{_names(bad.group())} {self._field(index)}")
+        return [_BLANK_CONTROLS.sub(" ", c) for c in cells]
+
+    def _field(self, index: int) -> str:
+        """Where a value is, for a reason: « dans la colonne « Nom » (champ n° 4) »."""
+        if 0 <= index < len(self.names) and self.names[index]:
+            return f"dans la colonne « {self.names[index]} » (champ n° {index + 1})"
+        return f"dans le champ n° {index + 1}"
+
+
+def _opening_field(raw: bytes, delimiter: str) -> int:
+    """The index of the field whose opening quote is never closed on this line (about: the
+    delimiters before the last quote that starts a field)."""
+    text = raw.decode("latin-1")
+    position = text.rfind('"')
+    while position > 0 and text[position - 1] != delimiter:
+        position = text.rfind('"', 0, position)
+    return text.count(delimiter, 0, max(position, 0))
+
+
+def _stray_quote(text: str, delimiter: str) -> int | None:
+    """The index of the first unquoted field holding a quote, or None."""
+    index = 0
+    position = 0
+    length = len(text)
+    while position <= length:
+        if position < length and text[position] == '"':
+            position += 1
+            while position < length:
+                if text[position] == '"':
+                    if position + 1 < length and text[position + 1] == '"':
+                        position += 2
+                        continue
+                    break
+                position += 1
+            position += 1
+            end = text.find(delimiter, position)
+            position = length + 1 if end < 0 else end + 1
+        else:
+            end = text.find(delimiter, position)
+            field_text = text[position:] if end < 0 else text[position:end]
+            if '"' in field_text:
+                return index
+            position = length + 1 if end < 0 else end + 1
+        index += 1
+    return None
+
+
+# --- Workbooks ---------------------------------------------------------------------------------
 
 
 def _xlsx_table(path: Path) -> Table:
@@ -93,15 +776,22 @@ def _xlsx_table(path: Path) -> Table:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged archive
+        raise FileRefused(
+            f"classeur Excel illisible ({type(exc).__name__}) : le fichier est endommagé ou "
+            "n'est pas un classeur .xlsx"
+        ) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        values = sheet.iter_rows(values_only=True)
+        header: list[str] = []
+        line = 0
+        for line, cells in enumerate(values, start=1):  # noqa: B007 - line is used after
+            if any(c not in (None, "") for c in cells):
+                header = ["" if c is None else _cell_text(c).strip() for c in cells]
+                break
+    except Exception as exc:
+        workbook.close()
         raise FileRefused(f"classeur Excel illisible ({type(exc).__name__})") from exc
-    sheet = workbook.worksheets[0]
-    values = sheet.iter_rows(values_only=True)
-    header: list[str] = []
-    line = 0
-    for line, cells in enumerate(values, start=1):  # noqa: B007 - line is used after the loop
-        if any(c not in (None, "") for c in cells):
-            header = ["" if c is None else str(c).strip() for c in cells]
-            break
     if not header:
         workbook.close()
         raise FileRefused("le classeur est vide")
@@ -110,31 +800,44 @@ def _xlsx_table(path: Path) -> Table:
     width = len(header)
     header_line = line
 
-    def rows() -> Iterator[Row]:
-        for number, cells in enumerate(values, start=header_line + 1):
-            cells_list = list(cells)
-            if not any(c not in (None, "") for c in cells_list):
-                continue
-            extra = cells_list[width:]
-            if any(c not in (None, "") for c in extra):
-                yield Row(number, cells_list)
-            else:
-                yield Row(number, cells_list[:width] + [None] * (width - len(cells_list)))
-        workbook.close()
+    def records() -> Iterator[Record]:
+        try:
+            for number, cells in enumerate(values, start=header_line + 1):
+                cells_list = list(cells)
+                if not any(c not in (None, "") for c in cells_list):
+                    continue
+                extra = cells_list[width:]
+                if not any(c not in (None, "") for c in extra):
+                    cells_list = cells_list[:width] + [None] * (width - len(cells_list))
+                try:
+                    cleaned = [_clean_cell(c, i) for i, c in enumerate(cells_list)]
+                except LineProblem as exc:
+                    yield (number, b"", None, str(exc))
+                    continue
+                key = "\x1f".join(_cell_text(c) for c in cleaned).encode("utf-8", "replace")
+                yield (number, key, cleaned, None)
+        except Exception as exc:  # a damaged sheet met halfway
+            raise FileRefused(f"classeur Excel illisible ({type(exc).__name__})") from exc
+        finally:
+            workbook.close()
 
-    return Table(header=header, rows=rows(), size_hint=sheet.max_row or 0)
+    return Table(
+        header=header,
+        encoding="xlsx",
+        delimiter="",
+        size_hint=sheet.max_row or 0,
+        records=records,
+    )
 
 
-def read_table(path: Path) -> Table:
-    """Open a CSV or XLSX export; `FileRefused` when it cannot be read at all."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FileRefused(f"impossible de lire le fichier : {exc.strerror}") from exc
-    if raw.startswith(b"PK\x03\x04"):
-        return _xlsx_table(path)
-    if path.suffix.lower() in {".xls", ".ods", ".pdf", ".doc", ".docx"}:
-        raise FileRefused(
-            f"format « {path.suffix} » non pris en charge : enregistrez l'export en CSV ou .xlsx"
-        )
-    return _csv_table(raw)
+def _cell_text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value) if value is not None else ""
+
+
+def _clean_cell(value: Any, index: int) -> Any:
+    if not isinstance(value, str) or _CONTROLS.search(value) is None:
+        return value
+    bad = _BAD_CONTROL.search(value)
+    if bad is not None:
+        raise LineProblem(f"{_names(bad.group())} dans le champ n° {index + 1}")
+    return _BLANK_CONTROLS.sub(" ", value)

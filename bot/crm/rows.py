@@ -1,27 +1,31 @@
 """Cell values and rows of a portfolio export.
 
 The `parse_*` functions turn French cell values into Python values, raising `ValueError` with
-a French message; `parse_row()` turns one row into plain values (a client dict and a contract
-dict), or raises `RowError` with the French reason the row is rejected. A bad phone or e-mail
-is kept as written and flagged "à corriger dans Lagon".
+a French message. `PortfolioParser` turns one row into plain values ready for the database (a
+client tuple and a contract tuple), or raises `RowError` with the French reason the row is
+rejected. A bad phone or e-mail is kept as written and flagged "à corriger dans Lagon".
+
+An export repeats the same few values (dates, types, statuses, branches, advisors) thousands of
+times: the parser remembers what each distinct cell text gave, and phones and e-mails in the
+common shapes are checked by a pattern known to agree with `phonenumbers` and
+`email-validator` (the tests compare them), the libraries deciding every other shape.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import gt, itemgetter
 from typing import Any, Protocol
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from dateutil.relativedelta import relativedelta
 
-from bot.crm.reading import Row
 from bot.crm.vocabulary import CLIENT_TYPES, NEW_BUSINESS, STATUSES, fold
-from bot.models import ContractStatus
+from bot.models import Client, Contract, ContractStatus
 
 # --- Cell values ------------------------------------------------------------------------------
 
@@ -81,25 +85,46 @@ def parse_yes_no(value: Any) -> bool | None:
 
 def parse_decimal(value: Any) -> Decimal | None:
     """`1 250 000,00` (spaces possibly non-breaking), `1250000.00`, `1.250.000,00`."""
+    if isinstance(value, bool):
+        raise ValueError(f"montant invalide « {value} »")
     if isinstance(value, int | float):
-        return Decimal(str(value))
-    text = re.sub(r"[\s\u00a0\u202f€]", "", clean(value))
-    if not text:
-        return None
-    if "," in text:
-        text = text.replace(".", "").replace(",", ".")
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"montant invalide « {clean(value)} »") from exc
+        number = Decimal(str(value))
+    else:
+        text = re.sub(r"[\s\u00a0\u202f€]", "", clean(value))
+        if not text:
+            return None
+        if "," in text:
+            text = text.replace(".", "").replace(",", ".")
+        try:
+            number = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError(f"montant invalide « {clean(value)} »") from exc
+    if not number.is_finite() or abs(number) >= _MAX_AMOUNT:
+        raise ValueError(f"montant invalide « {clean(value)} »")
+    return number
+
+
+_MAX_AMOUNT = Decimal(10) ** 14  # Numeric(16, 2)
 
 
 def parse_int(value: Any) -> int | None:
     number = parse_decimal(value)
-    return None if number is None else int(number)
+    if number is None:
+        return None
+    if abs(number) >= 2**31:
+        raise ValueError(f"nombre invalide « {clean(value)} »")
+    return int(number)
 
 
-@lru_cache(maxsize=65536)
+# Phones in the shapes French exports write (`06 12 34 56 78`, `06.12.34.56.78`, `0612345678`,
+# `+33 6 12 34 56 78`, a mobile whose leading zero a spreadsheet ate): E.164 directly, as
+# `phonenumbers` gives it for these shapes (every 9-digit French national number is possible).
+_FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9]{2}){4}")
+_FR_INTERNATIONAL = re.compile(r"\+33 ?[1-9](?:[ .\-]?[0-9]{2}){4}")
+_FR_NO_ZERO = re.compile(r"[67][0-9]{8}")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
 def normalize_phone(text: str) -> str | None:
     """E.164 for a number that can exist (region FR by default), else None.
 
@@ -107,8 +132,23 @@ def normalize_phone(text: str) -> str | None:
     the latter also refuses ranges not yet allocated in the library's metadata, and flagging a
     client's real number as wrong would send the advisor hunting for nothing.
     """
+    if _FR_NATIONAL.fullmatch(text):
+        return "+33" + _NOT_DIGIT.sub("", text)[1:]
+    if _FR_INTERNATIONAL.fullmatch(text):
+        return "+" + _NOT_DIGIT.sub("", text)
+    if _FR_NO_ZERO.fullmatch(text):
+        return "+33" + text
+    return _normalize_phone(text)
+
+
+@lru_cache(maxsize=65536)
+def _normalize_phone(text: str) -> str | None:
+    import phonenumbers
+
     digits = re.sub(r"\D", "", text)
-    if len(digits) == 9 and text.strip()[0] in "67":  # a spreadsheet ate the leading zero
+    if not digits:
+        return None
+    if len(digits) == 9 and text.strip()[:1] in ("6", "7"):  # a spreadsheet ate the zero
         text = "0" + digits
     try:
         number = phonenumbers.parse(text, "FR")
@@ -116,16 +156,63 @@ def normalize_phone(text: str) -> str | None:
         return None
     if not phonenumbers.is_possible_number(number):
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    normalized: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return normalized
+
+
+# E-mails in the plain ASCII shape (dot-atom local part, a host name under a letters-only
+# top-level domain): normalised as `email-validator` does (domain in lower case).
+_SIMPLE_EMAIL = re.compile(
+    r"([A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*)@"
+    r"((?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+_CASE_INSENSITIVE_LOCAL = frozenset(
+    {
+        "info",
+        "marketing",
+        "sales",
+        "support",
+        "abuse",
+        "noc",
+        "security",
+        "postmaster",
+        "hostmaster",
+        "usenet",
+        "news",
+        "webmaster",
+        "www",
+        "uucp",
+        "ftp",
+    }
+)
+
+
+def normalize_email(text: str) -> str | None:
+    """The normalised address when valid (syntax only, no DNS), else None."""
+    match = _SIMPLE_EMAIL.fullmatch(text)
+    if match is not None and len(text) <= 254:
+        local, domain = match.groups()
+        domain = domain.lower()
+        if (
+            len(local) <= 64
+            and "--" not in domain
+            and local.lower() not in _CASE_INSENSITIVE_LOCAL
+            and domain.rsplit(".", 1)[1] not in _SPECIAL_USE
+        ):
+            return f"{local}@{domain}"
+    return _normalize_email(text)
 
 
 @lru_cache(maxsize=65536)
-def normalize_email(text: str) -> str | None:
-    """The normalised address when valid (syntax only, no DNS), else None."""
+def _normalize_email(text: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        normalized: str = validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
         return None
+    return normalized
 
 
 def split_pieces(value: Any) -> list[str]:
@@ -139,16 +226,6 @@ class RowError(ValueError):
     """The row is rejected; the message is the French reason."""
 
 
-@dataclass
-class ParsedRow:
-    line: int
-    client_number: str
-    contract_number: str
-    client: dict[str, Any]
-    contract: dict[str, Any]
-    flags: list[str]
-
-
 class Lookup(Protocol):
     """The advisors and branches a row refers to, by what the export writes."""
 
@@ -157,136 +234,546 @@ class Lookup(Protocol):
     def branch(self, name: str) -> int | None: ...
 
 
-def parse_row(
-    row: Row, columns: dict[str, int], width: int, lookup: Lookup, today: dt.date
-) -> ParsedRow:
-    if len(row.cells) != width:
-        raise RowError(
-            f"nombre de champs incorrect ({len(row.cells)} au lieu de {width}) : "
-            "vérifiez les séparateurs et les guillemets de la ligne"
-        )
+CLIENT_FIELDS = (
+    "client_type",
+    "civility",
+    "last_name",
+    "first_name",
+    "company_name",
+    "address",
+    "postal_code",
+    "city",
+    "phone",
+    "phone_invalid",
+    "email",
+    "email_invalid",
+    "marital_status",
+    "professional_status",
+    "siret",
+    "naf_code",
+    "activity",
+    "revenue",
+    "headcount",
+    "insurance_contact",
+    "branch_id",
+    "advisor_id",
+)
+CONTRACT_FIELDS = (
+    "product",
+    "origin",
+    "new_business",
+    "effect_date",
+    "status",
+    "termination_date",
+    "seller",
+    "dp_signed",
+    "missing_pieces",
+)
+# The columns whose text is stored as written, and how long the database lets it be.
+_TEXT_CLIENT = (
+    "civility",
+    "last_name",
+    "first_name",
+    "company_name",
+    "address",
+    "postal_code",
+    "city",
+    "marital_status",
+    "professional_status",
+    "naf_code",
+    "activity",
+    "insurance_contact",
+)
+_TEXT_CONTRACT = ("product", "origin", "seller")
 
-    def cell(name: str) -> Any:
-        index = columns.get(name)
-        return None if index is None else row.cells[index]
 
-    def text(name: str) -> str | None:
-        return clean(cell(name)) or None
+def _limit(model: Any, name: str) -> int:
+    length = model.__table__.c[name].type.length
+    return int(length) if length else 10_000
 
-    client_number = clean(cell("client_number"))
-    if not client_number:
-        raise RowError("numéro de client manquant")
-    contract_number = clean(cell("contract_number"))
-    if not contract_number:
-        raise RowError("numéro de contrat manquant")
-    raw_type = clean(cell("client_type"))
-    client_type = CLIENT_TYPES.get(fold(raw_type))
-    if client_type is None:
-        raise RowError(
-            f"type de client inconnu « {raw_type} » (attendu Particulier, Professionnel "
-            "ou Entreprise)"
-        )
-    try:
-        effect = parse_date(cell("effect_date"))
-        termination = parse_date(cell("termination_date"))
-    except ValueError as exc:
-        raise RowError(str(exc)) from None
-    if effect is None:
-        raise RowError("date d'effet manquante")
-    raw_status = clean(cell("contract_status"))
-    if raw_status:
-        status = STATUSES.get(fold(raw_status))
-        if status is None:
-            raise RowError(
-                f"statut de contrat inconnu « {raw_status} » (attendu Actif, Résilié ou Suspendu)"
+
+LIMITS = {
+    **{name: _limit(Client, name) for name in (*_TEXT_CLIENT, "phone", "email")},
+    **{name: _limit(Contract, name) for name in _TEXT_CONTRACT},
+    "number": _limit(Client, "number"),
+    "contract_number": _limit(Contract, "number"),
+    "siret": _limit(Client, "siret"),
+    "branch": 100,
+}
+MAX_CELL = 4000  # longer, even in a column the import does not read, means a damaged export
+EARLIEST = dt.date(1950, 1, 1)
+HORIZON_YEARS = 2
+
+# Labels of the fields in French, for reasons.
+LABELS = {
+    "client_number": "N° client",
+    "contract_number": "N° contrat",
+    "civility": "Civilité",
+    "last_name": "Nom",
+    "first_name": "Prénom",
+    "company_name": "Raison sociale",
+    "address": "Adresse",
+    "postal_code": "Code postal",
+    "city": "Ville",
+    "phone": "Téléphone",
+    "email": "E-mail",
+    "marital_status": "Situation familiale",
+    "professional_status": "Situation professionnelle",
+    "siret": "SIRET",
+    "naf_code": "Code NAF",
+    "activity": "Activité",
+    "insurance_contact": "Contact assurances",
+    "branch": "Agence",
+    "product": "Produit",
+    "origin": "Origine",
+    "seller": "Vendeur",
+}
+
+# A parsed row: client number, contract number, client values (`CLIENT_FIELDS`), contract
+# values (`CONTRACT_FIELDS`), the flags "à corriger dans Lagon", and whether the row may be
+# remembered by its fingerprint (no flag, nothing that depends on the day of the import).
+Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
+
+_MISSING = object()
+
+
+def _fr(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+class PortfolioParser:
+    """Parses the rows of one portfolio export into database-ready tuples.
+
+    `date_value`, `decimal_value` and `json_value` turn a date, an amount and the list of
+    missing pieces into what the database driver takes (SQLite wants text and floats,
+    PostgreSQL the Python values). The parser remembers what each distinct cell text of the
+    repetitive columns gave (types, statuses, dates, amounts, advisors, branches…).
+    """
+
+    def __init__(
+        self,
+        *,
+        columns: dict[str, int],
+        header: list[str],
+        lookup: Lookup,
+        today: dt.date,
+        date_value: Callable[[dt.date], Any],
+        decimal_value: Callable[[Decimal], Any],
+        json_value: Callable[[list[str]], Any],
+        plain: bool = False,
+    ) -> None:
+        self.plain = plain  # cells are strings from a CSV line (no-break spaces made spaces)
+        self.header = header
+        self.width = len(header)
+        self.lookup = lookup
+        self.today = today
+        self.latest = today + relativedelta(years=HORIZON_YEARS)
+        self.date_value = date_value
+        self.decimal_value = decimal_value
+        self.json_value = json_value
+        # A column the file lacks reads as the empty cell appended after the last one.
+        missing = self.width
+
+        def at(*names: str) -> list[int]:
+            return [columns.get(name, missing) for name in names]
+
+        self._cells = itemgetter(
+            *at(
+                "client_number",
+                "contract_number",
+                "client_type",
+                "effect_date",
+                "termination_date",
+                "contract_status",
+                "advisor",
+                "branch",
+                "phone",
+                "email",
+                "siret",
+                "revenue",
+                "headcount",
+                "dp_signed",
+                "missing_pieces",
+                "origin",
+                "product",
+                "seller",
             )
-    else:
-        status = (
-            ContractStatus.TERMINATED
-            if termination is not None and termination <= today
-            else ContractStatus.ACTIVE
         )
-    advisor_text = clean(cell("advisor"))
-    advisor_id = lookup.advisor(advisor_text) if advisor_text else None
-    if advisor_id is None:
-        raise RowError(
-            f"conseiller inconnu « {advisor_text} » : importez d'abord la liste des "
-            "conseillers (m3 import advisors)"
-            if advisor_text
-            else "chargé de clientèle manquant"
+        self._texts = itemgetter(*at(*_TEXT_CLIENT))
+        self._limits = [LIMITS[name] for name in _TEXT_CLIENT]
+        self._types: dict[str, str] = {}
+        self._effects: dict[Any, Any] = {}
+        self._terminations: dict[Any, Any] = {}
+        self._statuses: dict[str, str] = {}
+        self._origins: dict[str, bool] = {}
+        self._yes_no: dict[str, Any] = {}
+        self._amounts: dict[str, Any] = {}
+        self._counts: dict[str, Any] = {}
+        self._pieces: dict[str, Any] = {}
+        self._advisors: dict[str, int | None] = {}
+        self._branches: dict[str, int | None] = {}
+        self._phones: dict[str, tuple[str | None, bool]] = {}
+        self._emails: dict[str, tuple[str | None, bool]] = {}
+
+    def parse(self, cells: list[Any]) -> Parsed:
+        if len(cells) != self.width:
+            raise RowError(
+                f"nombre de champs incorrect ({len(cells)} au lieu de {self.width}) : "
+                "vérifiez les séparateurs et les guillemets de la ligne"
+            )
+        if self.plain:
+            values = list(map(str.strip, cells))
+            if sum(map(len, values)) > MAX_CELL:
+                self._check_lengths(values)
+        else:
+            values = self._normalize(cells)
+        values.append("")
+        (
+            client_number,
+            contract_number,
+            raw_type,
+            effect_raw,
+            termination_raw,
+            raw_status,
+            advisor_text,
+            branch_text,
+            phone_raw,
+            email_raw,
+            siret_raw,
+            revenue_raw,
+            headcount_raw,
+            dp_raw,
+            pieces_raw,
+            origin,
+            product,
+            seller,
+        ) = self._cells(values)
+        if not client_number:
+            raise RowError("numéro de client manquant")
+        if not contract_number:
+            raise RowError("numéro de contrat manquant")
+        if len(client_number) > LIMITS["number"]:
+            raise self._too_long("client_number", client_number)
+        if len(contract_number) > LIMITS["contract_number"]:
+            raise self._too_long("contract_number", contract_number)
+        client_type = self._types.get(raw_type)
+        if client_type is None:
+            client_type = self._client_type(raw_type)
+
+        effect = self._effects.get(effect_raw) if effect_raw else None
+        if effect is None:
+            effect = self._date(effect_raw, "date d'effet", self._effects)
+            if effect is None:
+                raise RowError("date d'effet manquante")
+        if type(effect) is str:
+            raise RowError(effect)
+        termination = None
+        if termination_raw:
+            termination = self._terminations.get(termination_raw)
+            if termination is None:
+                termination = self._date(termination_raw, "date de résiliation", self._terminations)
+            if type(termination) is str:
+                raise RowError(termination)
+        remember = True
+        if raw_status:
+            status = self._statuses.get(raw_status)
+            if status is None:
+                status = self._status(raw_status)
+        else:
+            ended = termination is not None and termination[0] <= self.today
+            status = (ContractStatus.TERMINATED if ended else ContractStatus.ACTIVE).value
+            # Active until its termination date: read again once that day has come.
+            remember = termination is None or ended
+
+        advisor_id = self._advisors.get(advisor_text, _MISSING)
+        if advisor_id is _MISSING:
+            advisor_id = self.lookup.advisor(advisor_text) if advisor_text else None
+            _remember(self._advisors, advisor_text, advisor_id)
+        if advisor_id is None:
+            raise RowError(
+                f"conseiller inconnu « {advisor_text} » : importez d'abord la liste des "
+                "conseillers (m3 import advisors)"
+                if advisor_text
+                else "chargé de clientèle manquant"
+            )
+        branch_id = self._branches.get(branch_text, _MISSING)
+        if branch_id is _MISSING:
+            if len(branch_text) > LIMITS["branch"]:
+                raise self._too_long("branch", branch_text)
+            branch_id = self._branches[branch_text] = self.lookup.branch(branch_text)
+
+        texts = self._texts(values)
+        if any(map(gt, map(len, texts), self._limits)):
+            for name, text, limit in zip(_TEXT_CLIENT, texts, self._limits, strict=True):
+                if len(text) > limit:
+                    raise self._too_long(name, text)
+        (
+            civility,
+            last_name,
+            first_name,
+            company_name,
+            address,
+            postal_code,
+            city,
+            marital_status,
+            professional_status,
+            naf_code,
+            activity,
+            insurance_contact,
+        ) = texts
+        if len(product) > LIMITS["product"]:
+            raise self._too_long("product", product)
+        if len(origin) > LIMITS["origin"]:
+            raise self._too_long("origin", origin)
+        if len(seller) > LIMITS["seller"]:
+            raise self._too_long("seller", seller)
+
+        flags: list[str] = []
+        revenue = self._amounts.get(revenue_raw, _MISSING) if revenue_raw else None
+        if revenue is _MISSING or type(revenue) is str:
+            revenue = self._amount(revenue_raw, flags)
+        headcount = self._counts.get(headcount_raw, _MISSING) if headcount_raw else None
+        if headcount is _MISSING or type(headcount) is str:
+            headcount = self._count(headcount_raw, flags)
+        dp_signed = self._yes_no.get(dp_raw, _MISSING)
+        if dp_signed is _MISSING or type(dp_signed) is str:
+            dp_signed = self._dp_signed(dp_raw, flags)
+        if phone_raw:
+            phone_found = self._phones.get(phone_raw)
+            if phone_found is None:
+                phone_found = self._contact(phone_raw, normalize_phone, "phone", self._phones)
+            phone, phone_invalid = phone_found
+            if phone_invalid:
+                flags.append(f"téléphone invalide « {phone_raw} » : à corriger dans Lagon")
+        else:
+            phone, phone_invalid = None, False
+        if email_raw:
+            email_found = self._emails.get(email_raw)
+            if email_found is None:
+                email_found = self._contact(email_raw, normalize_email, "email", self._emails)
+            email, email_invalid = email_found
+            if email_invalid:
+                flags.append(f"e-mail invalide « {email_raw} » : à corriger dans Lagon")
+        else:
+            email, email_invalid = None, False
+        siret = siret_raw.replace(" ", "") if " " in siret_raw else siret_raw
+        if len(siret) > LIMITS["siret"]:
+            raise self._too_long("siret", siret)
+        new_business = self._origins.get(origin)
+        if new_business is None:
+            new_business = fold(origin) in NEW_BUSINESS
+            _remember(self._origins, origin, new_business)
+        pieces = self._pieces.get(pieces_raw)
+        if pieces is None:
+            pieces = self.json_value(split_pieces(pieces_raw))
+            _remember(self._pieces, pieces_raw, pieces)
+
+        client = (
+            client_type,
+            civility or None,
+            last_name or None,
+            first_name or None,
+            company_name or None,
+            address or None,
+            postal_code or None,
+            city or None,
+            phone,
+            phone_invalid,
+            email,
+            email_invalid,
+            marital_status or None,
+            professional_status or None,
+            siret or None,
+            naf_code or None,
+            activity or None,
+            revenue,
+            headcount,
+            insurance_contact or None,
+            branch_id,
+            advisor_id,
         )
-    flags: list[str] = []
-    revenue: Decimal | None = None
-    headcount: int | None = None
-    dp_signed: bool | None = None
-    try:
-        revenue = parse_decimal(cell("revenue"))
-    except ValueError as exc:
-        flags.append(f"{exc} : à corriger dans Lagon")
-    try:
-        headcount = parse_int(cell("headcount"))
-    except ValueError as exc:
-        flags.append(f"effectif : {exc} : à corriger dans Lagon")
-    try:
-        dp_signed = parse_yes_no(cell("dp_signed"))
-    except ValueError as exc:
-        flags.append(f"DP signées : {exc}")
+        contract = (
+            product or None,
+            origin or None,
+            new_business,
+            effect[1],
+            status,
+            termination[1] if termination is not None else None,
+            seller or None,
+            dp_signed,
+            pieces,
+        )
+        return (
+            client_number,
+            contract_number,
+            client,
+            contract,
+            flags,
+            remember and not flags,
+        )
 
-    phone, phone_invalid = contact(text("phone"), normalize_phone, "téléphone", flags)
-    email, email_invalid = contact(text("email"), normalize_email, "e-mail", flags)
-    origin = text("origin")
-    siret = text("siret")
-    return ParsedRow(
-        line=row.line,
-        client_number=client_number,
-        contract_number=contract_number,
-        client={
-            "client_type": client_type.value,
-            "civility": text("civility"),
-            "last_name": text("last_name"),
-            "first_name": text("first_name"),
-            "company_name": text("company_name"),
-            "address": text("address"),
-            "postal_code": text("postal_code"),
-            "city": text("city"),
-            "phone": phone,
-            "phone_invalid": phone_invalid,
-            "email": email,
-            "email_invalid": email_invalid,
-            "marital_status": text("marital_status"),
-            "professional_status": text("professional_status"),
-            "siret": siret.replace(" ", "") if siret else None,
-            "naf_code": text("naf_code"),
-            "activity": text("activity"),
-            "revenue": revenue,
-            "headcount": headcount,
-            "insurance_contact": text("insurance_contact"),
-            "branch_id": lookup.branch(clean(cell("branch"))),
-            "advisor_id": advisor_id,
-        },
-        contract={
-            "product": text("product"),
-            "origin": origin,
-            "new_business": fold(origin or "") in NEW_BUSINESS,
-            "effect_date": effect,
-            "status": status.value,
-            "termination_date": termination,
-            "seller": text("seller"),
-            "dp_signed": dp_signed,
-            "missing_pieces": split_pieces(cell("missing_pieces")),
-        },
-        flags=flags,
-    )
+    # Helpers: the first time a value is met (their result is remembered).
+    def _client_type(self, raw: str) -> str:
+        found = CLIENT_TYPES.get(fold(raw))
+        if found is None:
+            raise RowError(
+                f"type de client inconnu « {raw} » (attendu Particulier, Professionnel ou "
+                "Entreprise)"
+            )
+        self._types[raw] = found.value
+        return found.value
+
+    def _status(self, raw: str) -> str:
+        found = STATUSES.get(fold(raw))
+        if found is None:
+            raise RowError(
+                f"statut de contrat inconnu « {raw} » (attendu Actif, Résilié ou Suspendu)"
+            )
+        self._statuses[raw] = found.value
+        return found.value
+
+    def _normalize(self, cells: list[Any]) -> list[Any]:
+        """Cells of any type (a workbook's): text stripped, no-break spaces made spaces."""
+        values: list[Any] = []
+        for value in cells:
+            if isinstance(value, dt.date):
+                values.append(value)
+            elif value is None:
+                values.append("")
+            else:
+                values.append(clean(value))
+        self._check_lengths(values)
+        return values
+
+    def _check_lengths(self, values: list[Any]) -> None:
+        for position, value in enumerate(values):
+            if type(value) is str and len(value) > MAX_CELL:
+                raise RowError(
+                    f"valeur de {len(value):,} caractères dans la colonne « "
+                    f"{self._column(position)} » ({MAX_CELL:,} au plus) : export "
+                    "endommagé ?".replace(",", " ")
+                )
+
+    def _column(self, position: int) -> str:
+        name = self.header[position] if position < len(self.header) else ""
+        return name or f"n° {position + 1}"
+
+    def _too_long(self, name: str, text: str) -> RowError:
+        limit = LIMITS[name] if name in LIMITS else LIMITS["number"]
+        return RowError(
+            f"valeur trop longue dans la colonne « {LABELS.get(name, name)} » "
+            f"({len(text)} caractères, {limit} au plus)"
+        )
+
+    def _date(self, raw: Any, label: str, known: dict[Any, Any]) -> Any:
+        """(date, database value), None when empty, or the French reason it is rejected: not
+        a date, or outside 1950 – today + 2 years. Remembered by cell text."""
+        if raw is None or raw == "":
+            return None
+        try:
+            day = parse_date(raw)
+        except ValueError as exc:
+            found: Any = str(exc)
+        else:
+            if day is None:
+                return None
+            if not EARLIEST <= day <= self.latest:
+                found = (
+                    f"{label} invraisemblable « {_fr(day)} » (attendue entre le "
+                    f"{_fr(EARLIEST)} et le {_fr(self.latest)})"
+                )
+            else:
+                found = (day, self.date_value(day))
+        _remember(known, raw, found)
+        return found
+
+    def _amount(self, raw: str, flags: list[str]) -> Any:
+        found = self._amounts.get(raw, _MISSING)
+        if found is _MISSING:
+            try:
+                number = parse_decimal(raw)
+            except ValueError as exc:
+                found = f"{exc} : à corriger dans Lagon"
+            else:
+                found = None if number is None else self.decimal_value(number)
+            _remember(self._amounts, raw, found)
+        if isinstance(found, str):
+            flags.append(found)
+            return None
+        return found
+
+    def _count(self, raw: str, flags: list[str]) -> int | None:
+        found = self._counts.get(raw, _MISSING)
+        if found is _MISSING:
+            try:
+                found = parse_int(raw)
+            except ValueError as exc:
+                found = f"effectif : {exc} : à corriger dans Lagon"
+            _remember(self._counts, raw, found)
+        if isinstance(found, str):
+            flags.append(found)
+            return None
+        count: int | None = found
+        return count
+
+    def _dp_signed(self, raw: str, flags: list[str]) -> bool | None:
+        found = self._yes_no.get(raw, _MISSING)
+        if found is _MISSING:
+            try:
+                found = parse_yes_no(raw)
+            except ValueError as exc:
+                found = f"DP signées : {exc}"
+            self._yes_no[raw] = found
+        if isinstance(found, str):
+            flags.append(found)
+            return None
+        signed: bool | None = found
+        return signed
+
+    def _contact(
+        self,
+        raw: str,
+        normalize: Callable[[str], str | None],
+        name: str,
+        known: dict[str, tuple[str | None, bool]],
+    ) -> tuple[str | None, bool]:
+        """A phone or e-mail normalised; a bad one is kept as written (and flagged for the
+        CRM by the caller). A client's rows repeat it: remembered, within bounds."""
+        normalized = normalize(raw)
+        if normalized is None:
+            if len(raw) > LIMITS[name]:
+                raise self._too_long(name, raw)
+            found: tuple[str | None, bool] = (raw, True)
+        else:
+            found = (normalized, False)
+        _remember(known, raw, found)
+        return found
 
 
-def contact(
-    raw: str | None, normalize: Callable[[str], str | None], label: str, flags: list[str]
-) -> tuple[str | None, bool]:
-    """A phone or e-mail normalised; a bad one is kept as written and flagged for the CRM."""
-    if not raw:
-        return None, False
-    normalized = normalize(raw)
-    if normalized is None:
-        flags.append(f"{label} invalide « {raw} » : à corriger dans Lagon")
-        return raw, True
-    return normalized, False
+REMEMBERED = 20_000  # distinct values remembered per column: a bounded memory
+
+
+def _remember(known: dict[Any, Any], key: Any, value: Any) -> None:
+    """Remember a cell's result; past `REMEMBERED` values the column starts afresh (the values
+    that repeat most come back first; a client's rows, usually together, share theirs)."""
+    if len(known) >= REMEMBERED:
+        known.clear()
+    known[key] = value
+
+
+def sqlite_values() -> dict[str, Callable[[Any], Any]]:
+    """The converters `PortfolioParser` takes, for SQLite (what SQLAlchemy stores there)."""
+    return {
+        "date_value": dt.date.isoformat,
+        "decimal_value": float,
+        "json_value": json.dumps,
+    }
+
+
+def native_values() -> dict[str, Callable[[Any], Any]]:
+    """The converters for PostgreSQL: Python values, the JSON as text."""
+    return {
+        "date_value": lambda day: day,
+        "decimal_value": lambda number: number,
+        "json_value": json.dumps,
+    }

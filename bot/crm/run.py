@@ -11,18 +11,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import SyncReport
 from bot.crm.reading import Table, read_table
 from bot.crm.vocabulary import fold, match_headers
-from bot.models import Advisor, Branch, ImportRun
+from bot.models import Advisor, Base, Branch, ImportRun
 
 Progress = Callable[[int], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Rejection:
     line: int
     reason: str
@@ -63,17 +63,32 @@ class ImportResult:
 
 
 class Lookup:
-    """Advisors and branches known to the database, by e-mail, name and branch name."""
+    """Advisors and branches known to the database, by e-mail, name and branch name (plain
+    rows, no ORM objects; a branch named for the first time is created)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.advisors: dict[str, int] = {}
-        for advisor in session.scalars(select(Advisor)):
-            self.advisors[advisor.email.casefold()] = advisor.id
-            full = fold(f"{advisor.first_name}{advisor.last_name}")
+        # (id, e-mail, first name, last name) of every advisor: what a row's advisor column
+        # can resolve to (part of an import's fingerprint context).
+        self.staff: list[tuple[int, str, str, str]] = []
+        table = Base.metadata.tables[Advisor.__tablename__]
+        rows = session.execute(
+            select(table.c.id, table.c.email, table.c.first_name, table.c.last_name).order_by(
+                table.c.id
+            )
+        )
+        for advisor_id, email, first_name, last_name in rows:
+            self.staff.append((advisor_id, email, first_name, last_name))
+            self.advisors[email.casefold()] = advisor_id
+            full = fold(f"{first_name}{last_name}")
             if full:
-                self.advisors.setdefault(full, advisor.id)
-        self.branches = {fold(b.name): b.id for b in session.scalars(select(Branch))}
+                self.advisors.setdefault(full, advisor_id)
+        branches = Base.metadata.tables[Branch.__tablename__]
+        self.branches: dict[str, int] = {
+            fold(name): branch_id
+            for branch_id, name in session.execute(select(branches.c.id, branches.c.name))
+        }
 
     def advisor(self, value: str) -> int | None:
         return self.advisors.get(value.casefold()) or self.advisors.get(fold(value))
@@ -83,10 +98,10 @@ class Lookup:
             return None
         key = fold(name)
         if key not in self.branches:
-            branch = Branch(name=name)
-            self.session.add(branch)
-            self.session.flush()
-            self.branches[key] = branch.id
+            table = Base.metadata.tables[Branch.__tablename__]
+            created = self.session.connection().execute(insert(table).values(name=name))
+            branch_id: int = created.inserted_primary_key[0]  # type: ignore[index]
+            self.branches[key] = branch_id
         return self.branches[key]
 
 

@@ -117,10 +117,20 @@ def find_headers(header: list[str], fields: dict[str, tuple[str, ...]]) -> set[s
 def match_headers(
     header: list[str], fields: dict[str, tuple[str, ...]], required: tuple[str, ...]
 ) -> dict[str, int]:
-    """Column index of each known field; `FileRefused` when a required one is missing."""
+    """Column index of each known field; `FileRefused` when a required one is missing, or
+    when a column is named twice (which one would hold the value?)."""
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
-        positions.setdefault(normalize_header(name), index)
+        key = normalize_header(name)
+        if key and key in positions:
+            first = positions[key]
+            earlier, later = str(header[first]).strip(), str(name).strip()
+            both = "" if earlier == later else f" : « {earlier} » et « {later} »"
+            raise FileRefused(
+                f"colonne « {later} » en double (colonnes {first + 1} et {index + 1}{both}) : "
+                "l'import ne peut pas savoir laquelle lire ; supprimez ou renommez l'une des deux"
+            )
+        positions[key] = index
     mapping: dict[str, int] = {}
     for field, aliases in fields.items():
         for alias in aliases:

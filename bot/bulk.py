@@ -1,0 +1,116 @@
+"""Writing many rows fast: `Loader` buffers rows for a table and writes them in batches with
+the driver itself — `executemany` on SQLite, `COPY` on PostgreSQL — without SQLAlchemy's
+per-row work; `reserve_ids` gives the ids of rows about to be inserted, so that they need no
+`RETURNING`. Used by the portfolio import and the case engine; never commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Table, func, select, text
+
+
+class Loader:
+    """Rows (tuples, in `columns` order) for a table, written a batch at a time. On SQLite the
+    values go through the columns' SQLAlchemy bind processors (dates as text, JSON
+    serialised…) unless `ready` says they already are what the driver takes."""
+
+    BATCH = 5000
+
+    def __init__(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        ready: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.buffer: list[tuple[Any, ...]] = []
+        self.count = 0
+        names = ", ".join(columns)
+        dialect = connection.dialect
+        self.postgresql = dialect.name == "postgresql"
+        self.convert: list[tuple[int, Callable[[Any], Any]]] = []
+        if self.postgresql:
+            self.statement = f"COPY {table.name} ({names}) FROM STDIN"
+            if not ready:
+                self.convert = [
+                    (index, _json_text)
+                    for index, name in enumerate(columns)
+                    if isinstance(table.c[name].type, JSON)
+                ]
+        else:
+            marks = ", ".join("?" for _ in columns)
+            self.statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+            if not ready:
+                for index, name in enumerate(columns):
+                    processor = table.c[name].type._cached_bind_processor(dialect)
+                    if processor is not None:
+                        self.convert.append((index, processor))
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= self.BATCH:
+            self.flush()
+
+    def extend(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.buffer.extend(rows)
+        if len(self.buffer) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        rows = self.buffer
+        if self.convert:
+            rows = [self._converted(row) for row in rows]
+        raw = self.connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            if self.postgresql:
+                with cursor.copy(self.statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(self.statement, rows)
+        finally:
+            cursor.close()
+        self.count += len(self.buffer)
+        self.buffer.clear()  # in place: callers may append to it directly
+
+    def _converted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = list(row)
+        for index, convert in self.convert:
+            if values[index] is not None:
+                values[index] = convert(values[index])
+        return tuple(values)
+
+
+def _json_text(value: Any) -> Any:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """`count` ids for new rows of `table` (an integer primary key `id`). PostgreSQL takes
+    them from the table's sequence; on SQLite the caller's transaction must already hold the
+    write lock (it has written), so that the ids after the largest stay free until it
+    commits."""
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        return list(
+            connection.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                    "FROM generate_series(1, :count)"
+                ),
+                {"table": table.name, "count": count},
+            ).scalars()
+        )
+    largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(largest + 1, largest + 1 + count))

@@ -1,0 +1,127 @@
+"""The staging tables of a portfolio import: temporary tables on the import's own connection
+(gone at the end of its transaction), loaded in bulk — `executemany` batches on SQLite, `COPY`
+on PostgreSQL — and read back set-wise by `bot.crm.portfolio`.
+
+- `stage_row`: one row per parsed contract row (its line, fingerprint, numbers, a reference to
+  its client values and the contract values);
+- `stage_client`: each distinct set of client values met in the file, once;
+- `stage_final`: one row per client of the file: the line and values its details come from;
+- `stage_link`: the case each new contract of a new client goes to;
+- `stage_touched`: the existing clients whose cases the import must bring in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+from bot.crm.rows import CLIENT_FIELDS, CONTRACT_FIELDS
+from bot.models import Base, Client, Contract
+
+META = MetaData()
+_TEMPORARY: dict[str, Any] = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
+
+
+def _copies(table: Table, names: Sequence[str]) -> list[Column[Any]]:
+    return [Column(name, table.c[name].type) for name in names]
+
+
+stage_row = Table(
+    "m3_stage_row",
+    META,
+    Column("line", Integer, primary_key=True),
+    Column("row_hash", BigInteger),  # NULL: the row is not to be remembered
+    Column("client_number", String(64), nullable=False),
+    Column("contract_number", String(64), nullable=False),
+    Column("client_ref", Integer, nullable=False),  # its client values: `stage_client`
+    *_copies(Base.metadata.tables[Contract.__tablename__], CONTRACT_FIELDS),
+    Column("contract_id", Integer),  # the existing contract, once looked up
+    Column("changed", Boolean),
+    **_TEMPORARY,
+)
+stage_client = Table(
+    "m3_stage_client",
+    META,
+    Column("client_ref", Integer, primary_key=True),
+    Column("client_key", BigInteger, nullable=False),  # a hash of the values, this import's
+    Column("client_number", String(64), nullable=False),
+    *_copies(Base.metadata.tables[Client.__tablename__], CLIENT_FIELDS),
+    **_TEMPORARY,
+)
+stage_final = Table(
+    "m3_stage_final",
+    META,
+    Column("client_number", String(64), primary_key=True),
+    Column("line", Integer, nullable=False),
+    Column("client_ref", Integer),  # NULL: the client keeps its details (a later known row)
+    Column("match_ref", Integer),  # then, the staged values equal to the details it keeps
+    Column("client_id", Integer),
+    Column("is_new", Boolean),
+    Column("changed", Boolean),
+    **_TEMPORARY,
+)
+stage_link = Table(
+    "m3_stage_link",
+    META,
+    Column("line", Integer, primary_key=True),
+    Column("case_id", Integer, nullable=False),
+    **_TEMPORARY,
+)
+stage_touched = Table(
+    "m3_stage_touched",
+    META,
+    Column("client_id", Integer, primary_key=True),
+    **_TEMPORARY,
+)
+ROW_COLUMNS = (
+    "line",
+    "row_hash",
+    "client_number",
+    "contract_number",
+    "client_ref",
+    *CONTRACT_FIELDS,
+)
+CLIENT_COLUMNS = ("client_ref", "client_key", "client_number", *CLIENT_FIELDS)
+
+
+# SQLite's page cache while importing (the default is 2 MB): the staging tables and the
+# indexes of `client` and `contract` are written all over; bounded, it keeps the memory bound.
+SQLITE_CACHE_KIB = 16384
+
+
+def create(connection: Connection) -> None:
+    drop(connection)
+    if connection.dialect.name == "sqlite":
+        connection.execute(text(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}"))
+        connection.execute(text(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KIB}"))
+    for table in META.sorted_tables:
+        table.create(connection)
+
+
+def drop(connection: Connection) -> None:
+    for table in META.sorted_tables:
+        connection.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("PRAGMA cache_size = -2000"))
+        connection.execute(text("PRAGMA temp.cache_size = -2000"))
+
+
+def analyze(connection: Connection) -> None:
+    """Statistics for PostgreSQL's planner (temporary tables are never analysed by itself)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL default_statistics_target = 10"))
+        for table in (stage_row, stage_client):
+            connection.execute(text(f"ANALYZE {table.name}"))
+        connection.execute(text("RESET default_statistics_target"))

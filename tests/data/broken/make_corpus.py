@@ -1,0 +1,350 @@
+"""Writes the broken exports of this folder (run it from the project root after changing it:
+`.venv/bin/python tests/data/broken/make_corpus.py`); `cases.json` says what each one must do.
+
+Every file is a small portfolio export of the tests' own agency (`tests/exports.py`: the staff
+ALICE and BRUNO), 200 contracts of clients C0001…C0200, broken in one way, byte for byte as the
+CRM or a spreadsheet would have broken it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+HEADER = [
+    "N° client",
+    "Type client",
+    "Civilité",
+    "Nom",
+    "Prénom",
+    "Raison sociale",
+    "Adresse",
+    "Code postal",
+    "Ville",
+    "Téléphone",
+    "E-mail",
+    "Situation familiale",
+    "Situation professionnelle",
+    "SIRET",
+    "Code NAF",
+    "Activité",
+    "Chiffre d'affaires",
+    "Effectif",
+    "Contact assurances",
+    "Agence",
+    "Chargé de clientèle",
+    "N° contrat",
+    "Produit",
+    "Origine",
+    "Date d'effet",
+    "Statut contrat",
+    "Date de résiliation",
+    "Vendeur",
+    "DP signées",
+    "Pièces manquantes",
+]
+ALICE = "alice.martin@cabinet-test.example.fr"
+BRUNO = "bruno.petit@cabinet-test.example.fr"
+ROWS = 200
+
+
+def rows(count: int = ROWS) -> list[list[str]]:
+    """Clean rows: client C0001… with one AN contract K0001…, effect 28/08/2026 (an open case
+    on 23/11/2026)."""
+    out = []
+    for i in range(1, count + 1):
+        row = dict.fromkeys(HEADER, "")
+        row.update(
+            {
+                "N° client": f"C{i:04d}",
+                "Type client": "Particulier",
+                "Civilité": "Mme" if i % 2 else "M.",
+                "Nom": f"Durand{i}",
+                "Prénom": "Zoé",
+                "Adresse": f"{i} rue Paradis",
+                "Code postal": "13006",
+                "Ville": "Marseille",
+                "Téléphone": f"06 12 34 {i // 100 % 100:02d} {i % 100:02d}",
+                "Agence": "Corniche",
+                "Chargé de clientèle": ALICE if i % 3 else BRUNO,
+                "N° contrat": f"K{i:04d}",
+                "Produit": "Auto",
+                "Origine": "AN",
+                "Date d'effet": "28/08/2026",
+                "Statut contrat": "Actif",
+                "Vendeur": "Marc Vidal",
+                "DP signées": "Oui",
+            }
+        )
+        out.append([row[name] for name in HEADER])
+    return out
+
+
+def text(table: list[list[str]], *, header: list[str] = HEADER, delimiter: str = ";") -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows([header, *table])
+    return buffer.getvalue()
+
+
+def cell(table: list[list[str]], line: int, name: str, value: str) -> None:
+    """Set a cell of the row on `line` (the header is line 1)."""
+    table[line - 2][HEADER.index(name)] = value
+
+
+def write(name: str, data: bytes) -> None:
+    (HERE / name).write_bytes(data)
+
+
+def main() -> None:
+    cases: list[dict[str, Any]] = []
+
+    # An unbalanced quote: line 5 opens a quoted field never closed on its line, and a stray
+    # quote on line 123 would close it, 118 lines later: a CSV reader swallowed the 117 rows
+    # between into one field.
+    table = rows()
+    cell(table, 5, "Nom", "XXLEBON")
+    cell(table, 123, "Nom", "XXDURAND")
+    raw = text(table).replace(";XXLEBON;", ';"Lebon;').replace(";XXDURAND;", ';Durand";')
+    write("unbalanced-quote.csv", raw.encode("cp1252"))
+    cases.append(
+        {
+            "file": "unbalanced-quote.csv",
+            "kind": "an unbalanced quote that would swallow the next 117 rows",
+            "exit": 1,
+            "rejected": {"5": "guillemet", "123": "guillemet"},
+            "contracts": ROWS - 2,
+        }
+    )
+
+    # ISO-8859-15: œ is 0xBD there, « ½ » in Windows-1252; € is 0xA4, « ¤ » in Windows-1252.
+    table = rows()
+    cell(table, 2, "Nom", "Lebœuf")
+    cell(table, 3, "Nom", "Cœurdevey")
+    cell(table, 4, "Adresse", "2 rue de la Sœur Valérie")
+    write("iso-8859-15.csv", text(table).encode("iso8859_15"))
+    cases.append(
+        {
+            "file": "iso-8859-15.csv",
+            "kind": "ISO-8859-15 text (œ), which Windows-1252 would read as « ½ »",
+            "exit": 0,
+            "rejected": {},
+            "contracts": ROWS,
+            "clients": {"C0001": {"last_name": "Lebœuf"}, "C0002": {"last_name": "Cœurdevey"}},
+        }
+    )
+
+    # The same bytes, but the only letters told apart by the two encodings are in words both
+    # read plausibly: which one is it? Refused, rather than store « ¤ » for « € ».
+    table = rows()
+    cell(table, 2, "Activité", "Prix 12 €")
+    write("doubtful-encoding.csv", text(table).encode("iso8859_15"))
+    cases.append(
+        {
+            "file": "doubtful-encoding.csv",
+            "kind": "a single-byte file whose decoding is doubtful (€ or ¤)",
+            "exit": 2,
+            "error": "encodage du fichier incertain",
+            "contracts": 0,
+        }
+    )
+
+    # Windows-1252 with its own letters (’, œ, €): read as such, not doubted.
+    table = rows()
+    cell(table, 2, "Nom", "Lebœuf")
+    cell(table, 3, "Adresse", "2 rue de l’Église")
+    write("windows-1252.csv", text(table).encode("cp1252"))
+    cases.append(
+        {
+            "file": "windows-1252.csv",
+            "kind": "Windows-1252 with œ and ’",
+            "exit": 0,
+            "rejected": {},
+            "contracts": ROWS,
+            "clients": {
+                "C0001": {"last_name": "Lebœuf"},
+                "C0002": {"address": "2 rue de l’Église"},
+            },
+        }
+    )
+
+    # NUL bytes: one early in the file (line 3), one inside a name (line 40).
+    table = rows()
+    cell(table, 40, "Nom", "BER\x00TRAND")
+    raw = text(table)
+    lines = raw.split("\r\n")
+    lines[2] = lines[2][:10] + "\x00" + lines[2][10:]
+    write("nul-bytes.csv", "\r\n".join(lines).encode("cp1252"))
+    cases.append(
+        {
+            "file": "nul-bytes.csv",
+            "kind": "NUL bytes early in the file and inside a name",
+            "exit": 1,
+            "rejected": {"3": "caractère nul", "40": "caractère nul"},
+            "contracts": ROWS - 2,
+        }
+    )
+
+    # Old Mac line ends: CR alone.
+    write("mac-cr.csv", text(rows()).replace("\r\n", "\r").encode("mac_roman"))
+    cases.append(
+        {
+            "file": "mac-cr.csv",
+            "kind": "old Mac CR-only line endings (Mac Roman)",
+            "exit": 0,
+            "rejected": {},
+            "contracts": ROWS,
+            "clients": {"C0001": {"first_name": "Zoé"}},
+        }
+    )
+
+    # A header column named twice.
+    header = list(HEADER)
+    header[HEADER.index("Vendeur")] = "Nom"
+    write("duplicate-column.csv", text(rows(), header=header).encode("cp1252"))
+    cases.append(
+        {
+            "file": "duplicate-column.csv",
+            "kind": "a column named twice in the header",
+            "exit": 2,
+            "error": "colonne « Nom » en double",
+            "contracts": 0,
+        }
+    )
+
+    # UTF-16 without its byte order mark.
+    write("utf16-no-bom.csv", text(rows(), delimiter="\t").encode("utf-16-le"))
+    cases.append(
+        {
+            "file": "utf16-no-bom.csv",
+            "kind": "UTF-16 without byte order mark",
+            "exit": 2,
+            "error": "UTF-16",
+            "contracts": 0,
+        }
+    )
+
+    # UTF-16 with its byte order mark (Excel's « Texte Unicode »): fine.
+    write(
+        "utf16-bom.csv",
+        codecs.BOM_UTF16_LE + text(rows(), delimiter="\t").encode("utf-16-le"),
+    )
+    cases.append(
+        {
+            "file": "utf16-bom.csv",
+            "kind": "UTF-16 with byte order mark",
+            "exit": 0,
+            "rejected": {},
+            "contracts": ROWS,
+        }
+    )
+
+    # Dates out of any plausible range.
+    table = rows()
+    cell(table, 7, "Date d'effet", "31/12/9999")
+    cell(table, 8, "Date d'effet", "01/01/2099")
+    cell(table, 9, "Date d'effet", "01/01/1900")
+    cell(table, 10, "Date de résiliation", "31/12/9999")
+    write("implausible-dates.csv", text(table).encode("cp1252"))
+    cases.append(
+        {
+            "file": "implausible-dates.csv",
+            "kind": "effect dates in 9999, 2099 and 1900, a termination date in 9999",
+            "exit": 1,
+            "rejected": {
+                "7": "date d'effet invraisemblable",
+                "8": "date d'effet invraisemblable",
+                "9": "date d'effet invraisemblable",
+                "10": "date de résiliation invraisemblable",
+            },
+            "contracts": ROWS - 4,
+        }
+    )
+
+    # Control characters and a tab in values; a value too long for its column; a stray quote.
+    table = rows()
+    cell(table, 11, "Prénom", "Zo\x07é")
+    cell(table, 12, "Adresse", "12\true Paradis")
+    cell(table, 13, "Nom", "D" * 150)
+    cell(table, 14, "Nom", "XXSTRAY")
+    cell(table, 15, "Ville", "Mar\x1bseille")
+    raw = text(table).replace(";XXSTRAY;", ';Du"pont;')
+    write("control-characters.csv", raw.encode("cp1252"))
+    cases.append(
+        {
+            "file": "control-characters.csv",
+            "kind": "control characters, a tab, a 150-character name and a stray quote",
+            "exit": 1,
+            "rejected": {
+                "11": "caractère de contrôle U+0007",
+                "13": "valeur trop longue dans la colonne « Nom »",
+                "14": "guillemet isolé",
+                "15": "caractère de contrôle U+001B",
+            },
+            "contracts": ROWS - 4,
+            "clients": {"C0011": {"address": "12 rue Paradis"}},
+        }
+    )
+
+    # A quoted address over two lines: one record, read as one row (the line break a space).
+    table = rows()
+    cell(table, 20, "Adresse", "Résidence Les Pins\r\nBât. B")
+    write("multiline-address.csv", text(table).encode("cp1252"))
+    cases.append(
+        {
+            "file": "multiline-address.csv",
+            "kind": "a quoted address with a line break",
+            "exit": 0,
+            "rejected": {},
+            "contracts": ROWS,
+            "clients": {"C0019": {"address": "Résidence Les Pins Bât. B"}},
+        }
+    )
+
+    # A UTF-8 export with one line in Windows-1252 (two files pasted together).
+    table = rows()
+    cell(table, 30, "Nom", "Hélène")
+    cell(table, 31, "Nom", "Valérie")
+    raw = text(table).encode("utf-8")
+    bad = text(table).split("\r\n")[29]
+    raw = raw.replace(bad.encode("utf-8"), bad.encode("cp1252"))
+    write("mixed-encodings.csv", raw)
+    cases.append(
+        {
+            "file": "mixed-encodings.csv",
+            "kind": "a UTF-8 export with one line in Windows-1252",
+            "exit": 1,
+            "rejected": {"30": "UTF-8"},
+            "contracts": ROWS - 1,
+            "clients": {"C0030": {"last_name": "Valérie"}},
+        }
+    )
+
+    # A line with too few fields and a line with too many (a separator in a name).
+    table = rows()
+    cell(table, 50, "Nom", "XXTWO")
+    raw = text(table).replace(";XXTWO;", ";Durand;Martin;")
+    lines = raw.split("\r\n")
+    lines[50] = ";".join(lines[50].split(";")[:7])
+    write("wrong-field-counts.csv", "\r\n".join(lines).encode("cp1252"))
+    cases.append(
+        {
+            "file": "wrong-field-counts.csv",
+            "kind": "a row cut short and a row with a separator in a value",
+            "exit": 1,
+            "rejected": {"50": "31 au lieu de 30", "51": "7 au lieu de 30"},
+            "contracts": ROWS - 2,
+        }
+    )
+
+    (HERE / "cases.json").write_text(
+        json.dumps({"cases": cases}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+
+
+if __name__ == "__main__":
+    main()

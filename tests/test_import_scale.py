@@ -1,0 +1,427 @@
+"""The importer at scale, on SQLite and PostgreSQL: the row fingerprints (an unchanged row is not
+read again, a changed one is, and the result is the same as reading every row), the phone and
+e-mail shortcuts (they agree with the libraries), bounded memory while reading, and a CLI that
+starts without the heavy modules. Timings are for `benchmarks/import_benchmark.py`, not here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import db
+from bot.crm import rows
+from bot.crm.advisors import import_advisors
+from bot.crm.portfolio import import_portfolio
+from bot.crm.reading import read_table
+from bot.models import AuditEntry, Base, Case, Client, Contract
+from tests.exports import (
+    ADVISORS_HEADER,
+    ALICE,
+    BRUNO,
+    STAFF,
+    advisors_csv,
+    contract,
+    ok,
+    ok_json,
+    portfolio_csv,
+    write_csv,
+)
+
+DAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def staff(m3: Any, tmp_path: Path) -> Any:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    return m3
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many rows the importer parsed (the others it recognised by their fingerprint)."""
+    count = [0]
+    original = rows.PortfolioParser.parse
+
+    def parse(self: rows.PortfolioParser, cells: list[Any]) -> rows.Parsed:
+        count[0] += 1
+        return original(self, cells)
+
+    monkeypatch.setattr(rows.PortfolioParser, "parse", parse)
+    yield count
+
+
+def _export(
+    count: int, *, changed: set[int] = frozenset(), phone: str = "06 12 34 56 78"
+) -> list[dict[str, str]]:  # type: ignore[assignment]
+    out = []
+    for i in range(count):
+        row = contract(
+            f"C{i // 2}",
+            f"K{i}",
+            "28/08/2026" if i % 3 else "15/10/2026",
+            ALICE if i // 2 % 2 else BRUNO,  # a client's rows agree on its details
+            Téléphone=phone,
+        )
+        if i in changed:
+            row["Produit"] = "Habitation"
+        out.append(row)
+    return out
+
+
+# --- Fingerprints -------------------------------------------------------------------------------
+
+
+def test_an_unchanged_export_is_not_read_again(
+    staff: Any, tmp_path: Path, parsed: list[int], factory: sessionmaker[Session]
+) -> None:
+    path = portfolio_csv(tmp_path / "e.csv", _export(300))
+    first = ok_json(staff, "import", "portfolio", str(path))
+    assert (first["created"], parsed[0]) == (300, 300)
+    parsed[0] = 0
+    again = ok_json(staff, "import", "portfolio", str(path))
+    assert (again["unchanged"], again["created"], again["updated"]) == (300, 0, 0)
+    assert parsed[0] == 0
+    with factory() as session:
+        assert (
+            session.scalars(select(Contract.row_hash).where(Contract.row_hash.is_(None))).all()
+            == []
+        )
+
+
+def test_a_one_percent_change_reads_one_percent(
+    staff: Any, tmp_path: Path, parsed: list[int], factory: sessionmaker[Session]
+) -> None:
+    ok_json(staff, "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", _export(400))))
+    parsed[0] = 0
+    changed = {7, 150, 151, 399}
+    summary = ok_json(
+        staff,
+        "import",
+        "portfolio",
+        str(portfolio_csv(tmp_path / "e2.csv", _export(400, changed=changed))),
+    )
+    assert parsed[0] == len(changed)
+    assert (summary["updated"], summary["unchanged"]) == (4, 396)
+    with factory() as session:
+        audit = session.scalars(select(AuditEntry.entity_key).where(AuditEntry.field == "product"))
+        assert sorted(audit) == sorted(f"K{i}" for i in changed)
+
+
+def test_flagged_rows_are_read_and_reported_at_every_import(
+    staff: Any, tmp_path: Path, parsed: list[int]
+) -> None:
+    """A row with a bad phone keeps no fingerprint: « à corriger dans Lagon » at every import."""
+    rows_ = _export(10)
+    rows_[2]["Téléphone"] = rows_[3]["Téléphone"] = "12 34"  # client C1's two rows
+    path = portfolio_csv(tmp_path / "e.csv", rows_)
+    first = ok_json(staff, "import", "portfolio", str(path))
+    parsed[0] = 0
+    again = ok_json(staff, "import", "portfolio", str(path))
+    flag = "téléphone invalide « 12 34 » : à corriger dans Lagon"
+    assert (
+        again["to_fix"]
+        == first["to_fix"]
+        == [
+            {"line": 4, "reason": flag},
+            {"line": 5, "reason": flag},
+        ]
+    )
+    assert parsed[0] == 2
+
+
+def test_a_row_active_until_a_termination_date_is_read_again_when_it_comes(
+    staff: Any, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """No status, a termination date ahead: active today, terminated once the day has come,
+    though the row never changes."""
+    row = contract("C1", "K1", "28/08/2026", status="", **{"Date de résiliation": "30/11/2026"})
+    path = portfolio_csv(tmp_path / "e.csv", [row])
+    ok_json(staff, "import", "portfolio", str(path))
+    summary = ok_json(staff, "import", "portfolio", str(path), today="2026-12-01")
+    assert summary["updated"] == 1
+    assert summary["cases"]["cancelled"] == 1
+    with factory() as session:
+        assert session.scalars(select(Contract.status)).one() == "Résilié"
+
+
+def test_a_new_staff_file_reads_every_row_again(
+    staff: Any, tmp_path: Path, parsed: list[int]
+) -> None:
+    """An advisor renamed or added changes what the advisor column may mean: the fingerprints
+    (keyed by the staff) all miss once."""
+    path = portfolio_csv(tmp_path / "e.csv", _export(20))
+    ok_json(staff, "import", "portfolio", str(path))
+    renamed = [[email, *STAFF[email]] for email in STAFF]
+    renamed[0][2] = "Martin-Roux"  # Alice married
+    ok(staff, "import", "advisors", str(write_csv(tmp_path / "s2.csv", ADVISORS_HEADER, renamed)))
+    parsed[0] = 0
+    summary = ok_json(staff, "import", "portfolio", str(path))
+    assert (parsed[0], summary["unchanged"]) == (20, 20)
+
+
+# --- Fingerprints or not, the same result ---------------------------------------------------------
+
+
+def _scenario(seed: int) -> list[tuple[dt.date, list[dict[str, str]]]]:
+    """Successive exports of a few clients: contracts added, dropped, terminated, moved to the
+    other advisor, a client's details changed on all or one of its rows, duplicated rows (the
+    same, or with other values), rows shuffled, a bad phone."""
+    rng = random.Random(seed)
+    clients = [f"C{i}" for i in range(rng.randint(1, 6))]
+    details = {
+        c: {"Nom": f"Nom{c}", "Téléphone": rng.choice(["06 12 34 56 78", "12 34", ""])}
+        for c in clients
+    }
+    contracts: dict[str, dict[str, str]] = {}
+    serial = 0
+
+    def new_contract(client: str) -> dict[str, str]:
+        nonlocal serial
+        serial += 1
+        effect = DAY + dt.timedelta(days=rng.randint(-200, 60))
+        row = contract(
+            client,
+            f"K{serial}",
+            effect.strftime("%d/%m/%Y"),
+            rng.choice([ALICE, BRUNO]),
+            origin=rng.choice(["AN", "AN", "AN", "Avenant"]),
+            status=rng.choice(["Actif", "Actif", "Actif", "Résilié", "Suspendu", ""]),
+        )
+        if row["Statut contrat"] != "Actif" and rng.random() < 0.7:
+            end = effect + dt.timedelta(days=rng.randint(-10, 60))
+            row["Date de résiliation"] = end.strftime("%d/%m/%Y")
+        row.update(details[client])
+        return row
+
+    for client in clients:
+        for _ in range(rng.randint(1, 3)):
+            row = new_contract(client)
+            contracts[row["N° contrat"]] = row
+    steps = []
+    day = DAY
+    for _ in range(rng.randint(2, 4)):
+        export = [dict(r) for r in contracts.values()]
+        if rng.random() < 0.3:
+            rng.shuffle(export)
+        if export and rng.random() < 0.3:
+            export.append(dict(rng.choice(export)))
+        if export and rng.random() < 0.2:
+            other = dict(rng.choice(export))
+            other["Produit"] = "Autre"
+            export.insert(rng.randrange(len(export) + 1), other)
+        if export and rng.random() < 0.2:
+            odd = rng.choice(export)
+            odd["Nom"] += "X"
+        steps.append((day, export))
+        day += dt.timedelta(days=rng.randint(0, 20))
+        for number in list(contracts):
+            roll, row = rng.random(), contracts[number]
+            if roll < 0.1:
+                row["Statut contrat"] = "Résilié"
+                row["Date de résiliation"] = day.strftime("%d/%m/%Y")
+            elif roll < 0.15:
+                row["Chargé de clientèle"] = BRUNO if row["Chargé de clientèle"] == ALICE else ALICE
+            elif roll < 0.2:
+                del contracts[number]
+            elif roll < 0.25:
+                row["Produit"] = "Santé"
+        for client in clients:
+            if rng.random() < 0.15:
+                details[client]["Téléphone"] = rng.choice(["07 11 22 33 44", "bad", ""])
+                for row in contracts.values():
+                    if row["N° client"] == client:
+                        row.update(details[client])
+            if rng.random() < 0.2:
+                row = new_contract(client)
+                contracts[row["N° contrat"]] = row
+    return steps
+
+
+def _run(engine: Engine, seed: int, *, fingerprints: bool) -> dict[str, Any]:
+    factory = db.session_factory(engine)
+    summaries = []
+    with tempfile.TemporaryDirectory() as folder:
+        with factory.begin() as session:
+            import_advisors(session, advisors_csv(Path(folder) / "staff.csv"), today=DAY)
+        for index, (day, export) in enumerate(_scenario(seed)):
+            path = portfolio_csv(Path(folder) / f"e{index}.csv", export)
+            with factory.begin() as session:
+                result = import_portfolio(session, path, today=day, fingerprints=fingerprints)
+                summary = result.as_dict()
+                summary.pop("corrections_applied")
+                summaries.append(summary)
+    with factory() as session:
+        numbers = dict(session.execute(select(Client.id, Client.number)).all())
+        cases = {c.id: (numbers[c.client_id], c.effect_date) for c in session.scalars(select(Case))}
+        state = {
+            "clients": sorted(
+                (c.number, c.last_name, c.phone, c.phone_invalid, c.advisor_id)
+                for c in session.scalars(select(Client))
+            ),
+            "contracts": sorted(
+                (
+                    k.number,
+                    numbers[k.client_id],
+                    k.status,
+                    k.product,
+                    str(k.termination_date),
+                    cases.get(k.case_id) if k.case_id else None,
+                )
+                for k in session.scalars(select(Contract))
+            ),
+            "cases": sorted(
+                (
+                    numbers[c.client_id],
+                    c.advisor_id,
+                    c.is_current,
+                    c.effect_date,
+                    c.deadline,
+                    str(c.cancelled_on),
+                )
+                for c in session.scalars(select(Case))
+            ),
+            "audit": sorted(
+                (
+                    (
+                        a.entity,
+                        str(cases.get(int(a.entity_key))) if a.entity == "case" else a.entity_key,
+                        a.field,
+                        a.old_value,
+                        a.new_value,
+                    )
+                    for a in session.scalars(select(AuditEntry))
+                ),
+                key=repr,
+            ),
+        }
+    return {"imports": summaries, "state": json.loads(json.dumps(state, default=str))}
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_fingerprints_change_nothing_but_the_time(migrated_engine: Engine, seed: int) -> None:
+    """Whatever the exports, importing them with fingerprints (skipping the rows known) gives
+    the same summaries and the same database as reading every row."""
+    try:
+        with_fingerprints = _run(migrated_engine, seed, fingerprints=True)
+        _empty(migrated_engine)
+        every_row = _run(migrated_engine, seed, fingerprints=False)
+    finally:
+        _empty(migrated_engine)
+    assert with_fingerprints == every_row
+
+
+def _empty(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+# --- Phones and e-mails: the shortcuts agree with the libraries ----------------------------------
+
+DIGITS = st.text("0123456789", min_size=8, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from("0123456789"),
+    st.sampled_from("0123456789"),
+    DIGITS,
+    st.sampled_from(["", " ", ".", "-"]),
+    st.sampled_from(["national", "international", "bare", "spaced-international"]),
+)
+def test_phone_shortcut_agrees_with_phonenumbers(
+    first: str, second: str, rest: str, separator: str, shape: str
+) -> None:
+    digits = first + second + rest  # 10 digits
+    pairs = [digits[i : i + 2] for i in range(0, 10, 2)]
+    if shape == "national":
+        text = separator.join(pairs)
+    elif shape == "international":
+        text = "+33" + separator.join([digits[1], *pairs[1:]])
+    elif shape == "spaced-international":
+        text = "+33 " + digits[1] + separator + separator.join(pairs[1:])
+    else:
+        text = digits[1:]
+    assert rows.normalize_phone(text) == rows._normalize_phone.__wrapped__(text)
+
+
+LOCAL = st.from_regex(r"[A-Za-z0-9_+\-]{1,8}(\.[A-Za-z0-9_+\-]{1,8}){0,2}", fullmatch=True)
+LABEL = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9\-]{0,6}[A-Za-z0-9])?", fullmatch=True)
+TLD = st.sampled_from(["fr", "com", "ORG", "Net", "paris", "test", "local", "io", "xn--p1ai"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(LOCAL, st.lists(LABEL, min_size=1, max_size=3), TLD)
+def test_email_shortcut_agrees_with_email_validator(
+    local: str, labels: list[str], tld: str
+) -> None:
+    text = f"{local}@{'.'.join([*labels, tld])}"
+    assert rows.normalize_email(text) == rows._normalize_email.__wrapped__(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Postmaster@Example.fr", "a..b@x.fr", "a@b-.fr", "a@-b.fr", "é@x.fr", "a@x", "a@x.1t"],
+)
+def test_email_odd_shapes_go_to_the_library(text: str) -> None:
+    assert rows.normalize_email(text) == rows._normalize_email.__wrapped__(text)
+
+
+# --- Memory and start-up -------------------------------------------------------------------------
+
+
+def test_reading_a_large_export_holds_one_chunk_not_the_file(tmp_path: Path) -> None:
+    """60 000 rows (11 MB) read with the memory traced: the peak stays a few chunks."""
+    row = ";".join(["C1", "Particulier", "Mme", "Durand", "Zoé", "", "1 rue Paradis"] * 4)
+    path = tmp_path / "large.csv"
+    with path.open("wb") as handle:
+        handle.write(b"N\xb0 client;Type client;Nom\r\n")
+        for _ in range(60_000):
+            handle.write(row.encode("cp1252") + b"\r\n")
+    tracemalloc.start()
+    try:
+        table = read_table(path)
+        count = sum(1 for _ in table.records())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 60_000
+    assert path.stat().st_size > 10_000_000
+    assert peak < 8_000_000, peak
+
+
+def test_the_cli_starts_without_the_heavy_modules() -> None:
+    """`m3 --help` and the light commands import typer, not the database, the settings, rich's
+    tables or the importer: those are imported where they are used."""
+    code = (
+        "import sys, bot.cli; "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'pydantic', 'bot.crm.portfolio', "
+        "'bot.db', 'charset_normalizer', 'phonenumbers', 'openpyxl') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
