@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, reserve_ids
+from bot.db import chunked
 from bot.models import AuditEntry, Base, Case, Client, Contract, ContractStatus
 from bot.rules import (
     CaseFacts,
@@ -280,6 +281,16 @@ class _Sync:
         audit: list[dict[str, Any]] = []
         links: list[dict[str, Any]] = []  # contracts whose case changed
         new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]] = []
+        kept = self._kept_by_hand(
+            [
+                (case.id, client_id)
+                for client_id, cases in cases_by_client.items()
+                for case in cases
+                if case.completed_on is None
+                and case.cancelled_on is None
+                and case.advisor_id != advisor_of.get(client_id)
+            ]
+        )
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
             cases = cases_by_client.get(client_id, [])
@@ -314,6 +325,7 @@ class _Sync:
                 if (
                     state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
                     and case.advisor_id != advisor_id
+                    and case.id not in kept
                 ):
                     audit.append(self._audit(case.id, "advisor_id", case.advisor_id, advisor_id))
                     case.advisor_id = advisor_id
@@ -451,6 +463,54 @@ class _Sync:
         if audit:
             connection.execute(insert(_audit_table), audit)
 
+    def _kept_by_hand(self, candidates: Sequence[tuple[int, int]]) -> set[int]:
+        """Of (case, client) pairs whose case is not with the client's advisor in the CRM, the
+        cases someone gave to a colleague by hand (« Je le prends », « Confier à… ») after the
+        CRM last changed the client's advisor: an export that does not move the client keeps
+        them where the agency put them; one that gives the client a new advisor moves them."""
+        if not candidates:
+            return set()
+        by_case = dict(candidates)
+        moved_by_hand: dict[int, dt.datetime] = {}
+        for chunk in chunked(sorted(by_case)):
+            for key, at in self.connection.execute(
+                select(_audit_table.c.entity_key, func.max(_audit_table.c.at))
+                .where(
+                    _audit_table.c.entity == "case",
+                    _audit_table.c.field == "advisor_id",
+                    _audit_table.c.entity_key.in_([str(c) for c in chunk]),
+                    ~_audit_table.c.actor.startswith("import:"),
+                )
+                .group_by(_audit_table.c.entity_key)
+            ):
+                moved_by_hand[int(key)] = _utc(at)
+        if not moved_by_hand:
+            return set()
+        numbers = dict(
+            self.connection.execute(
+                select(_client.c.id, _client.c.number).where(
+                    _client.c.id.in_({by_case[c] for c in moved_by_hand})
+                )
+            ).all()
+        )
+        crm_changed: dict[str, dt.datetime] = {}
+        for key, at in self.connection.execute(
+            select(_audit_table.c.entity_key, func.max(_audit_table.c.at))
+            .where(
+                _audit_table.c.entity == "client",
+                _audit_table.c.field == "advisor_id",
+                _audit_table.c.entity_key.in_(list(numbers.values())),
+            )
+            .group_by(_audit_table.c.entity_key)
+        ):
+            crm_changed[key] = _utc(at)
+        kept = set()
+        for case_id, by_hand in moved_by_hand.items():
+            changed = crm_changed.get(numbers.get(by_case[case_id], ""))
+            if changed is None or changed < by_hand:
+                kept.add(case_id)
+        return kept
+
     def _audit(self, case_id: int, name: str, old: object, new: object) -> dict[str, Any]:
         return {
             "at": self.now,
@@ -461,6 +521,11 @@ class _Sync:
             "old_value": None if old is None else str(old),
             "new_value": None if new is None else str(new),
         }
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """SQLite gives datetimes back without their zone: they are stored in UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _set_dates(case: _CaseRow, effects: list[dt.date]) -> None:
