@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 DIGEST_LIFETIME = dt.timedelta(hours=12)
 DIGEST_MAX_ROUNDS = 30  # the outbox's rounds are at most an hour apart: the lifetime decides
 # How long the scheduler waits before a retry when a run was interrupted (jobs/schedule.py).
-STALE_CLAIM = dt.timedelta(minutes=15)
 
 
 @dataclass

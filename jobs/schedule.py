@@ -28,7 +28,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import (
@@ -39,7 +39,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.models import Digest, DigestRun, DigestStatus
+from bot.models import DigestRun
 from bot.outages import database_cause, is_database_outage, outage
 from bot.rules import is_working_day
 from bot.settings import Settings
@@ -119,12 +119,6 @@ def run_digest_if_working_day(
         done = f"{len(report.sent)} envoyé(s), {len(report.failed)} en échec côté Slack"
         _retry(settings, factory, client, scheduler, day, attempt, f"{label} : {done}")
         return
-    if _interrupted_claims(factory, day):
-        # An earlier try died mid-post: its claims are taken over once stale (digest.py).
-        wait = max(retry_delay(attempt), digest.STALE_CLAIM + dt.timedelta(minutes=1))
-        message = f"{label} : {len(report.sent)} envoyé(s), un envoi interrompu à reprendre"
-        _retry(settings, factory, client, scheduler, day, attempt, message, wait=wait)
-        return
     log.info(
         "%s : %d envoyé(s), %d sans objet ou déjà envoyé(s), %d sans compte Slack",
         label,
@@ -186,16 +180,6 @@ def send_weekly_summary(
         return
     if result is weekly.Outcome.SENT:
         log.info("Récapitulatif hebdomadaire envoyé aux managers")
-
-
-def _interrupted_claims(factory: sessionmaker[Session], day: dt.date) -> bool:
-    with factory() as session:
-        claimed = session.scalar(
-            select(func.count(Digest.id)).where(
-                Digest.digest_date == day, Digest.status == DigestStatus.CLAIMED.value
-            )
-        )
-    return bool(claimed)
 
 
 def _retry(
