@@ -299,9 +299,7 @@ class _ImportCommand(TyperCommand):
             raise _import_failure(_usage_in_french(exc, errors), 2, as_json=as_json) from None
 
 
-FileArg = Annotated[
-    Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.", show_default=False)
-]
+FileArg = Annotated[Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Résultat en JSON, rien d'autre.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans rien enregistrer.")]
 
