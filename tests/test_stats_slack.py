@@ -181,11 +181,11 @@ def test_unknown_words_get_the_help_with_examples(
     server: str, fake: FakeSlack, responses: Responses
 ) -> None:
     answer = _ask(server, fake, responses, "stats semaine prochaine", CLARA_ID)
-    assert "Je n'ai pas compris « prochaine »" in answer and "/m3 stats trimestre" in answer
+    assert "Je n'ai pas compris «\u00a0prochaine\u00a0»" in answer and "/m3 stats trimestre" in answer
     answer = _ask(server, fake, responses, "stats du 31/02/2026 au 01/03/2026", CLARA_ID)
     assert "Je n'ai pas compris" in answer
     answer = _ask(server, fake, responses, "stats @personne", CLARA_ID)
-    assert "aucun conseiller « @personne »" in answer
+    assert "aucun conseiller «\u00a0@personne\u00a0»" in answer
     before = len(responses.bodies)
     assert slash(server, "stats aide", responses, user=CLARA_ID) == 200
     body = responses.wait(before + 1)[-1]
