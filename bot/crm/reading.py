@@ -9,15 +9,17 @@ first one). Nothing a file holds makes it raise anything else.
 How a CSV export is read, and why:
 
 - **Encoding.** A byte order mark decides (UTF-8, UTF-16). Otherwise a file whose non-ASCII
-  lines read as UTF-8 is UTF-8 (a line that does not is rejected, not guessed). Anything else
-  is a single-byte code page, detected by `charset-normalizer` among those a French export can
-  be in (Windows-1252, ISO-8859-15, Mac Roman, DOS 850), on a sample holding every non-ASCII
-  byte value the file uses. A decoding that turns a byte of the file into a control character
-  is ruled out. When two decodings stay equally likely and read the file differently (the same
-  byte is « ½ » in Windows-1252 and « œ » in ISO-8859-15), the words where they differ settle
-  it by `charset-normalizer`'s mess measure; a tie refuses the file, naming a word both ways,
-  rather than store text that may be wrong. UTF-16 without a byte order mark is refused with
-  that explanation, and a file with binary bytes as not being a CSV export.
+  lines mostly read as UTF-8 is UTF-8 (a line that does not is rejected, not guessed).
+  Anything else is a single-byte code page, detected by `charset-normalizer` among those a
+  French export can be in (Windows-1252, ISO-8859-15, Mac Roman, DOS 850), on the first lines
+  with non-ASCII bytes; the whole file is scanned for the byte values it uses. When no code
+  page reads like text, the file is refused. When several stay about as likely (close
+  `charset-normalizer` chaos) and read some byte of the file differently, one that makes a
+  control character of it is ruled out; between the others, the words where they differ
+  settle it by `charset-normalizer`'s mess measure (the same byte is « ½ » in Windows-1252 and
+  « œ » in ISO-8859-15); a tie refuses the file, naming a word both ways, rather than store
+  text that may be wrong. UTF-16 without a byte order mark is refused with that explanation,
+  and a file with binary bytes as not being a CSV export.
 - **Lines.** Lines may end with CRLF, LF or CR alone (old Mac exports). A record whose quoted
   field spans several lines is accepted when it reads as one row of the header's width, within
   `MAX_SPAN` lines; otherwise its first line (the one opening the quote) is rejected and the
