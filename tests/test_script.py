@@ -5,7 +5,7 @@ the export says, another way to reach the client, and old buttons on closed case
 
 Today is Tuesday 1 December 2026 (`tests/agency.py`); the advisor who calls is Agnès Fournier
 (branch Rouvière) unless said otherwise. Expected sentences are written by hand from the
-process card and guide (/work/shared/seeds)."""
+agency's process card and call guide (the seller's accroche, the magic question)."""
 
 from __future__ import annotations
 
