@@ -1,5 +1,6 @@
-"""`bot.bulk.Loader`: what it writes reads back as the values it was given, on SQLite and on
-PostgreSQL, whether a value was converted afresh or remembered from an earlier row."""
+"""`bot.bulk`, on SQLite and PostgreSQL: what `Loader` writes reads back as the values it was
+given, whether a value was converted afresh or remembered from an earlier row; a large load on
+PostgreSQL has its foreign keys checked once after it, and keeps them whatever happens."""
 
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     Numeric,
     String,
     Table,
+    func,
     select,
+    text,
 )
+from sqlalchemy.exc import IntegrityError
 
+from bot import bulk
 from bot.bulk import Loader
 
 META = MetaData()
@@ -94,3 +101,110 @@ def test_loader_writes_what_it_was_given(engine: Engine, sample_table: Table) ->
         assert found.amount == amount
         assert found.label == label
         assert found.pieces == pieces
+
+
+# --- Foreign keys checked after a large load (PostgreSQL) ---------------------------------------
+
+PARENT = Table("m3_test_parent", META, Column("id", Integer, primary_key=True))
+CHILD = Table(
+    "m3_test_child",
+    META,
+    Column("id", Integer, primary_key=True),
+    Column("parent_id", Integer, ForeignKey("m3_test_parent.id", name="fk_test_child_parent")),
+)
+
+
+def foreign_keys(connection: Connection, table: str) -> list[tuple[str, str]]:
+    if connection.dialect.name != "postgresql":
+        return [
+            (f"{row[2]}.{row[4]}", row[3])
+            for row in connection.execute(text(f"PRAGMA foreign_key_list({table})"))
+        ]
+    return [
+        (name, definition)
+        for name, definition in connection.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f'"
+            ),
+            {"table": table},
+        )
+    ]
+
+
+@pytest.fixture
+def family(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 3)
+    META.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(PARENT.insert(), [{"id": i} for i in range(1, 4)])
+    yield engine
+    META.drop_all(engine)
+
+
+def load_children(connection: Connection, parents: list[int]) -> None:
+    connection.execute(
+        CHILD.insert(), [{"id": i, "parent_id": p} for i, p in enumerate(parents, start=1)]
+    )
+
+
+def test_a_large_load_has_its_keys_checked_after(family: Engine) -> None:
+    with family.connect() as connection:
+        before = foreign_keys(connection, CHILD.name)
+    assert len(before) == 1
+    with family.begin() as connection:
+        with bulk.foreign_keys_checked_after(connection, CHILD, rows=3):
+            during = foreign_keys(connection, CHILD.name)
+            load_children(connection, [1, 2, 3])
+            if family.dialect.name == "postgresql":  # the short wait was for the keys only
+                setting = "SELECT current_setting('lock_timeout')"
+                assert connection.execute(text(setting)).scalar() == "0"
+        after = foreign_keys(connection, CHILD.name)
+    if family.dialect.name == "postgresql":
+        assert during == []  # checked once, after the load
+    else:
+        assert during == before  # SQLite: nothing changes
+    assert after == before
+
+
+def test_a_small_load_keeps_the_row_by_row_checks(family: Engine) -> None:
+    with family.begin() as connection:
+        before = foreign_keys(connection, CHILD.name)
+        with bulk.foreign_keys_checked_after(connection, CHILD, rows=2):
+            assert foreign_keys(connection, CHILD.name) == before
+            load_children(connection, [1, 2])
+
+
+def test_a_violation_fails_the_load_and_the_keys_stay(family: Engine) -> None:
+    with family.connect() as connection:
+        before = foreign_keys(connection, CHILD.name)
+    with (
+        pytest.raises(IntegrityError),
+        family.begin() as connection,
+        bulk.foreign_keys_checked_after(connection, CHILD, rows=3),
+    ):
+        load_children(connection, [1, 2, 99])  # no parent 99
+    with family.connect() as connection:
+        assert foreign_keys(connection, CHILD.name) == before
+        assert connection.execute(select(func.count()).select_from(CHILD)).scalar() == 0
+
+
+def test_busy_tables_keep_the_row_by_row_checks(
+    family: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction reads the parent table: the load does not wait for it past
+    `BULK_LOCK_WAIT`, it keeps the keys and checks row by row (SQLite always does)."""
+    postgresql = family.dialect.name == "postgresql"
+    monkeypatch.setattr(bulk, "BULK_LOCK_WAIT", "200ms")
+    with family.connect() as reader, family.begin() as connection:
+        reader.execute(select(PARENT.c.id)).all()  # holds the table until it ends
+        before = foreign_keys(connection, CHILD.name)
+        with bulk.foreign_keys_checked_after(connection, CHILD, rows=3):
+            assert foreign_keys(connection, CHILD.name) == before
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                load_children(connection, [1, 99, 2])  # refused at once, row by row
+            load_children(connection, [1, 2, 3])
+        if postgresql:
+            setting = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+            assert setting == "0"  # the short wait was for the keys only
+        reader.rollback()

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
+from bot import bulk, db
 from bot.crm import rows
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
@@ -327,6 +327,45 @@ def test_fingerprints_change_nothing_but_the_time(migrated_engine: Engine, seed:
     finally:
         _empty(migrated_engine)
     assert with_fingerprints == every_row
+
+
+def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every import of these exports as a large one (on PostgreSQL the foreign keys of
+    `client`, `contract` and `m3_case` are then checked after the load): the same summaries
+    and database as row by row, and the keys are all there afterwards."""
+
+    def keys() -> list[Any]:
+        with migrated_engine.connect() as connection:
+            if migrated_engine.dialect.name != "postgresql":
+                return [
+                    list(connection.execute(text(f"PRAGMA foreign_key_list({name})")))
+                    for name in ("client", "contract", "m3_case")
+                ]
+            return sorted(
+                connection.execute(
+                    text(
+                        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                        "FROM pg_constraint WHERE contype = 'f' AND conrelid IN "
+                        "('client'::regclass, 'contract'::regclass, 'm3_case'::regclass)"
+                    )
+                ).all()
+            )
+
+    before = keys()
+    assert before
+    for seed in (3, 11, 2026):
+        try:
+            monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 10**9)
+            row_by_row = _run(migrated_engine, seed, fingerprints=True)
+            _empty(migrated_engine)
+            monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 1)
+            at_once = _run(migrated_engine, seed, fingerprints=True)
+        finally:
+            _empty(migrated_engine)
+        assert at_once == row_by_row
+        assert keys() == before
 
 
 def _empty(engine: Engine) -> None:

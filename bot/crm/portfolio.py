@@ -63,7 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.bulk import Loader
+from bot.bulk import Loader, foreign_keys_checked_after
 from bot.cases.engine import SyncReport, open_cases, sync_cases
 from bot.corrections import apply_imported
 from bot.crm import stage
@@ -78,7 +78,16 @@ from bot.crm.rows import (
 )
 from bot.crm.run import ImportResult, Lookup, Progress, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
-from bot.models import AuditEntry, Base, Client, Contract, ContractStatus, ImportRun, RejectedRow
+from bot.models import (
+    AuditEntry,
+    Base,
+    Case,
+    Client,
+    Contract,
+    ContractStatus,
+    ImportRun,
+    RejectedRow,
+)
 
 # Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
 # misses once, and every row is read again.
@@ -89,6 +98,7 @@ _client = Base.metadata.tables[Client.__tablename__]
 _contract = Base.metadata.tables[Contract.__tablename__]
 _audit = Base.metadata.tables[AuditEntry.__tablename__]
 _rejected = Base.metadata.tables[RejectedRow.__tablename__]
+_case = Base.metadata.tables[Case.__tablename__]
 S = stage.stage_row
 SC = stage.stage_client
 F = stage.stage_final
@@ -481,17 +491,18 @@ class _Import:
         """Insert the new clients, update the changed ones (audited); the numbers of the
         changed ones."""
         connection = self.connection
-        created = connection.execute(
-            insert(_client)
-            .from_select(
-                ["number", *CLIENT_FIELDS],
-                select(F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS])
-                .join(SC, SC.c.client_ref == F.c.client_ref)
-                .where(F.c.is_new.is_(True))
-                .order_by(F.c.client_number),
+        with foreign_keys_checked_after(connection, _client, self._count(F, F.c.is_new.is_(True))):
+            created = connection.execute(
+                insert(_client)
+                .from_select(
+                    ["number", *CLIENT_FIELDS],
+                    select(F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS])
+                    .join(SC, SC.c.client_ref == F.c.client_ref)
+                    .where(F.c.is_new.is_(True))
+                    .order_by(F.c.client_number),
+                )
+                .execution_options(preserve_rowcount=True)
             )
-            .execution_options(preserve_rowcount=True)
-        )
         if created.rowcount:
             if self.postgresql:  # a join there; `UPDATE … FROM` needs SQLite 3.33
                 set_ids = (
@@ -631,25 +642,34 @@ class _Import:
         )
         connection.execute(insert(T).from_select(["client_id"], touched))
         L = stage.stage_link
-        created = connection.execute(
-            insert(_contract)
-            .from_select(
-                ["number", "client_id", "first_seen_on", *CONTRACT_FIELDS, "row_hash", "case_id"],
-                select(
-                    S.c.contract_number,
-                    F.c.client_id,
-                    literal(self.today, _contract.c.first_seen_on.type),
-                    *_fields(S),
-                    remembered,
-                    L.c.case_id,
+        fresh = self._count(S, S.c.contract_id.is_(None))
+        with foreign_keys_checked_after(connection, _contract, fresh):
+            created = connection.execute(
+                insert(_contract)
+                .from_select(
+                    [
+                        "number",
+                        "client_id",
+                        "first_seen_on",
+                        *CONTRACT_FIELDS,
+                        "row_hash",
+                        "case_id",
+                    ],
+                    select(
+                        S.c.contract_number,
+                        F.c.client_id,
+                        literal(self.today, _contract.c.first_seen_on.type),
+                        *_fields(S),
+                        remembered,
+                        L.c.case_id,
+                    )
+                    .join(F, F.c.client_number == S.c.client_number)
+                    .outerjoin(L, L.c.line == S.c.line)
+                    .where(S.c.contract_id.is_(None))
+                    .order_by(S.c.contract_number),
                 )
-                .join(F, F.c.client_number == S.c.client_number)
-                .outerjoin(L, L.c.line == S.c.line)
-                .where(S.c.contract_id.is_(None))
-                .order_by(S.c.contract_number),
+                .execution_options(preserve_rowcount=True)
             )
-            .execution_options(preserve_rowcount=True)
-        )
         result.created = created.rowcount
 
         # Existing contracts: compare those that differ, in pages.
@@ -780,10 +800,22 @@ class _Import:
             if current is not None:
                 yield (*current, contracts)
 
-        self.new_cases = open_cases(
-            connection, clients(), today=self.today, actor=self.actor, link=links.extend
-        )
+        # At most a case per new client: the count decides whether the keys wait (see `bulk`).
+        with foreign_keys_checked_after(connection, _case, self._count(F, F.c.is_new.is_(True))):
+            self.new_cases = open_cases(
+                connection, clients(), today=self.today, actor=self.actor, link=links.extend
+            )
         links.flush()
+
+    def _count(self, table: Any, *where: Any) -> int:
+        """How many staged rows a large load would insert (PostgreSQL only: elsewhere the
+        count decides nothing)."""
+        if not self.postgresql:
+            return 0
+        return int(
+            self.connection.execute(select(func.count()).select_from(table).where(*where)).scalar()
+            or 0
+        )
 
     def _touch(self, client_ids: Iterable[int]) -> None:
         connection = self.connection
