@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import bulk, db
-from bot.crm import rows
+from bot.crm import portfolio, rows
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import read_table
@@ -366,6 +366,40 @@ def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
             _empty(migrated_engine)
         assert at_once == row_by_row
         assert keys() == before
+
+
+def test_a_large_import_leaves_fresh_statistics(
+    loaded_large: tuple[Engine, dict[str, int]],
+) -> None:
+    """PostgreSQL's planner knows the size of the tables a large import filled, before
+    autovacuum comes by (SQLite's planner reads no statistics the import could refresh)."""
+    engine, counts = loaded_large
+    if engine.dialect.name != "postgresql":
+        assert counts["contract"] > 0
+        return
+    with engine.connect() as connection:
+        for table, count in counts.items():
+            reltuples = connection.execute(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                {"t": table},
+            ).scalar()
+            assert reltuples == count, table
+
+
+@pytest.fixture
+def loaded_large(
+    m3: Any, sample_dir: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Engine, dict[str, int]]:
+    """The sample imported as if it were large (the statistics' threshold at one row)."""
+    monkeypatch.setattr(portfolio, "ANALYZE_ROWS", 1)
+    assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
+    assert m3("import", "portfolio", str(sample_dir / "portfolio.csv")).exit_code in (0, 1)
+    with engine.connect() as connection:
+        counts = {
+            name: connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in ("client", "contract", "m3_case")
+        }
+    return engine, counts
 
 
 def _empty(engine: Engine) -> None:

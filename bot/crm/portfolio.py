@@ -93,6 +93,8 @@ from bot.models import (
 # misses once, and every row is read again.
 FINGERPRINT_VERSION = b"m3-portfolio-1"
 PAGE = 2000
+# From this many new contracts, PostgreSQL's statistics are refreshed before the import ends.
+ANALYZE_ROWS = 10_000
 
 _client = Base.metadata.tables[Client.__tablename__]
 _contract = Base.metadata.tables[Contract.__tablename__]
@@ -855,11 +857,15 @@ class _Import:
             result.updated,
             result.unchanged,
         )
-        if self.postgresql and result.created >= 10_000:
+        if self.postgresql and result.created >= ANALYZE_ROWS:
             # Fresh statistics for the planner: the next import, and the queues, read these
-            # tables at once (autovacuum would analyse them a minute or so later).
-            for name in (_client.name, _contract.name, "m3_case"):
+            # tables at once (autovacuum would analyse them a minute or so later, with the
+            # full sample). A small sample is enough for their lookups by key, in a sixth of
+            # the time.
+            connection.execute(text("SET LOCAL default_statistics_target = 10"))
+            for name in (_client.name, _contract.name, _case.name):
                 connection.execute(text(f"ANALYZE {name}"))
+            connection.execute(text("RESET default_statistics_target"))
         result.rejected.sort(key=lambda r: r.line)
         for chunk in _chunks(result.rejected, 5000):
             connection.execute(
