@@ -61,12 +61,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from bot.names import fold
 from bot.rules import (
     ClientType,
     Status,
@@ -260,16 +259,9 @@ _CRM_LABELS: dict[Product, str] = {
 }
 
 
-def _fold(text: str) -> str:
-    """Lower case, no accents, words separated by one space."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return " ".join(re.split(r"[^a-z0-9]+", plain)).strip()
-
-
 _PRODUCT_CODES = frozenset(p.value for p in Product)
 _PRODUCT_NAMES: dict[str, Product] = {
-    **{_fold(label): product for product, label in _CRM_LABELS.items()},
+    **{fold(label): product for product, label in _CRM_LABELS.items()},
     "automobile": Product.AUTO,
     "voiture": Product.AUTO,
     "2 roues": Product.MOTO,
@@ -295,7 +287,7 @@ _PRODUCT_NAMES: dict[str, Product] = {
 def product_from_label(label: str) -> Product | None:
     """The product a CRM label (or a code) names, whatever its case and accents; None when the
     label is not one the bot knows (« Assurance emprunteur »…)."""
-    folded = _fold(label)
+    folded = fold(label)
     code = folded.replace(" ", "_")
     if code in _PRODUCT_CODES:
         return Product(code)
@@ -365,7 +357,7 @@ _PIECE_NAMES: dict[str, Piece] = {
 def piece_from_label(label: str) -> Piece:
     """The checklist item a CRM "missing piece" belongs to; anything else (relevé
     d'information, Kbis, titre de propriété, bail commercial…) is a proof depending on the risk."""
-    return _PIECE_NAMES.get(_fold(label), Piece.OTHER_PROOF)
+    return _PIECE_NAMES.get(fold(label), Piece.OTHER_PROOF)
 
 
 # --- The objectives and the tags ------------------------------------------------------------
@@ -582,7 +574,7 @@ def known_situation(
     - wealth never (no column tells of it; the advisor hears of it during the call).
     """
     products = frozenset(held)
-    pieces = {_fold(p) for p in missing_pieces}
+    pieces = {fold(p) for p in missing_pieces}
     return ClientSituation(
         client_type=client_type,
         held=products,
@@ -604,7 +596,7 @@ def suggest_gaps(situation: ClientSituation) -> list[Gap]:
     business = kind in (ClientType.PROFESSIONAL, ClientType.COMPANY)
     self_employed = kind is ClientType.PROFESSIONAL or (
         situation.professional_status is not None
-        and _fold(situation.professional_status) == _fold(ProfessionalStatus.SELF_EMPLOYED)
+        and fold(situation.professional_status) == fold(ProfessionalStatus.SELF_EMPLOYED)
     )
     reasons: dict[Product, list[GapReason]] = {}
 
@@ -864,4 +856,4 @@ def correction_applied(new_value: str | None, imported_value: str | None) -> boo
 
 
 def _squeeze(value: str | None) -> str:
-    return _fold(value or "").replace(" ", "")
+    return fold(value or "").replace(" ", "")
