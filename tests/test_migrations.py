@@ -373,3 +373,67 @@ def test_a_review_reads_back_as_objectives_and_a_case_stores_its_update(
         assert stored.status == "en_cours"
         assert stored.completed_on is None
         assert stored.tags.call is TagValue.OK
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as c:
+        return {
+            name: c.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in ("advisor", "client", "contract", "m3_case")
+        }
+
+
+def test_an_agency_database_goes_down_to_the_first_schema_and_up_again(
+    empty_engine: Engine,
+) -> None:
+    """Down to 0001 with an agency's data in place (on SQLite, the migrations that rebuild
+    `advisor` while clients refer to it), then up again: nothing lost, the keys kept."""
+    from bot import demo
+
+    db.upgrade(empty_engine)
+    with db.session_factory(empty_engine).begin() as session:
+        demo.load(session, today=dt.date(2026, 11, 26), clients=40)
+    before = _counts(empty_engine)
+    assert before["client"] == 40 and before["contract"] > 40 and before["m3_case"] > 0
+
+    _downgrade(empty_engine, "0001")
+    assert _revision(empty_engine) == "0001"
+    assert _counts(empty_engine) == before
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as c:  # the pooled connection has its keys back on
+            assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+    db.upgrade(empty_engine)
+    assert _differences(empty_engine) == []
+    assert _counts(empty_engine) == before
+
+
+def test_a_migration_stops_on_rows_referring_to_missing_rows(empty_engine: Engine) -> None:
+    """A database whose rows refer to missing ones (written with the keys off) is not
+    migrated: the migration stops with the first such row, and the database stays as it was
+    (SQLite checks every key before committing; PostgreSQL never lets such rows in)."""
+    db.upgrade(empty_engine, "0001")
+    with empty_engine.begin() as c:
+        if empty_engine.dialect.name == "sqlite":
+            c.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        c.execute(
+            text(
+                "INSERT INTO advisor (id, email, first_name, last_name, role, active)"
+                " VALUES (1, 'ines@agence.example.fr', 'Inès', 'Morel', 'Conseiller', :yes)"
+            ),
+            {"yes": True},
+        )
+        insert_client = text(
+            "INSERT INTO client (id, number, client_type, advisor_id, phone_invalid,"
+            " email_invalid) VALUES (1, 'C-1', 'Particulier', 99, :no, :no)"
+        )
+        if empty_engine.dialect.name == "postgresql":
+            with pytest.raises(IntegrityError), c.begin_nested():
+                c.execute(insert_client, {"no": False})
+            return
+        c.execute(insert_client, {"no": False})
+        c.exec_driver_sql("PRAGMA foreign_keys=ON")
+    with pytest.raises(RuntimeError, match=r"table client, ligne 1, vers la table advisor"):
+        db.upgrade(empty_engine, "0002")
+    assert _revision(empty_engine) == "0001"
+    assert "digest" not in inspect(empty_engine).get_table_names()  # 0002's table
