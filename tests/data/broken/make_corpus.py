@@ -12,44 +12,16 @@ import codecs
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-HEADER = [
-    "N° client",
-    "Type client",
-    "Civilité",
-    "Nom",
-    "Prénom",
-    "Raison sociale",
-    "Adresse",
-    "Code postal",
-    "Ville",
-    "Téléphone",
-    "E-mail",
-    "Situation familiale",
-    "Situation professionnelle",
-    "SIRET",
-    "Code NAF",
-    "Activité",
-    "Chiffre d'affaires",
-    "Effectif",
-    "Contact assurances",
-    "Agence",
-    "Chargé de clientèle",
-    "N° contrat",
-    "Produit",
-    "Origine",
-    "Date d'effet",
-    "Statut contrat",
-    "Date de résiliation",
-    "Vendeur",
-    "DP signées",
-    "Pièces manquantes",
-]
-ALICE = "alice.martin@cabinet-test.example.fr"
-BRUNO = "bruno.petit@cabinet-test.example.fr"
+sys.path.insert(0, str(HERE.parents[2]))  # the project root: run as a script from anywhere
+
+from tests.exports import ALICE, BRUNO  # noqa: E402 - after the path above
+from tests.exports import PORTFOLIO_HEADER as HEADER  # noqa: E402
+
 ROWS = 200
 
 
