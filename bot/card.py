@@ -277,7 +277,8 @@ def _phone(typed: str | None, client: Client) -> tuple[str | None, str, str | No
         e164 = to_e164(typed)
         if e164 is None:
             return None, typed.strip(), "invalid"
-        return e164, typed.strip(), None if is_mobile(e164) else "landline"
+        # Shown as the CRM's number is (« 06 12 34 56 78 »), whatever spacing was typed.
+        return e164, french_format(e164), None if is_mobile(e164) else "landline"
     if not client.phone:
         return None, "", "missing"
     shown = french_format(client.phone)

@@ -2,9 +2,11 @@
 the confirmation after `/m3 done`, the confirmation modal, and `/m3 opposition <client>`.
 
 Opening acks first and opens a loading view at once (the trigger expires 3 s after the click),
-then fills it from the database. The submission is checked again on the server (the user, the
-case, the channels possible); the sends are queued in the outbox, which the worker delivers
-(never here: `m3 web` serves no worker).
+then fills it from the database. Enter pressed in the number or address field rebuilds the
+modal for the value typed (`views.update` with the view's hash, as `/m3 done` does for its
+outcome), keeping every other choice; it records and sends nothing. The submission is checked
+again on the server (the user, the case, the channels possible); the sends are queued in the
+outbox, which the worker delivers (never here: `m3 web` serves no worker).
 """
 
 from __future__ import annotations
@@ -15,20 +17,26 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from bot.blocks.card import (
     CARD_CALLBACK,
+    EMAIL_ACTION,
     OPEN_ACTION,
+    PHONE_ACTION,
+    Kept,
     card_view,
+    error_block_id,
     read_state,
     say,
     words,
 )
-from bot.card import CardRefusal, plan, record_objection, request_card
+from bot.card import CardPlan, CardRefusal, plan, record_objection, request_card
 from bot.context import AppContext
 from bot.models import Advisor, Case, Client, Outbox, OutboxStatus
 from commands.common import advisor_for, loading_view, notice_view
+from commands.done import _metadata
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,28 @@ def open_card(
     client.views_update(view_id=view_id, view=_view_for(app_context, asker, case_id))
 
 
+def _plan_for(
+    app_context: AppContext,
+    asker: Advisor,
+    case_id: int,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+) -> CardPlan:
+    """What the modal shows for the case (read only); raises `CardRefusal`."""
+    settings = app_context.settings
+    with app_context.factory() as session:
+        return plan(
+            session,
+            case_id=case_id,
+            asker=asker,
+            settings=settings,
+            now=settings.now(),
+            phone=phone,
+            email=email,
+        )
+
+
 def _view_for(
     app_context: AppContext,
     asker: Advisor | None,
@@ -78,18 +108,8 @@ def _view_for(
 ) -> dict[str, Any]:
     if asker is None:
         return notice_view(_title(), say(words().refused("not_advisor")))
-    settings = app_context.settings
     try:
-        with app_context.factory() as session:
-            the_plan = plan(
-                session,
-                case_id=case_id,
-                asker=asker,
-                settings=settings,
-                now=settings.now(),
-                phone=phone,
-                email=email,
-            )
+        the_plan = _plan_for(app_context, asker, case_id, phone=phone, email=email)
     except CardRefusal as refusal:
         return notice_view(_title(), say(words().refused(str(refusal))))
     return card_view(the_plan, metadata={"case": case_id})
@@ -111,6 +131,38 @@ def on_open_button(
         trigger_id=body["trigger_id"],
         case_id=case_id,
     )
+
+
+def on_contact_typed(
+    ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
+) -> None:
+    """Enter pressed in the number or address field: the modal is rebuilt for what is typed
+    now (the channels possible, a landline, the recipients, an invalid value's hint), keeping
+    the channels ticked and the opposition. Nothing is recorded or sent: a correction is kept
+    on submit only. Whoever may not open the card (neither the case's advisor nor a manager)
+    gets nothing changed."""
+    ack()
+    view = body["view"]
+    metadata = _metadata(view)
+    case_id = metadata.get("case")
+    asker = advisor_for(app_context, client, body["user"]["id"])
+    if asker is None or not isinstance(case_id, int):
+        return
+    channels, phone, email, objection = read_state(view.get("state", {}))
+    try:
+        the_plan = _plan_for(app_context, asker, case_id, phone=phone, email=email)
+    except CardRefusal as refusal:
+        log.warning("carte de contact : aperçu refusé pour le dossier %s (%s)", case_id, refusal)
+        return
+    rebuilt = card_view(the_plan, metadata=metadata, kept=Kept(channels, objection))
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=rebuilt)
+    except SlackApiError as exc:
+        # A newer view is already there (Enter pressed again, or the modal was submitted):
+        # it has the last word.
+        if exc.response.get("error") != "hash_conflict":
+            raise
+        log.info("carte de contact : aperçu du dossier %s déjà remplacé", case_id)
 
 
 def on_card_submitted(
@@ -161,7 +213,10 @@ def on_card_submitted(
     if result.errors:
         ack(
             response_action="errors",
-            errors={block: say(w.error(code)) for block, code in result.errors.items()},
+            errors={
+                error_block_id(block, _metadata(view)): say(w.error(code))
+                for block, code in result.errors.items()
+            },
         )
         return
     with app_context.factory() as session:
@@ -202,6 +257,8 @@ def opposition(app_context: AppContext, asker: Advisor, query: str) -> str:
 
 def register(app: App) -> None:
     app.action(OPEN_ACTION)(on_open_button)
+    app.action(PHONE_ACTION)(on_contact_typed)
+    app.action(EMAIL_ACTION)(on_contact_typed)
     app.view(CARD_CALLBACK)(on_card_submitted)
 
 
