@@ -11,7 +11,6 @@ outbox, which the worker delivers (never here: `m3 web` serves no worker).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -35,8 +34,7 @@ from bot.blocks.card import (
 from bot.card import CardPlan, CardRefusal, plan, record_objection, request_card
 from bot.context import AppContext
 from bot.models import Advisor, Case, Client, Outbox, OutboxStatus
-from commands.common import advisor_for, loading_view, notice_view
-from commands.done import _metadata
+from commands.common import advisor_for, loading_view, notice_view, view_metadata
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +141,7 @@ def on_contact_typed(
     gets nothing changed."""
     ack()
     view = body["view"]
-    metadata = _metadata(view)
+    metadata = view_metadata(view)
     case_id = metadata.get("case")
     asker = advisor_for(app_context, client, body["user"]["id"])
     if asker is None or not isinstance(case_id, int):
@@ -170,7 +168,7 @@ def on_card_submitted(
 ) -> None:
     view = body["view"]
     try:
-        case_id = int(json.loads(view.get("private_metadata") or "{}")["case"])
+        case_id = int(view_metadata(view)["case"])
     except (KeyError, TypeError, ValueError):
         ack(response_action="update", view=notice_view(_title(), say(words().refused("gone"))))
         return
@@ -214,7 +212,7 @@ def on_card_submitted(
         ack(
             response_action="errors",
             errors={
-                error_block_id(block, _metadata(view)): say(w.error(code))
+                error_block_id(block, view_metadata(view)): say(w.error(code))
                 for block, code in result.errors.items()
             },
         )

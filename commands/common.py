@@ -7,6 +7,7 @@ session, then talks to Slack.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from slack_sdk import WebClient
@@ -66,3 +67,13 @@ def loading_view(title: str) -> dict[str, Any]:
     """The modal opened at once on a click (the trigger expires 3 s after it); the real view
     replaces it through `views.update` once the database has answered."""
     return notice_view(title, str(texts().loading()).strip())
+
+
+def view_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """What a modal keeps in its `private_metadata` (a JSON object); `{}` when it holds
+    anything else. Never trusted alone: the user and the case are checked again."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}

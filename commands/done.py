@@ -11,7 +11,6 @@ is recorded in one transaction; the confirmation DM and the App Home refresh com
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -39,7 +38,7 @@ from bot.blocks.queue import ACTION_DONE
 from bot.context import AppContext
 from bot.models import Advisor
 from bot.slack import link_advisor, save_link
-from commands.common import advisor_for, loading_view, notice_view
+from commands.common import advisor_for, loading_view, notice_view, view_metadata
 from commands.home import publish_home
 
 log = logging.getLogger(__name__)
@@ -201,14 +200,6 @@ def on_open_button(
     )
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def on_outcome_chosen(
     ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
 ) -> None:
@@ -216,7 +207,7 @@ def on_outcome_chosen(
     ack()
     view = body["view"]
     asker = advisor_for(app_context, client, body["user"]["id"])
-    case_id = _metadata(view).get("case")
+    case_id = view_metadata(view).get("case")
     if asker is None or not isinstance(case_id, int):
         return
     with app_context.factory() as session:
@@ -240,7 +231,7 @@ def on_capture_submitted(
     view = body["view"]
     user_id = body["user"]["id"]
     asker = advisor_for(app_context, client, user_id)
-    case_id = _metadata(view).get("case")
+    case_id = view_metadata(view).get("case")
     if asker is None or not isinstance(case_id, int):
         log.warning("compte rendu refused: unknown user or no case in the view")
         ack(response_action="update", view=notice_view(_title(), say(_not_advisor())))
@@ -251,7 +242,7 @@ def on_capture_submitted(
             case_id=case_id,
             asker=asker,
             state=view.get("state", {}).get("values", {}),
-            submission_key=call_reports.submission_key(view, _metadata(view)),
+            submission_key=call_reports.submission_key(view, view_metadata(view)),
             now=app_context.settings.now(),
             rules=app_context.settings.call_rules,
         )
