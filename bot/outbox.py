@@ -27,14 +27,35 @@ gone at that instant): the row stays `sending`. Once its claim is older than `LE
 worker marks it `uncertain` and does **not** send it again: the provider may well have taken
 it, and a second SMS to a client is the worse error. So the guarantee is *at most once* on
 that window, and *nothing lost silently*: the row is listed by `m3 outbox` as « incertain »,
-the advisor is told (for a card; a digest DM left so is logged and listed), and a delivery
-receipt (Twilio's status callback, Brevo's webhook, which carry the row's reference) turns it
-`sent` (or `failed`) when it arrives. The same holds when a request left and no answer came
-back (a provider that hangs past the timeout). Everywhere else: exactly once.
+the advisor is told (for a card), and a delivery receipt (Twilio's status callback, Brevo's
+webhook, which carry the row's reference) turns it `sent` (or `failed`) when it arrives. The
+same holds when a request left and no answer came back (a provider that hangs past the
+timeout). Everywhere else: exactly once.
+
+**A Slack DM (the morning digest, a notice) is settled by asking Slack**, so that it is
+exactly once too. Every Slack row is posted with message metadata (`chat.postMessage`'s
+`metadata`: `event_type` `SLACK_EVENT_TYPE`, `event_payload` the row's id and key, nothing
+personal). When its lease is over, the DM's history is read (`conversations.history` with
+`include_all_metadata`, from a minute before the claim to a minute after the lease, 15
+messages a page): the message found, the row is `sent` with its `ts`, as if the answer had
+been recorded; not found, it was not posted, and the row goes back to `queued` and is sent at
+once, unless its `expires_at` has passed (then it fails as `expired`). When Slack cannot be
+asked (no `im:history` scope: Slack answers `missing_scope`; an error; no Slack client in this
+process), the row is `uncertain` as above, the reason logged.
+
+The race with a worker that is not dead but slow: its post must be over before the lease
+is. The Slack client's timeout is 30 s (slack_sdk's `WebClient` default, which
+`bot.slack.make_web_client` keeps), but its retry handlers (connection errors, 5xx, 429 with
+`Retry-After`) could stretch one call over minutes; so a Slack row's post starts no retry, and
+no request, later than `SLACK_LAST_TRY` (45 s) after its claim, and waits at most
+`SLACK_TIMEOUT` for each answer: whatever that worker does is over 75 s after the claim, long
+before the lease (2 min) lets anyone read the history. The claim's time is the real moment of
+the claim (a long worker pass does not make a fresh claim look old).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import logging
@@ -47,6 +68,10 @@ from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +97,16 @@ TRIES_PER_ROUND = 3  # calls within one round (429 and 5xx retried in place)
 ROUND_FIRST = dt.timedelta(seconds=30)
 ROUND_LONGEST = dt.timedelta(hours=1)
 LONGEST_IN_PLACE_WAIT = 30.0  # seconds: a longer Retry-After waits for the next round
+
+# Slack rows (see the module docstring): the metadata each post carries, how long after its
+# claim a post may still start a request, and how the DM's history is read after a crash.
+SLACK_EVENT_TYPE = "m3_outbox_message_posted"
+SLACK_TIMEOUT = 30  # seconds for one answer: slack_sdk's WebClient default
+SLACK_LAST_TRY = dt.timedelta(seconds=45)  # + SLACK_TIMEOUT, well within LEASE
+SLACK_CLOCK_SKEW = dt.timedelta(minutes=1)  # our clock against the `ts` of Slack's messages
+HISTORY_PAGE = 15  # conversations.history's largest page for apps distributed outside the
+# Marketplace (which Slack also holds to 1 call a minute; an internal app has Tier 3)
+HISTORY_PAGES = 5
 
 
 class Mailer(Protocol):
@@ -180,12 +215,21 @@ class _Claimed:
     payload: dict[str, Any]
     created_at: dt.datetime
     card_version: str | None
+    # `time.monotonic()` after which no Slack request of this claim starts (SLACK_LAST_TRY).
+    slack_deadline: float
+
+
+def _elapsed(now: dt.datetime, started: float) -> dt.datetime:
+    """`now` moved on by the time spent since `started` (`time.monotonic()`): the moment of a
+    claim made late in a long pass, on the caller's clock (tests fix `now`)."""
+    return now + dt.timedelta(seconds=time.monotonic() - started)
 
 
 def _claim(
     factory: sessionmaker[Session], row_id: int, now: dt.datetime, *, due_only: bool = True
 ) -> _Claimed | None:
     token = uuid.uuid4().hex
+    deadline = time.monotonic() + SLACK_LAST_TRY.total_seconds()
     conditions = [Outbox.id == row_id, Outbox.status == OutboxStatus.QUEUED.value]
     if due_only:
         conditions.append(Outbox.next_attempt_at <= _utc(now))
@@ -224,6 +268,7 @@ def _claim(
             payload=dict(row.payload or {}),
             created_at=_aware(row.created_at) or now,
             card_version=row.card_version,
+            slack_deadline=deadline,
         )
 
 
@@ -302,8 +347,14 @@ def _post_slack(row: _Claimed, transports: Transports, factory: sessionmaker[Ses
             with factory.begin() as session:
                 save_link(session, advisor)
             channel = str(advisor.slack_dm_channel)
-        response = client.chat_postMessage(
-            channel=channel, text=row.body, blocks=row.payload.get("blocks") or None
+        if time.monotonic() >= row.slack_deadline:
+            # Too late in this claim: the lease could be over before the answer (next round).
+            raise SendFailure("unreachable", "no time left before the lease")
+        response = _before_deadline(client, row.slack_deadline).chat_postMessage(
+            channel=channel,
+            text=row.body,
+            blocks=row.payload.get("blocks") or None,
+            metadata=slack_metadata(row.id, row.key),
         )
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
@@ -311,6 +362,69 @@ def _post_slack(row: _Claimed, transports: Transports, factory: sessionmaker[Ses
     except (SlackClientError, OSError) as exc:
         raise SendFailure("unreachable", type(exc).__name__) from None
     return Accepted(provider="slack", message_id=str(response.get("ts") or "") or None)
+
+
+def slack_metadata(row_id: int, key: str) -> dict[str, Any]:
+    """The message metadata of a Slack row's post: what finds it again in the DM's history.
+    The key names rows (`digest:{advisor}:{day}`, `notice:…`), never a person."""
+    return {
+        "event_type": SLACK_EVENT_TYPE,
+        "event_payload": {"outbox_id": row_id, "outbox_key": key},
+    }
+
+
+class _BeforeDeadline(RetryHandler):
+    """One of the Slack client's retry handlers, that lets no retry start after `deadline`
+    (`time.monotonic()`), a 429's `Retry-After` counted."""
+
+    def __init__(self, inner: RetryHandler, deadline: float) -> None:
+        super().__init__(inner.max_retry_count, inner.interval_calculator)
+        self.inner = inner
+        self.deadline = deadline
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if time.monotonic() + _retry_after(response) >= self.deadline:
+            return False
+        return self.inner.can_retry(state=state, request=request, response=response, error=error)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        self.inner.prepare_for_next_attempt(
+            state=state, request=request, response=response, error=error
+        )
+
+
+def _retry_after(response: HttpResponse | None) -> float:
+    """The seconds a 429 asks to wait (slack_sdk adds up to 1 s), else 0."""
+    for name, values in (response.headers if response is not None else {}).items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return float(values[0]) + 1
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def _before_deadline(client: WebClient, deadline: float) -> WebClient:
+    """`client` for one post: each answer waited for `SLACK_TIMEOUT` at most, no retry after
+    `deadline` (the same token, URL and settings otherwise)."""
+    bounded = copy.copy(client)
+    bounded.timeout = min(client.timeout, SLACK_TIMEOUT)
+    bounded.retry_handlers = [_BeforeDeadline(h, deadline) for h in client.retry_handlers]
+    return bounded
 
 
 def _as_row(row: _Claimed) -> Outbox:
@@ -357,7 +471,8 @@ def deliver_due(
 ) -> DeliveryReport:
     """Deliver the rows due at `now` (zone-aware), each once. See the module docstring."""
     report = DeliveryReport()
-    _expire_leases(factory, now=now, report=report)
+    started = time.monotonic()
+    _expire_leases(factory, transports, now=now, report=report)
     query = (
         select(Outbox.id)
         .where(
@@ -374,7 +489,7 @@ def deliver_due(
     with factory() as session:
         due = list(session.scalars(query))
     for row_id in due:
-        row = _claim(factory, row_id, now)
+        row = _claim(factory, row_id, _elapsed(now, started))
         if row is not None:  # else another worker has it, or it was cancelled meanwhile
             _deliver(factory, transports, row, now=now, report=report)
     return report
@@ -419,17 +534,24 @@ def deliver_now(
     `queued` with its next round's time, for the worker or the next call. `quiet`: the caller
     logs the outcomes itself."""
     report = DeliveryReport()
+    started = time.monotonic()
     for row_id in row_ids:
-        row = _claim(factory, row_id, now, due_only=False)
+        row = _claim(factory, row_id, _elapsed(now, started), due_only=False)
         if row is not None:
             _deliver(factory, transports, row, now=now, report=report, tries=tries, quiet=quiet)
     return report
 
 
 def _expire_leases(
-    factory: sessionmaker[Session], *, now: dt.datetime, report: DeliveryReport
+    factory: sessionmaker[Session],
+    transports: Transports,
+    *,
+    now: dt.datetime,
+    report: DeliveryReport,
 ) -> None:
-    """Rows left `sending` by a worker that died: `uncertain`, never sent again blindly."""
+    """Rows left `sending` by a worker that died. A Slack row is settled by asking Slack
+    (`_settle_slack`); any other row is `uncertain`, never sent again blindly."""
+    ask: list[_Stale] = []
     with factory.begin() as session:
         stale = list(
             session.scalars(
@@ -440,18 +562,185 @@ def _expire_leases(
             )
         )
         for row in stale:
-            row.status = OutboxStatus.UNCERTAIN.value
-            row.error = "interrupted"
-            session.add(_audit(row.id, "status", "sending", "uncertain"))
-            log.warning(
-                "Envoi %s (%s à %s) interrompu : statut incertain, pas de nouvel envoi",
+            if row.channel == "slack" and transports.slack is not None:
+                ask.append(_Stale.of(row))  # asked below, outside any transaction
+                continue
+            why = "no Slack client in this process" if row.channel == "slack" else None
+            _mark_uncertain(session, row, now=now, report=report, why=why)
+    for snapshot in ask:
+        assert transports.slack is not None
+        _settle_slack(factory, transports.slack, snapshot, now=now, report=report)
+
+
+def _mark_uncertain(
+    session: Session,
+    row: Outbox,
+    *,
+    now: dt.datetime,
+    report: DeliveryReport,
+    why: str | None = None,
+) -> None:
+    row.status = OutboxStatus.UNCERTAIN.value
+    row.error = "interrupted"
+    if why:
+        row.error_detail = why[:300]
+    session.add(_audit(row.id, "status", "sending", "uncertain"))
+    if why is None:
+        log.warning(
+            "Envoi %s (%s à %s) interrompu : statut incertain, pas de nouvel envoi",
+            row.id,
+            row.channel,
+            _masked(row.channel, row.recipient),
+        )
+    else:
+        log.warning(
+            "Envoi %s (%s à %s) interrompu, Slack n'a pas pu dire s'il l'a reçu (%s) : "
+            "statut incertain, pas de nouvel envoi",
+            row.id,
+            row.channel,
+            _masked(row.channel, row.recipient),
+            why,
+        )
+    if row.purpose == "card":
+        _queue_notice(session, row, "uncertain", now=now)
+    report.uncertain.append(row.id)
+
+
+@dataclass(frozen=True)
+class _Stale:
+    """A Slack row whose lease is over, as it was read (its claim fences the update)."""
+
+    id: int
+    key: str
+    claim: str | None
+    claimed_at: dt.datetime
+    recipient: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Outbox) -> _Stale:
+        return cls(
+            id=row.id,
+            key=row.key,
+            claim=row.claim,
+            claimed_at=_aware(row.claimed_at) or dt.datetime.now(dt.UTC),
+            recipient=row.recipient,
+            payload=dict(row.payload or {}),
+        )
+
+
+@dataclass(frozen=True)
+class _Posted:
+    ts: str
+
+
+def _settle_slack(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    stale: _Stale,
+    *,
+    now: dt.datetime,
+    report: DeliveryReport,
+) -> None:
+    """Ask Slack whether the row's message is in the DM, and record what it says: `sent`
+    (found), `queued` again or `failed` as `expired` (not found), `uncertain` (no answer)."""
+    found = _find_in_history(factory, client, stale)
+    with factory.begin() as session:
+        row = session.get(Outbox, stale.id, with_for_update=True)
+        if row is None or row.status != OutboxStatus.SENDING.value or row.claim != stale.claim:
+            return  # another worker settled it meanwhile
+        masked = _masked(row.channel, row.recipient)
+        if isinstance(found, str):
+            _mark_uncertain(session, row, now=now, report=report, why=found)
+            return
+        if isinstance(found, _Posted):
+            # As if Slack's answer had been recorded (what follows from it follows, once).
+            row.status = OutboxStatus.SENT.value
+            row.claim = None
+            row.provider, row.provider_message_id = "slack", found.ts
+            row.sent_at = dt.datetime.fromtimestamp(float(found.ts), dt.UTC)
+            row.finished_at = _utc(now)
+            row.error = row.error_detail = None
+            report.sent.append(row.id)
+            log.info(
+                "Envoi %s (slack à %s) interrompu mais reçu par Slack (ts %s) : envoyé",
                 row.id,
-                row.channel,
-                _masked(row.channel, row.recipient),
+                masked,
+                found.ts,
             )
-            if row.purpose == "card":
-                _queue_notice(session, row, "uncertain", now=now)
-            report.uncertain.append(row.id)
+        elif _expired_payload(stale.payload, now):
+            row.status = OutboxStatus.FAILED.value
+            row.claim = None
+            row.finished_at = _utc(now)
+            row.error, row.error_detail = "expired", "interrupted, not posted"
+            report.failed.append(row.id)
+            log.warning(
+                "Envoi %s (slack à %s) interrompu avant Slack et expiré : abandonné", row.id, masked
+            )
+        else:
+            row.status = OutboxStatus.QUEUED.value
+            row.claim = None
+            row.next_attempt_at = _utc(now)
+            row.error, row.error_detail = "interrupted", "not posted: sent again"
+            log.warning(
+                "Envoi %s (slack à %s) interrompu avant Slack : renvoyé maintenant", row.id, masked
+            )
+        session.add(_audit(row.id, "status", "sending", row.status))
+        _follow_up(session, row, now=now)
+
+
+def _find_in_history(
+    factory: sessionmaker[Session], client: WebClient, stale: _Stale
+) -> _Posted | str | None:
+    """The message carrying the row's metadata in the DM's history (`_Posted`), None when Slack
+    does not have it, or why Slack could not tell (`missing_scope` without `im:history`…)."""
+    channel: str | None = stale.recipient
+    if stale.recipient.startswith("advisor:"):
+        with factory() as session:
+            channel = session.scalar(
+                select(Advisor.slack_dm_channel).where(
+                    Advisor.id == int(stale.recipient.partition(":")[2])
+                )
+            )
+        if channel is None:
+            return None  # the DM is stored before any post to it: nothing was posted
+    # The post started within SLACK_LAST_TRY of the claim (our clock, Slack's `ts`: a margin).
+    oldest = stale.claimed_at - SLACK_CLOCK_SKEW
+    latest = stale.claimed_at + LEASE + SLACK_CLOCK_SKEW
+    cursor: str | None = None
+    for _page in range(HISTORY_PAGES):
+        try:
+            response = client.conversations_history(
+                channel=str(channel),
+                oldest=f"{oldest.timestamp():.6f}",
+                latest=f"{latest.timestamp():.6f}",
+                inclusive=True,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+            )
+        except SlackApiError as exc:
+            return str(exc.response.get("error"))
+        except (SlackClientError, OSError) as exc:
+            return type(exc).__name__
+        for message in response.get("messages") or []:
+            if _carries(message.get("metadata"), stale):
+                return _Posted(ts=str(message["ts"]))
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not response.get("has_more") or cursor is None:
+            return None
+    return f"more than {HISTORY_PAGE * HISTORY_PAGES} messages to read"
+
+
+def _carries(metadata: object, stale: _Stale) -> bool:
+    if not isinstance(metadata, dict) or metadata.get("event_type") != SLACK_EVENT_TYPE:
+        return False
+    payload = metadata.get("event_payload")
+    return (
+        isinstance(payload, dict)
+        and str(payload.get("outbox_id")) == str(stale.id)
+        and payload.get("outbox_key") == stale.key
+    )
 
 
 def _masked(channel: str, recipient: str) -> str:
@@ -574,7 +863,11 @@ def _max_rounds(row: _Claimed) -> int:
 def _expired(row: _Claimed, now: dt.datetime) -> bool:
     """A row whose payload says `expires_at` (ISO, zone-aware) is not sent after it: a
     morning digest is never posted the next day."""
-    until = row.payload.get("expires_at")
+    return _expired_payload(row.payload, now)
+
+
+def _expired_payload(payload: dict[str, Any], now: dt.datetime) -> bool:
+    until = payload.get("expires_at")
     return until is not None and _utc(now) > dt.datetime.fromisoformat(str(until))
 
 

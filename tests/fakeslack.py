@@ -15,6 +15,10 @@ parameters present) and the Block Kit JSON schemas, plus slack_sdk's own model v
 Problems go to `fake.violations`; the server still answers the way Slack would
 (`invalid_blocks`, `invalid_arguments`...).
 
+Posted messages are kept (`fake.messages`, with their `metadata`) and read back by
+`conversations.history` (newest first, `oldest`/`latest`/`inclusive`, `limit` and a cursor;
+the metadata only with `include_all_metadata`, as Slack does).
+
 Faults can be injected (`fail_next`, `rate_limit_per_channel`, `random_429`), and
 `fake.socket_url` is a WebSocket server speaking enough of Socket Mode for
 `slack_sdk.socket_mode.SocketModeClient` (hello, envelopes pushed by the test, acks).
@@ -68,7 +72,12 @@ BLOCK_METHODS = frozenset(
 #: Methods carrying a `view`.
 VIEW_METHODS = frozenset({"views.open", "views.publish", "views.update", "views.push"})
 #: Parameters sent as JSON strings in form bodies, decoded before recording.
-JSON_PARAMS = ("blocks", "view", "attachments")
+JSON_PARAMS = ("blocks", "view", "attachments", "metadata")
+#: Methods that accept message `metadata` ({"event_type": str, "event_payload": object}).
+METADATA_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.scheduleMessage"})
+#: `conversations.history`: its default and largest `limit`.
+HISTORY_LIMIT = 100
+HISTORY_MAX_LIMIT = 999
 
 
 class _Server(ThreadingHTTPServer):
@@ -665,6 +674,11 @@ class FakeSlack:
             ):
                 problems.append(f"{method}: no text, blocks nor attachments")
                 return {"ok": False, "error": "no_text"}, problems
+        if method in METADATA_METHODS and "metadata" in params:
+            found = check_metadata(params["metadata"])
+            problems += [f"{method}: {p}" for p in found]
+            if found:
+                return _invalid("invalid_metadata_format", found), problems
         if method in VIEW_METHODS and "view" in params:
             found = check_view(params["view"], validators=self.validators)
             problems += [f"{method}: {p}" for p in found]
@@ -694,6 +708,8 @@ class FakeSlack:
             return body, problems
         if method == "conversations.open":
             return self._conversations_open(params), problems
+        if method == "conversations.history":
+            return self._history(params, problems), problems
         if method == "chat.postMessage":
             return self._post_message(params), problems
         if method == "chat.postEphemeral":
@@ -737,6 +753,52 @@ class FakeSlack:
                 message[name] = params[name]
         self.messages.append({"channel": channel, **message})
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _history(self, params: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+        """`conversations.history`: the channel's messages newest first, between `oldest` and
+        `latest` (excluded unless `inclusive`), `limit` a page with a cursor; their `metadata`
+        only with `include_all_metadata` (as Slack does)."""
+        if not params.get("channel"):
+            problems.append("conversations.history: missing channel")
+            return {"ok": False, "error": "channel_not_found"}
+        channel = _channel_id(str(params["channel"]))
+        try:
+            oldest = float(params.get("oldest") or 0)
+            latest = float(params["latest"]) if params.get("latest") else math.inf
+            limit = int(params.get("limit") or HISTORY_LIMIT)
+            start = int(str(params.get("cursor") or "offset:0").partition(":")[2])
+        except ValueError as exc:
+            problems.append(f"conversations.history: bad oldest, latest, limit or cursor: {exc}")
+            return {"ok": False, "error": "invalid_arguments"}
+        limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+        inclusive = _truthy(params.get("inclusive"))
+        with_metadata = _truthy(params.get("include_all_metadata"))
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        found = sorted(
+            (m for m in self.messages if m["channel"] == channel and within(float(m["ts"]))),
+            key=lambda m: float(m["ts"]),
+            reverse=True,
+        )
+        page = found[start : start + limit]
+        messages = []
+        for stored in page:
+            message = {k: v for k, v in stored.items() if k != "channel"}
+            if not with_metadata:
+                message.pop("metadata", None)
+            messages.append(message)
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": f"offset:{start + limit}" if more else ""},
+        }
 
     def _update_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = _channel_id(str(params["channel"]))
@@ -850,6 +912,24 @@ class FakeSlack:
             stored["_user_id"] = params.get("user_id")
         self._views[view_id] = stored
         return {"ok": True, "view": {k: v for k, v in stored.items() if not k.startswith("_")}}
+
+
+def check_metadata(metadata: Any) -> list[str]:
+    """Problems in message `metadata`: an object with a string `event_type` and an object
+    `event_payload` (Slack's message metadata format)."""
+    if not isinstance(metadata, dict):
+        return [f"metadata must be a JSON object, got {type(metadata).__name__}"]
+    problems = []
+    if not isinstance(metadata.get("event_type"), str) or not metadata["event_type"]:
+        problems.append("metadata.event_type must be a non-empty string")
+    if not isinstance(metadata.get("event_payload"), dict):
+        problems.append("metadata.event_payload must be a JSON object")
+    return problems
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean parameter as clients send it (`true`, `1`, or a JSON boolean)."""
+    return value is True or str(value).strip().lower() in ("1", "true")
 
 
 def _invalid(error: str, messages: Sequence[str]) -> dict[str, Any]:

@@ -373,9 +373,10 @@ def test_a_failed_digest_is_resent_alone_by_the_outbox_worker(
     assert len(fake.calls_to("chat.postMessage")) == before
 
 
-def test_a_crash_mid_post_leaves_the_digest_uncertain_never_posted_twice(
+def test_a_crash_mid_post_is_settled_by_asking_slack_never_posted_twice(
     loaded: M3, fake: FakeSlack, factory: sessionmaker[Session]
 ) -> None:
+    # More cases (not posted, no im:history, expired) in tests/test_outbox_slack_settle.py.
     day = dt.date(2026, 11, 24)
     client = add_retry_handlers(WebClient(token=TOKEN, base_url=fake.url))
     report = digest.run(factory=factory, client=client, today=day, managers_channel=None)
@@ -390,7 +391,10 @@ def test_a_crash_mid_post_leaves_the_digest_uncertain_never_posted_twice(
     assert again.sent == [] and len(fake.calls_to("chat.postMessage")) == before
     later = dt.datetime.now(dt.UTC) + LEASE + dt.timedelta(seconds=1)
     swept = deliver_due(factory, slack_transports(client), now=later, channels=("slack",))
-    assert swept.uncertain == [victim.id] and swept.sent == []
+    # Slack has the message (its metadata names the row): the row is sent, nothing reposted.
+    assert swept.sent == [victim.id] and swept.uncertain == []
+    (settled,) = [r for r in digest_rows(factory) if r.id == victim.id]
+    assert (settled.status, settled.provider_message_id) == ("sent", victim.provider_message_id)
     assert digest.run(factory=factory, client=client, today=day, managers_channel=None).sent == []
     assert len(fake.calls_to("chat.postMessage")) == before
     assert report.sent
