@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 # Only typer at start-up: `m3 --help` and the light commands start in about the time typer
 # takes to print its help. The database, SQLAlchemy, the settings, the rules (and their
@@ -28,20 +28,242 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
     from sqlalchemy.orm import Session, sessionmaker
+    from typer._click import Context, HelpFormatter
+    from typer._click.core import Parameter
+    from typer._click.exceptions import UsageError
 
     from bot.crm.run import ImportResult
     from bot.models import Advisor
     from bot.rules import CaseState
     from bot.settings import Settings
 
+
+def _click_errors() -> Any:
+    """The exceptions of the click typer runs on (its own copy in recent versions)."""
+    import importlib
+
+    package = TyperCommand.__bases__[0].__module__.rsplit(".", 1)[0]
+    return importlib.import_module(f"{package}.exceptions")
+
+
+if not TYPE_CHECKING:  # the same classes, from whichever click typer runs on
+    Context = TyperCommand.context_class
+    HelpFormatter = Context.formatter_class
+    UsageError = _click_errors().UsageError
+
+
+# --- The frame of the help and of the usage errors: French, and without rich ------------------
+#
+# With rich installed, typer draws its help and errors with it: 0.1 s of imports (markdown-it,
+# pygments…) before the first line. The apps ask for click's plain layout instead
+# (`rich_markup_mode=None`). Its frame words are English in two places: typer's own layer passes
+# them through gettext (`typer.core._`), which gets the French catalogue instead; its copy of
+# click writes them in, which the classes below override (the usage line, the headings, the help
+# option, the usage errors). The words are in templates/cli/frame.py.
+
+
+def _frame() -> Any:
+    from bot.templates.cli import frame  # type: ignore[import-not-found]
+
+    return frame
+
+
+def _word(key: str, /, **values: str) -> str:
+    return str(_frame().WORDS[key]).format(**values)
+
+
+def _gettext(message: str) -> str:
+    return str(_frame().GETTEXT.get(message, message))
+
+
+def _speak_french() -> None:
+    """typer's own words (panel headings, « default », « required », a missing command) through
+    the French catalogue rather than gettext, which has no French for them."""
+    import typer.core
+
+    typer.core._ = _gettext  # type: ignore[attr-defined]
+
+
+class _FrenchHelpFormatter(HelpFormatter):
+    """click's help layout with the French usage prefix and headings (« Options : »)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, _word("usage") if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}{_word('heading', heading=_gettext(heading))}\n")
+
+
+class _FrenchContext(Context):
+    formatter_class = _FrenchHelpFormatter
+
+
+def _french_help_option(option: Parameter | None) -> Any:
+    if option is not None:
+        option.help = _word("help_option")  # type: ignore[attr-defined]
+        # Not given, the flag is False rather than None: typer would otherwise build a pydantic
+        # adapter (0.1 s of imports) to pass None through on every command line.
+        option.default = False
+    return option
+
+
+def _either(names: list[str]) -> str:
+    quoted = [_word("quoted", name=name) for name in names]
+    if len(quoted) == 1:
+        return quoted[0]
+    return f"{', '.join(quoted[:-1])} {_word('or')} {quoted[-1]}"
+
+
+class _FrenchUsageError(UsageError):
+    """A usage error told in French: the usage line, where the help is, then what is wrong."""
+
+    def show(self, file: Any = None) -> None:
+        lines = []
+        if self.ctx is not None:
+            lines.append(self.ctx.get_usage())
+            if self.ctx.command.get_help_option(self.ctx) is not None:
+                option = self.ctx.help_option_names[0]
+                lines.append(_word("help_hint", command=self.ctx.command_path, option=option))
+            lines.append("")
+        lines.append(_word("error", message=self.message))
+        typer.echo("\n".join(lines), file=file, err=file is None)
+
+
+def _parameter_name(param: Any) -> str:
+    opts = getattr(param, "opts", None) or []
+    if getattr(param, "param_type_name", "") == "option" and opts:
+        return " / ".join(opts)
+    return str(getattr(param, "metavar", None) or param.name)
+
+
+def _usage_error_in_french(exc: UsageError) -> str:
+    """What click's usage error says, said in French (by its kind: its text is English)."""
+    errors = _click_errors()
+    if isinstance(exc, errors.NoSuchOption):
+        message = _word("no_such_option", name=exc.option_name)
+        if exc.possibilities:
+            message = _word("did_you_mean", message=message, names=_either(exc.possibilities))
+        return message
+    if isinstance(exc, errors.MissingParameter):
+        kind = exc.param_type or getattr(exc.param, "param_type_name", "argument")
+        name = _parameter_name(exc.param) if exc.param is not None else ""
+        return _word("missing_option" if kind == "option" else "missing_argument", name=name)
+    if isinstance(exc, errors.BadParameter):
+        if exc.param is None:
+            return _word("invalid_usage")
+        name = _parameter_name(exc.param)
+        described = getattr(exc.param, "type_descriptor", None)
+        if described is not None and described.is_choice and described.choices:
+            choices = _either([str(getattr(c, "value", c)) for c in described.choices])
+            return _word("expected_choice", name=name, choices=choices)
+        if described is not None and described.annotation is int:
+            return _word("expected_integer", name=name)
+        return _word("invalid_value", name=name)
+    if isinstance(exc, errors.BadOptionUsage):
+        no_value = "does not take a value" in exc.message
+        return _word(
+            "option_takes_no_value" if no_value else "option_needs_value", name=exc.option_name
+        )
+    if "extra argument" in exc.message:
+        extra = exc.message.split(" (", 1)[-1].removesuffix(")")
+        return _word("extra_arguments" if " " in extra else "extra_argument", arguments=extra)
+    return _word("invalid_usage")
+
+
+@contextmanager
+def _usage_errors_in_french() -> Iterator[None]:
+    errors = _click_errors()
+    try:
+        yield
+    except (errors.NoArgsIsHelpError, _FrenchUsageError):
+        raise  # the help itself (`m3 import` alone), or already French
+    except errors.UsageError as exc:
+        raise _FrenchUsageError(_usage_error_in_french(exc), exc.ctx) from None
+
+
+class _Command(TyperCommand):
+    """A command whose help is French and drawn without rich."""
+
+    context_class = _FrenchContext
+
+    def get_help_option(self, ctx: Context) -> Any:
+        return _french_help_option(super().get_help_option(ctx))
+
+
+class _Group(TyperGroup):
+    """A group of commands whose help and usage errors are French and drawn without rich. The
+    root one's `main` is the CLI's entry point, in `m3` as in the tests."""
+
+    context_class = _FrenchContext
+
+    def __init__(self, **attrs: Any) -> None:
+        if attrs.get("subcommand_metavar") is None:
+            attrs["subcommand_metavar"] = _word("subcommand_metavar")
+        super().__init__(**attrs)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _speak_french()
+        return super().main(*args, **kwargs)
+
+    def get_help_option(self, ctx: Context) -> Any:
+        return _french_help_option(super().get_help_option(ctx))
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Context:
+        with _usage_errors_in_french():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Context) -> Any:
+        with _usage_errors_in_french():
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
+        from difflib import get_close_matches
+
+        name = args[0]
+        if not name.startswith("-") and self.get_command(ctx, name) is None:
+            message = _gettext("No such command {name!r}.").format(name=name)
+            close = get_close_matches(name, self.list_commands(ctx))
+            if close:
+                message = _word("did_you_mean", message=message, names=_either(close))
+            raise _FrenchUsageError(message, ctx)
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """Each command with the first sentence of its help, whole: click cuts it at the
+        terminal's width with « ... », and loses its no-break spaces (a line would start with
+        « : »)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, _first_sentence(command.short_help or command.help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _first_sentence(text: str) -> str:
+    import inspect
+    import re
+
+    words = re.split(r"[ \t\n]+", inspect.cleandoc(text).partition("\n\n")[0].strip())
+    for end, word in enumerate(words, start=1):
+        if word.endswith("."):
+            return " ".join(words[:end])
+    return " ".join(words)
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Bot M+3\u00a0: import de l'export CRM, dossiers M+3 et récapitulatif du matin.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # the subcommands' and groups' too
+    suggest_commands=False,  # _Group suggests, in French
 )
-db_app = typer.Typer(help="Base de données.", no_args_is_help=True)
-import_app = typer.Typer(help="Import des exports (CSV ou XLSX).", no_args_is_help=True)
+db_app = typer.Typer(cls=_Group, help="Base de données.", no_args_is_help=True)
+import_app = typer.Typer(cls=_Group, help="Import des exports (CSV ou XLSX).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 
@@ -66,18 +288,11 @@ err = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
 out = cast("Console", _LazyConsole(soft_wrap=True))
 
 
-def _speak_french() -> None:
-    """typer writes the frame of its help and errors in English: its panel titles, which it
-    reads from module constants, are put in French. (Its click copy has the usage line and the
-    help option's text written in, without a hook to translate them.)"""
-    from typer import rich_utils
-
-    rich_utils.COMMANDS_PANEL_TITLE = "Commandes"
-    rich_utils.ERRORS_PANEL_TITLE = "Erreur"
-    rich_utils.DEFAULT_STRING = "[défaut\u00a0: {}]"
-    rich_utils.REQUIRED_LONG_STRING = "[obligatoire]"
-    rich_utils.RICH_HELP = "Aide\u00a0: [blue]{command_path} {help_option}[/]"
-    rich_utils.ABORTED_TEXT = "Interrompu."
+def _print_error(message: str, label: str = "Erreur") -> None:
+    """One French line on stderr, its label in red on a terminal. Without rich: a usage error
+    or a refused file is told before any work, as fast as the help."""
+    typer.secho(f"{label} :", fg="red", err=True, nl=False)
+    typer.echo(f" {message}", err=True)
 
 
 def _show_version(value: bool) -> None:
@@ -108,7 +323,7 @@ def _root(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]Erreur :[/red] {message}", highlight=False)
+    _print_error(message)
     return typer.Exit(code)
 
 
@@ -145,7 +360,7 @@ def _parse_date(value: str | None, settings: Settings) -> dt.date:
             raise _fail(f"date invalide « {value} » (AAAA-MM-JJ ou JJ/MM/AAAA)") from None
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=_Command)
 def db_upgrade() -> None:
     """Applique les migrations (à lancer à chaque déploiement)."""
     from bot import db
@@ -216,7 +431,7 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
         with _database(settings) as factory:
             session = factory()
             try:
-                with _Bar(not as_json and err.is_terminal) as progress:
+                with _Bar(not as_json and sys.stderr.isatty()) as progress:
                     result = run(session, settings.today(), progress)
             except BaseException:
                 session.rollback()
@@ -267,14 +482,6 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
     raise typer.Exit(result.exit_code)
 
 
-def _click_errors() -> Any:
-    """The exceptions of the click typer runs on (its own copy in recent versions)."""
-    import importlib
-
-    package = TyperCommand.__bases__[0].__module__.rsplit(".", 1)[0]
-    return importlib.import_module(f"{package}.exceptions")
-
-
 def _usage_in_french(exc: Any, errors: Any) -> str:
     command = exc.ctx.command_path if exc.ctx is not None else "m3 import"
     if isinstance(exc, errors.MissingParameter):
@@ -286,7 +493,7 @@ def _usage_in_french(exc: Any, errors: Any) -> str:
     return f"arguments invalides (voir {command} --help)"
 
 
-class _ImportCommand(TyperCommand):
+class _ImportCommand(_Command):
     """An import command whose usage errors (no file, an unknown option) are French and, with
     --json, one JSON object."""
 
@@ -299,7 +506,9 @@ class _ImportCommand(TyperCommand):
             raise _import_failure(_usage_in_french(exc, errors), 2, as_json=as_json) from None
 
 
-FileArg = Annotated[Path, typer.Argument(help="Export CSV (; , ou tabulation) ou XLSX.")]
+FileArg = Annotated[
+    Path, typer.Argument(metavar="FICHIER", help="Export CSV (; , ou tabulation) ou XLSX.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Résultat en JSON, rien d'autre.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans rien enregistrer.")]
 
@@ -317,7 +526,7 @@ def import_advisors_command(
         ),
     ] = False,
 ) -> None:
-    """Importe l'équipe (e-mail, prénom, nom, téléphone, agence, rôle) : le fichier est toute
+    """Importe l'équipe (e-mail, prénom, nom, téléphone, agence, rôle)\u00a0: le fichier est toute
     l'équipe, les absents du fichier sont désactivés et leurs dossiers en cours listés."""
     from bot.crm.advisors import import_advisors
 
@@ -391,23 +600,27 @@ def _state_option(value: str | None) -> CaseState | None:
     return _STATE_NAMES[key]
 
 
-@app.command("cases")
+@app.command("cases", cls=_Command)
 def cases_command(
     date: Annotated[
         str | None,
         typer.Option(
             "--date",
+            metavar="DATE",
             help="Date de référence, AAAA-MM-JJ ou JJ/MM/AAAA (défaut\u00a0: aujourd'hui).",
         ),
     ] = None,
     advisor: Annotated[
         str | None,
-        typer.Option("--advisor", help="Seulement les dossiers de ce conseiller (e-mail)."),
+        typer.Option(
+            "--advisor", metavar="E-MAIL", help="Seulement les dossiers de ce conseiller."
+        ),
     ] = None,
     state: Annotated[
         str | None,
         typer.Option(
             "--state",
+            metavar="ÉTAT",
             help="Seulement cet état\u00a0: a_venir, a_traiter, en_retard, expire, annule, fait.",
             show_default=False,
         ),
@@ -492,9 +705,11 @@ def _shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@app.command("demo")
+@app.command("demo", cls=_Command)
 def demo_command(
-    clients: Annotated[int, typer.Option(help="Nombre de clients générés.")] = 120,
+    clients: Annotated[
+        int, typer.Option(metavar="NOMBRE", help="Nombre de clients générés.")
+    ] = 120,
 ) -> None:
     """Charge un portefeuille de démonstration daté d'aujourd'hui et affiche les files du jour
     (refusé sur une base qui contient les données d'une agence)."""
@@ -526,7 +741,7 @@ def demo_command(
                 print(render("cli/queue.txt.j2", queue=queue) + "\n")
 
 
-@app.command("advisors")
+@app.command("advisors", cls=_Command)
 def advisors_command(as_json: JsonOpt = False) -> None:
     """Liste l'équipe\u00a0: rôle, agence, compte Slack relié ou non, état, absences."""
     from rich.table import Table
@@ -666,7 +881,7 @@ def _start_scheduler(
         raise _fail(str(exc), 1) from None
 
 
-@app.command("run")
+@app.command("run", cls=_Command)
 def run_command() -> None:
     """Lance le bot en Socket Mode avec le planificateur (une agence, pas d'URL publique)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -688,9 +903,9 @@ def run_command() -> None:
         scheduler.shutdown(wait=False)
 
 
-@app.command("web")
+@app.command("web", cls=_Command)
 def web_command(
-    workers: Annotated[int, typer.Option(help="Processus gunicorn.")] = 2,
+    workers: Annotated[int, typer.Option(metavar="NOMBRE", help="Processus gunicorn.")] = 2,
 ) -> None:
     """Lance le serveur HTTP (POST /slack/events, GET /healthz) sur $PORT, sans planificateur."""
     from bot import db
@@ -708,7 +923,7 @@ def web_command(
     )
 
 
-@app.command("clock")
+@app.command("clock", cls=_Command)
 def clock_command() -> None:
     """Lance le planificateur seul (le récapitulatif du matin)\u00a0: un seul processus clock."""
     from bot.slack import make_web_client
@@ -733,12 +948,13 @@ def _print_message(message: dict[str, Any]) -> None:
     print()
 
 
-@app.command("digest")
+@app.command("digest", cls=_Command)
 def digest_command(
     date: Annotated[
         str | None,
         typer.Option(
             "--date",
+            metavar="DATE",
             help="Jour du récapitulatif, AAAA-MM-JJ ou JJ/MM/AAAA (défaut\u00a0: aujourd'hui).",
         ),
     ] = None,
@@ -808,12 +1024,15 @@ class CorrectionsFormat(enum.StrEnum):
     JSON = "json"
 
 
-@app.command("case")
+@app.command("case", cls=_Command)
 def case_command(
-    client_number: Annotated[str, typer.Argument(help="Numéro du client dans Lagon.")],
+    client_number: Annotated[
+        str, typer.Argument(metavar="NUMÉRO", help="Numéro du client dans Lagon.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
-    """Le dossier M+3 en cours d'un client : état, tags, tentatives, bilan, actions, corrections."""
+    """Le dossier M+3 en cours d'un client\u00a0: état, tags, tentatives, bilan, actions,
+    corrections."""
     from sqlalchemy import select
 
     from bot.cases.queries import case_loads
@@ -861,7 +1080,7 @@ def case_command(
     print(render("cli/case.txt.j2", case=view, review=review, corrections=corrections))
 
 
-@app.command("corrections")
+@app.command("corrections", cls=_Command)
 def corrections_command(
     output: Annotated[
         CorrectionsFormat,
@@ -918,14 +1137,14 @@ def corrections_command(
     _print_table(table)
 
 
-@app.command("outbox")
+@app.command("outbox", cls=_Command)
 def outbox_command(
     deliver: Annotated[
         bool, typer.Option("--deliver", help="Envoyer une fois ce qui est dû, puis lister.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Sortie JSON.")] = False,
 ) -> None:
-    """Les envois (carte de contact par SMS et e-mail, messages Slack) : en file, envoyés, en
+    """Les envois (carte de contact par SMS et e-mail, messages Slack)\u00a0: en file, envoyés, en
     échec, numéros et adresses masqués. --deliver envoie une fois ceux qui sont dus."""
     from bot.outbox import deliver_due, list_lines, make_transports
     from bot.rendering import render
@@ -964,29 +1183,36 @@ def outbox_command(
     print(render("cli/outbox.txt.j2", lines=lines, report=report, zone=settings.zone))
 
 
-@app.command("stats")
+@app.command("stats", cls=_Command)
 def stats_command(
     period: Annotated[
         str,
         typer.Option(
             "--period",
+            metavar="PÉRIODE",
             help="semaine, mois, trimestre, année, AAAA-MM, « du JJ/MM/AAAA au JJ/MM/AAAA » "
             "ou « N derniers mois ».",
         ),
     ] = "mois",
-    branch: Annotated[str | None, typer.Option("--branch", help="Une agence.")] = None,
+    branch: Annotated[
+        str | None, typer.Option("--branch", metavar="AGENCE", help="Une agence.")
+    ] = None,
     advisor: Annotated[
-        str | None, typer.Option("--advisor", help="Un conseiller (e-mail ou prénom.nom).")
+        str | None,
+        typer.Option(
+            "--advisor", metavar="CONSEILLER", help="Un conseiller (e-mail ou prénom.nom)."
+        ),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table, csv, json, xlsx ou png.")
+        str, typer.Option("--format", metavar="FORMAT", help="table, csv, json, xlsx ou png.")
     ] = "table",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Fichier à écrire (xlsx, png).")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FICHIER", help="Fichier à écrire (xlsx, png)."),
     ] = None,
 ) -> None:
     """Les chiffres M+3 d'une période (dossiers dont la fenêtre s'y ouvre), par agence et par
-    conseiller, comme /m3 stats : entonnoir, délais, tags, corrections, multi-équipement."""
+    conseiller, comme /m3 stats\u00a0: entonnoir, délais, tags, corrections, multi-équipement."""
     from bot import db
     from bot.stats import compute
     from bot.stats_cli import StatsFormat, StatsRefused, as_table, default_filename, resolve
@@ -1025,7 +1251,6 @@ def stats_command(
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point (`m3`): an unreachable database or an unexpected error is one French
     line, not a traceback (set `M3_DEBUG=1` to see it)."""
-    _speak_french()
     try:
         return app(args=argv if argv is not None else sys.argv[1:], prog_name="m3")
     except Exception as exc:
@@ -1034,17 +1259,16 @@ def main(argv: list[str] | None = None) -> Any:
         from bot.outages import database_cause, is_database_outage
 
         if is_database_outage(exc):
-            err.print(
-                f"[red]Erreur :[/red] base de données injoignable ({database_cause(exc)}) : "
-                "vérifiez DATABASE_URL et que le serveur de base de données est démarré",
-                highlight=False,
+            _print_error(
+                f"base de données injoignable ({database_cause(exc)}) : vérifiez DATABASE_URL "
+                "et que le serveur de base de données est démarré"
             )
             sys.exit(1)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        err.print(
-            f"[red]Erreur inattendue :[/red] {type(exc).__name__}: {first_line} "
+        _print_error(
+            f"{type(exc).__name__}: {first_line} "
             "(relancez avec M3_DEBUG=1 pour le détail technique)",
-            highlight=False,
+            label="Erreur inattendue",
         )
         sys.exit(3)
 
