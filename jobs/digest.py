@@ -13,9 +13,11 @@ sends it at once, the outbox worker at its next round, that one only, until `DIG
 after it was queued (then it fails as `expired`: never posted the next day). An advisor Slack
 does not know fails the row for good (`no_slack_account`): the managers are told once, and the
 next day tries again. The one crash window is the outbox's: a process killed between Slack's
-answer and the record leaves the row `sending`; the worker marks it `uncertain` once its lease
-is over and never posts it again (at most once, a warning logged; `m3 outbox` lists it,
-`/m3 digest` resends it by hand).
+answer and the record leaves the row `sending`. Once its lease is over, the worker asks Slack:
+every post carries the row in its message metadata, and the DM's recent history says whether
+it was posted (the row is then `sent`) or not (it is posted now, unless it expired). Only when
+Slack cannot be asked (no `im:history` scope, Slack down) does the row stay `uncertain`, never
+posted again blindly (a warning logged; `m3 outbox` lists it, `/m3 digest` resends it by hand).
 
 The `digest` row stays as the day's record of what was sent (or skipped for want of a Slack
 account): written after the outcome, it no longer decides anything.
