@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def test_demo_loads_a_portfolio_and_prints_each_queue_in_french(tmp_path: Path) 
     assert "Démo chargée" in out
     assert "mardi 24 novembre 2026" in out
     assert "À traiter" in out and "En retard" in out and "Nouveaux" in out
-    assert "fenêtre du" in out
+    # The morning récapitulatif's layout: by when to call, the phone as the French write it.
+    assert re.search(r"— .+ · à appeler avant le \d\d/\d\d · J-\d+\n", out)
+    assert re.search(r"\n     0\d \d\d \d\d \d\d \d\d · \S+@", out)
     assert "Traceback" not in result.stderr
 
 

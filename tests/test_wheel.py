@@ -111,5 +111,5 @@ def test_m3_demo_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Démo chargée" in result.stdout
     assert "mardi 24 novembre 2026" in result.stdout  # the heading of cli/queue.txt.j2
-    assert "À traiter" in result.stdout and "fenêtre du" in result.stdout
+    assert "À traiter" in result.stdout and "à appeler avant le" in result.stdout
     assert (tmp_path / "demo.db").exists()  # migrated from the wheel's migrations
