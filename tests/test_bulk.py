@@ -116,6 +116,9 @@ CHILD = Table(
 
 def foreign_keys(connection: Connection, table: str) -> list[tuple[str, str]]:
     if connection.dialect.name != "postgresql":
+        # A statement on the table first: SQLite's pragmas read the schema this connection
+        # last loaded, which may predate the table (the tests create and drop theirs).
+        connection.execute(text(f"SELECT count(*) FROM {table}"))
         return [
             (f"{row[2]}.{row[4]}", row[3])
             for row in connection.execute(text(f"PRAGMA foreign_key_list({table})"))
