@@ -802,7 +802,8 @@ class _Import:
             if current is not None:
                 yield (*current, contracts)
 
-        # At most a case per new client: the count decides whether the keys wait (see `bulk`).
+        # The new clients stand for the cases about to be written (a client rarely opens more
+        # than one): their count decides whether the keys are checked after (see `bot.bulk`).
         with foreign_keys_checked_after(connection, _case, self._count(F, F.c.is_new.is_(True))):
             self.new_cases = open_cases(
                 connection, clients(), today=self.today, actor=self.actor, link=links.extend
