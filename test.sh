@@ -21,4 +21,6 @@ fi
 .venv/bin/ruff format --check .
 .venv/bin/mypy bot commands jobs
 .venv/bin/lint-imports --no-logo
-exec .venv/bin/pytest -q "$@"
+# The suite on as many workers as the machine has cores (pytest-xdist): each worker has its
+# own databases (a SQLite file, a PostgreSQL schema) and its own fake Slack.
+exec .venv/bin/pytest -q -n auto "$@"

@@ -113,7 +113,9 @@ class M3:
         return runner.invoke(
             app,
             list(args),
-            env={"DATABASE_URL": self.database_url, "M3_TODAY": today},
+            # No `COLUMNS` (pytest-xdist's workers set 80): a table in a pipe is printed at its
+            # natural width, as for a user piping `m3`; the tests of narrow terminals set it.
+            env={"DATABASE_URL": self.database_url, "M3_TODAY": today, "COLUMNS": None},
             catch_exceptions=False,
         )
 
