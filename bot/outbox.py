@@ -41,7 +41,10 @@ messages a page): the message found, the row is `sent` with its `ts`, as if the 
 been recorded; not found, it was not posted, and the row goes back to `queued` and is sent at
 once, unless its `expires_at` has passed (then it fails as `expired`). When Slack cannot be
 asked (no `im:history` scope: Slack answers `missing_scope`; an error; no Slack client in this
-process), the row is `uncertain` as above, the reason logged.
+process), the row is `uncertain` as above, the reason logged. The same history settles a post
+whose answer was lost (a server error, a broken connection, a timeout: the request may have
+reached Slack): before the client tries it again, and before the row goes back to the queue,
+the message found there is the answer, and nothing is posted twice.
 
 The race with a worker that is not dead but slow: its post must be over before the lease
 is. The Slack client's timeout is 30 s (slack_sdk's `WebClient` default, which
@@ -350,18 +353,42 @@ def _post_slack(row: _Claimed, transports: Transports, factory: sessionmaker[Ses
         if time.monotonic() >= row.slack_deadline:
             # Too late in this claim: the lease could be over before the answer (next round).
             raise SendFailure("unreachable", "no time left before the lease")
-        response = _before_deadline(client, row.slack_deadline).chat_postMessage(
+        response = _before_deadline(
+            client, row.slack_deadline, posted=lambda: _posted_already(factory, client, row)
+        ).chat_postMessage(
             channel=channel,
             text=row.body,
             blocks=row.payload.get("blocks") or None,
             metadata=slack_metadata(row.id, row.key),
         )
     except SlackApiError as exc:
+        if exc.response.status_code >= 500 and (ts := _posted_already(factory, client, row)):
+            return Accepted(provider="slack", message_id=ts)
         error = str(exc.response.get("error"))
         raise SendFailure("slack_error", error, permanent=error in _SLACK_PERMANENT) from None
     except (SlackClientError, OSError) as exc:
+        if ts := _posted_already(factory, client, row):
+            return Accepted(provider="slack", message_id=ts)
         raise SendFailure("unreachable", type(exc).__name__) from None
     return Accepted(provider="slack", message_id=str(response.get("ts") or "") or None)
+
+
+def _posted_already(factory: sessionmaker[Session], client: WebClient, row: _Claimed) -> str | None:
+    """After a post whose answer was lost (a server error, a broken connection, a timeout: the
+    request may have reached Slack), the `ts` of the message if the DM's history has it: the
+    post is then not made again. None when it is not there, or Slack cannot tell (the post is
+    then tried again, as before such a check existed)."""
+    stale = _Stale(
+        id=row.id,
+        key=row.key,
+        claim=None,
+        # The post started at most SLACK_LAST_TRY ago: the history is read around now.
+        claimed_at=dt.datetime.now(dt.UTC) - SLACK_CLOCK_SKEW,
+        recipient=row.recipient,
+        payload=row.payload,
+    )
+    found = _find_in_history(factory, client, stale)
+    return found.ts if isinstance(found, _Posted) else None
 
 
 def slack_metadata(row_id: int, key: str) -> dict[str, Any]:
@@ -375,12 +402,17 @@ def slack_metadata(row_id: int, key: str) -> dict[str, Any]:
 
 class _BeforeDeadline(RetryHandler):
     """One of the Slack client's retry handlers, that lets no retry start after `deadline`
-    (`time.monotonic()`), a 429's `Retry-After` counted."""
+    (`time.monotonic()`), a 429's `Retry-After` counted; nor, after an answer lost (a server
+    error, a broken connection), when `posted()` finds the message already in Slack: the
+    request had reached it, and posting again would be a second message."""
 
-    def __init__(self, inner: RetryHandler, deadline: float) -> None:
+    def __init__(
+        self, inner: RetryHandler, deadline: float, posted: Callable[[], str | None] | None
+    ) -> None:
         super().__init__(inner.max_retry_count, inner.interval_calculator)
         self.inner = inner
         self.deadline = deadline
+        self.posted = posted
 
     def can_retry(
         self,
@@ -392,7 +424,10 @@ class _BeforeDeadline(RetryHandler):
     ) -> bool:
         if time.monotonic() + _retry_after(response) >= self.deadline:
             return False
-        return self.inner.can_retry(state=state, request=request, response=response, error=error)
+        if not self.inner.can_retry(state=state, request=request, response=response, error=error):
+            return False
+        answer_lost = error is not None or (response is not None and response.status_code >= 500)
+        return not (answer_lost and self.posted is not None and self.posted())
 
     def prepare_for_next_attempt(
         self,
@@ -418,12 +453,15 @@ def _retry_after(response: HttpResponse | None) -> float:
     return 0.0
 
 
-def _before_deadline(client: WebClient, deadline: float) -> WebClient:
+def _before_deadline(
+    client: WebClient, deadline: float, posted: Callable[[], str | None] | None = None
+) -> WebClient:
     """`client` for one post: each answer waited for `SLACK_TIMEOUT` at most, no retry after
-    `deadline` (the same token, URL and settings otherwise)."""
+    `deadline`, none after a lost answer when `posted()` finds the message in Slack (the same
+    token, URL and settings otherwise)."""
     bounded = copy.copy(client)
     bounded.timeout = min(client.timeout, SLACK_TIMEOUT)
-    bounded.retry_handlers = [_BeforeDeadline(h, deadline) for h in client.retry_handlers]
+    bounded.retry_handlers = [_BeforeDeadline(h, deadline, posted) for h in client.retry_handlers]
     return bounded
 
 

@@ -328,6 +328,7 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._faults: dict[str, list[_Fault]] = {}
+        self._lost_answers: dict[str, int] = {}
         self._per_channel_interval: float | None = None
         self._last_post: dict[str, float] = {}
         self._random: random.Random | None = None
@@ -455,6 +456,13 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).append(fault)
 
+    def lose_answer_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls to `method` (a message is posted), then answer them
+        500 `internal_error`: the answer lost on its way back, as by a proxy. They stay in
+        `calls`, with the answer the caller never saw."""
+        with self._lock:
+            self._lost_answers[method] = self._lost_answers.get(method, 0) + times
+
     def rate_limit_per_channel(self, per_second: float | None = 1.0) -> None:
         """Answer 429 + Retry-After to `chat.postMessage` when a channel gets more than
         `per_second` messages a second (None switches it off)."""
@@ -568,6 +576,9 @@ class FakeSlack:
             self.calls.append(call)
             self.violations += problems
             self._changed.notify_all()
+            if authorized and self._lost_answers.get(method):
+                self._lost_answers[method] -= 1
+                return 500, {}, {"ok": False, "error": "internal_error"}
             return status, headers, body
 
     def _take_fault(self, method: str) -> _Fault | None:

@@ -252,3 +252,33 @@ def test_the_fake_reads_history_as_slack_does() -> None:
         )
         assert [m["text"] for m in inclusive["messages"]] == ["m2", "m1", "m0"]
         slack.assert_valid()
+
+
+def test_a_post_whose_answer_was_lost_is_found_in_slack_not_posted_again(
+    factory: sessionmaker[Session], fake: FakeSlack
+) -> None:
+    """Slack posts the digest but its answer is lost (a 500 on the way back): the client's
+    retry would post it a second time; the DM's history is read first, and the row is sent
+    with the ts of the one message, at the first pass."""
+    fake.lose_answer_next("chat.postMessage")
+    digest.run(factory=factory, client=client_for(fake), today=DAY, managers_channel=None)
+    rows = digest_rows(factory)
+    assert rows and all(row.status == "sent" for row in rows)
+    first = rows[0]
+    channel = dm_of(factory, first)
+    (message,) = dm_messages(fake, channel)  # one message in that DM, not two
+    assert message["ts"] == first.provider_message_id
+    assert len(dm_messages(fake)) == len(rows)  # one a digest
+    assert fake.calls_to("conversations.history")  # Slack was asked before any retry
+
+
+def test_a_post_that_failed_before_slack_took_it_is_posted_once(
+    factory: sessionmaker[Session], fake: FakeSlack
+) -> None:
+    """A 500 with nothing posted: the history says so, and the retry posts the digest once."""
+    fake.fail_next("chat.postMessage", status=500)
+    digest.run(factory=factory, client=client_for(fake), today=DAY, managers_channel=None)
+    rows = digest_rows(factory)
+    assert rows and all(row.status == "sent" for row in rows)
+    assert len(dm_messages(fake)) == len(rows)
+    assert fake.calls_to("conversations.history")
