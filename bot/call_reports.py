@@ -27,9 +27,9 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -111,9 +111,26 @@ class Submitted:
 # --- Finding cases ---------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def matching(
+    items: Iterable[T], query: str, *, number: Callable[[T], str], name: Callable[[T], str]
+) -> list[T]:
+    """The items whose client `query` names, as an advisor types it after a command: the
+    client number exactly, else a part of the name or of the number (case and accents
+    ignored). Every item when `query` is blank."""
+    needle = _fold(query)
+    items = list(items)
+    if not needle:
+        return items
+    exact = [i for i in items if _fold(number(i)) == needle]
+    return exact or [i for i in items if needle in _fold(name(i)) or needle in _fold(number(i))]
 
 
 def _open_cases(
@@ -146,18 +163,17 @@ def find_cases(session: Session, *, asker: Advisor, query: str, today: dt.date) 
     """The open and late cases `query` matches (a client number, or part of a name; every
     case when empty), most urgent first: late cases nearest their last day, then the window
     closing soonest."""
-    needle = _fold(query)
     if query.strip():
         # A client number, the usual case: one indexed lookup instead of the whole queue.
         numbered = _open_cases(session, asker=asker, today=today, client_number=query.strip())
         if numbered:
             return [case_view(case, today) for case in numbered]
-    views = [case_view(case, today) for case in _open_cases(session, asker=asker, today=today)]
-    if needle:
-        exact = [v for v in views if _fold(v.client_number) == needle]
-        views = exact or [
-            v for v in views if needle in _fold(v.client_name) or needle in _fold(v.client_number)
-        ]
+    views = matching(
+        [case_view(case, today) for case in _open_cases(session, asker=asker, today=today)],
+        query,
+        number=lambda v: v.client_number,
+        name=lambda v: v.client_name,
+    )
     return sorted(views, key=lambda v: (v.state is not CaseState.LATE, v.deadline, v.window_end))
 
 

@@ -46,20 +46,18 @@ def _title() -> str:
 def find_case(app_context: AppContext, asker: Advisor, query: str) -> tuple[int | None, list[str]]:
     """The current case of the client `query` names (number, or part of the name), among the
     asker's clients (every client for a manager): (case id, []) or (None, candidates)."""
-    from bot.call_reports import _fold
+    from bot.call_reports import matching
 
-    needle = _fold(query)
     with app_context.factory() as session:
         stmt = select(Case, Client).join(Client, Case.client_id == Client.id).where(Case.is_current)
         if not asker.is_manager:
             stmt = stmt.where(Case.advisor_id == asker.id)
-        rows = list(session.execute(stmt))
-    exact = [(c, cl) for c, cl in rows if _fold(cl.number) == needle]
-    found = exact or [
-        (c, cl)
-        for c, cl in rows
-        if needle and (needle in _fold(cl.display_name) or needle in _fold(cl.number))
-    ]
+        rows = [(case, client) for case, client in session.execute(stmt)]
+    found = (
+        matching(rows, query, number=lambda r: r[1].number, name=lambda r: r[1].display_name)
+        if query.strip()
+        else []
+    )
     if len(found) == 1:
         return found[0][0].id, []
     return None, [f"{cl.display_name} ({cl.number})" for _, cl in found[:10]]
