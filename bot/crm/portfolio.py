@@ -179,6 +179,7 @@ class _Import:
         self.known_updated = 0  # known rows of a client whose details changed
         self.known_rejected = 0  # known rows rejected as a duplicate with other values
         self.new_cases: SyncReport | None = None  # the cases of new clients
+        self.new_clients = 0  # how many, counted on PostgreSQL only (see `_count`)
 
     # --- 1. Reading ---------------------------------------------------------------------------
 
@@ -493,7 +494,8 @@ class _Import:
         """Insert the new clients, update the changed ones (audited); the numbers of the
         changed ones."""
         connection = self.connection
-        with foreign_keys_checked_after(connection, _client, self._count(F, F.c.is_new.is_(True))):
+        self.new_clients = self._count(F, F.c.is_new.is_(True))
+        with foreign_keys_checked_after(connection, _client, self.new_clients):
             created = connection.execute(
                 insert(_client)
                 .from_select(
@@ -804,7 +806,7 @@ class _Import:
 
         # The new clients stand for the cases about to be written (a client rarely opens more
         # than one): their count decides whether the keys are checked after (see `bot.bulk`).
-        with foreign_keys_checked_after(connection, _case, self._count(F, F.c.is_new.is_(True))):
+        with foreign_keys_checked_after(connection, _case, self.new_clients):
             self.new_cases = open_cases(
                 connection, clients(), today=self.today, actor=self.actor, link=links.extend
             )
