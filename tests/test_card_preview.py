@@ -160,15 +160,7 @@ def press_enter(
         "team": {"id": "T1"},
         "trigger_id": "1.2.enter",
         "container": {"type": "view", "view_id": shown.id},
-        "view": {
-            "id": shown.id,
-            "hash": shown.hash,
-            "type": "modal",
-            "callback_id": shown.view["callback_id"],
-            "private_metadata": shown.view.get("private_metadata", ""),
-            "blocks": shown.view["blocks"],
-            "state": {"values": values},
-        },
+        "view": as_sent(shown, values),
         "actions": [
             {
                 "type": "plain_text_input",
@@ -203,20 +195,25 @@ def refreshed(
     return Shown(fake)
 
 
+def as_sent(shown: Shown, values: dict[str, Any]) -> dict[str, Any]:
+    """The modal as Slack sends it back with an action or a submission: `values` typed in."""
+    return {
+        "id": shown.id,
+        "hash": shown.hash,
+        "type": "modal",
+        "callback_id": shown.view["callback_id"],
+        "private_metadata": shown.view.get("private_metadata", ""),
+        "blocks": shown.view["blocks"],
+        "state": {"values": values},
+    }
+
+
 def submit(server: str, shown: Shown, values: dict[str, Any]) -> dict[str, Any]:
     payload = {
         "type": "view_submission",
         "user": {"id": JULIE[0]},
         "team": {"id": "T1"},
-        "view": {
-            "id": shown.id,
-            "hash": shown.hash,
-            "type": "modal",
-            "callback_id": shown.view["callback_id"],
-            "private_metadata": shown.view.get("private_metadata", ""),
-            "blocks": shown.view["blocks"],
-            "state": {"values": values},
-        },
+        "view": as_sent(shown, values),
     }
     status, body = interact(server, payload)
     assert status == 200
