@@ -36,9 +36,11 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import logging
 import re
 import stat
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -49,6 +51,11 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 16 << 20  # longer physical lines are rejected without being held
 MAX_SPAN = 20  # physical lines one record may span (a quoted field with line breaks)
 HEAD_BYTES = 1 << 16
+# The csv module refuses a field over 128 KiB; a longer one is let through for the importer to
+# reject with its length and column (a record is never longer than this anyway).
+FIELD_BYTES = 2 * MAX_LINE_BYTES + MAX_SPAN
+
+_log = logging.getLogger(__name__)
 
 
 class FileRefused(Exception):
@@ -129,22 +136,90 @@ def read_table(path: Path) -> Table:
             head = handle.read(HEAD_BYTES)
     except OSError as exc:
         raise FileRefused(os_reason(exc, shown)) from None
-    if not head:
+    if not head.removeprefix(codecs.BOM_UTF8).strip() and info.st_size <= len(head):
         raise FileRefused("le fichier est vide")
-    if head.startswith(b"PK\x03\x04"):
-        return _xlsx_table(path)
     suffix = path.suffix.lower()
-    if head.startswith(b"\xd0\xcf\x11\xe0") or suffix in {".xls", ".ods", ".doc", ".docx"}:
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_table(path, suffix)
+    if head.startswith(b"\xd0\xcf\x11\xe0") and suffix not in _OFFICE_SUFFIXES:
+        # Excel 97-2003, whatever the name; an .xlsx protected by a password is stored so too.
         raise FileRefused(
-            f"format « {path.suffix or 'Excel 97-2003'} » non pris en charge : enregistrez "
-            "l'export en CSV ou en classeur .xlsx"
+            "classeur Excel 97-2003 (.xls) ou protégé par un mot de passe, non pris en "
+            "charge\u00a0: enregistrez-le en classeur .xlsx sans mot de passe, ou en CSV"
         )
+    if suffix in _OFFICE_SUFFIXES:
+        raise _unsupported(path.suffix)
     if head.startswith(b"%PDF") or suffix == ".pdf":
         raise FileRefused(
-            f"format « {path.suffix or '.pdf'} » non pris en charge : enregistrez l'export "
-            "en CSV ou .xlsx"
+            f"format « {path.suffix if suffix == '.pdf' else '.pdf'} » non pris en charge : "
+            "enregistrez l'export en CSV ou .xlsx"
         )
     return _CsvFile(path, head, info.st_size).table()
+
+
+_OFFICE_SUFFIXES = {".xls", ".ods", ".doc", ".docx"}
+_ODS = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _unsupported(format_name: str) -> FileRefused:
+    return FileRefused(
+        f"format « {format_name} » non pris en charge : enregistrez l'export en CSV ou en "
+        "classeur .xlsx"
+    )
+
+
+def _zip_table(path: Path, suffix: str) -> Table:
+    """A ZIP archive is told by what it holds, whatever its name: an Excel workbook (`.xlsx`,
+    or one renamed `.csv` or without extension) is read; a LibreOffice `.ods` sheet or any
+    other archive is refused, saying what to do."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            mimetype = b""
+            if "mimetype" in names:
+                with archive.open("mimetype") as member:
+                    mimetype = member.read(200)
+    except Exception as exc:  # zipfile raises many kinds for a damaged or odd archive
+        _log.info("archive ZIP illisible : %s", path, exc_info=exc)
+        raise FileRefused(
+            "le fichier est une archive ZIP endommagée ou tronquée (un classeur .xlsx "
+            "incomplet\u00a0?)\u00a0: exportez-le à nouveau, en CSV ou en classeur .xlsx"
+        ) from None
+    if {"[Content_Types].xml", "xl/workbook.xml"} <= names:
+        return _xlsx_table(path)
+    if mimetype.strip() == _ODS:
+        raise FileRefused(
+            "classeur LibreOffice ou OpenOffice (.ods) non pris en charge\u00a0: enregistrez-le "
+            "au format Excel (.xlsx) ou en CSV"
+        )
+    if suffix in _OFFICE_SUFFIXES:
+        raise _unsupported(path.suffix)
+    raise FileRefused(
+        "le fichier est une archive ZIP, pas un export CSV ni un classeur Excel\u00a0: "
+        "décompressez-la et importez le fichier qu'elle contient, ou enregistrez l'export en "
+        "CSV ou en classeur .xlsx"
+    )
+
+
+_OS_REASONS = {
+    errno.ELOOP: "lien symbolique en boucle",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.EIO: "erreur d'entrée-sortie (disque ou partage réseau)",
+    errno.EBUSY: "fichier occupé par un autre programme",
+    errno.EAGAIN: "fichier verrouillé par un autre programme",
+    errno.ETXTBSY: "fichier occupé par un autre programme",
+    errno.EMFILE: "trop de fichiers ouverts\u00a0: réessayez dans un instant",
+    errno.ENFILE: "trop de fichiers ouverts\u00a0: réessayez dans un instant",
+    errno.ENOMEM: "mémoire insuffisante",
+    errno.ENXIO: "périphérique absent ou débranché",
+    errno.ENODEV: "périphérique absent ou débranché",
+    errno.ESTALE: "partage réseau déconnecté\u00a0: reconnectez-le et réessayez",
+    errno.ETIMEDOUT: "le partage réseau ne répond pas",
+    errno.EHOSTDOWN: "le partage réseau ne répond pas",
+    errno.EINVAL: "nom de fichier invalide",
+    errno.EOVERFLOW: "fichier trop volumineux",
+    errno.EFBIG: "fichier trop volumineux",
+}
 
 
 def os_reason(exc: OSError, shown: str) -> str:
@@ -157,12 +232,11 @@ def os_reason(exc: OSError, shown: str) -> str:
         why = "une partie du chemin n'est pas un dossier"
     elif isinstance(exc, PermissionError):
         why = "lecture interdite (droits insuffisants)"
-    elif exc.errno == errno.ENAMETOOLONG:
-        why = "nom de fichier trop long"
-    elif exc.errno == errno.EIO:
-        why = "erreur d'entrée-sortie (disque ou partage réseau)"
+    elif exc.errno in _OS_REASONS:
+        why = _OS_REASONS[exc.errno]
     else:
-        why = f"erreur système {errno.errorcode.get(exc.errno or 0, str(exc.errno))}"
+        _log.info("erreur système en lisant %s", shown, exc_info=exc)
+        why = f"le système refuse la lecture (erreur n° {exc.errno})"
     return f"impossible de lire le fichier « {shown} » : {why}"
 
 
@@ -206,7 +280,7 @@ def _refuse_utf16_without_bom(head: bytes) -> None:
     even = head[0 : pairs * 2 : 2].count(0)
     odd = head[1 : pairs * 2 : 2].count(0)
     nuls = even + odd
-    if nuls < len(head) // 8:
+    if nuls == 0 or nuls < len(head) // 8:
         return
     if odd >= 0.9 * nuls and odd >= pairs // 3:
         order = "UTF-16 « little endian »"
@@ -273,6 +347,8 @@ class _CsvFile:
                 "binaires) : le fichier est endommagé ou n'est pas un export CSV"
             )
         delimiter = _delimiter(header_text)
+        if csv.field_size_limit() < FIELD_BYTES:
+            csv.field_size_limit(FIELD_BYTES)
         try:
             (header,) = list(csv.reader([header_text], delimiter=delimiter, strict=True))
         except (csv.Error, ValueError):
@@ -772,35 +848,48 @@ def _stray_quote(text: str, delimiter: str) -> int | None:
 # --- Workbooks ---------------------------------------------------------------------------------
 
 
+_UNREADABLE_WORKBOOK = (
+    "classeur Excel illisible\u00a0: le fichier est endommagé ou n'est pas un classeur "
+    ".xlsx\u00a0; ouvrez-le dans Excel et enregistrez-le à nouveau, en .xlsx ou en CSV"
+)
+
+
 def _xlsx_table(path: Path) -> Table:
+    """The first sheet that holds something (an empty first sheet, or a hidden one, is passed
+    over: the export is where the data is), its first non-blank row as the header. Opened
+    from a file object, so that a workbook renamed `.csv` or without extension is read too."""
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged archive
-        raise FileRefused(
-            f"classeur Excel illisible ({type(exc).__name__}) : le fichier est endommagé ou "
-            "n'est pas un classeur .xlsx"
-        ) from exc
+        handle = path.open("rb")
+    except OSError as exc:
+        raise FileRefused(os_reason(exc, path.name)) from None
     try:
-        sheet = workbook.worksheets[0]
-        values = sheet.iter_rows(values_only=True)
-        header: list[str] = []
-        line = 0
-        for line, cells in enumerate(values, start=1):  # noqa: B007 - line is used after
-            if any(c not in (None, "") for c in cells):
-                header = ["" if c is None else _cell_text(c).strip() for c in cells]
-                break
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged archive
+        handle.close()
+        _log.info("classeur illisible : %s", path, exc_info=exc)
+        raise FileRefused(_UNREADABLE_WORKBOOK) from None
+
+    def close() -> None:
+        workbook.close()
+        handle.close()
+
+    try:
+        found = _first_filled_sheet(workbook.worksheets)
     except Exception as exc:
-        workbook.close()
-        raise FileRefused(f"classeur Excel illisible ({type(exc).__name__})") from exc
-    if not header:
-        workbook.close()
-        raise FileRefused("le classeur est vide")
+        close()
+        _log.info("classeur illisible : %s", path, exc_info=exc)
+        raise FileRefused(_UNREADABLE_WORKBOOK) from None
+    if found is None:
+        close()
+        raise FileRefused(
+            "le classeur est vide\u00a0: aucune de ses feuilles ne contient de données"
+        )
+    sheet, values, header, header_line = found
     while header and not header[-1]:
         header.pop()
     width = len(header)
-    header_line = line
 
     def records() -> Iterator[Record]:
         try:
@@ -819,9 +908,10 @@ def _xlsx_table(path: Path) -> Table:
                 key = "\x1f".join(_cell_text(c) for c in cleaned).encode("utf-8", "replace")
                 yield (number, key, cleaned, None)
         except Exception as exc:  # a damaged sheet met halfway
-            raise FileRefused(f"classeur Excel illisible ({type(exc).__name__})") from exc
+            _log.info("classeur illisible : %s", path, exc_info=exc)
+            raise FileRefused(_UNREADABLE_WORKBOOK) from None
         finally:
-            workbook.close()
+            close()
 
     return Table(
         header=header,
@@ -830,6 +920,19 @@ def _xlsx_table(path: Path) -> Table:
         size_hint=sheet.max_row or 0,
         records=records,
     )
+
+
+def _first_filled_sheet(sheets: list[Any]) -> tuple[Any, Iterator[Any], list[str], int] | None:
+    """The first visible sheet with a non-blank row (else the first hidden one): the sheet,
+    its rows after the header, the header and its line number."""
+    visible = [s for s in sheets if getattr(s, "sheet_state", "visible") == "visible"]
+    for sheet in visible + [s for s in sheets if s not in visible]:
+        values = sheet.iter_rows(values_only=True)
+        for line, cells in enumerate(values, start=1):
+            if any(c not in (None, "") for c in cells):
+                header = ["" if c is None else _cell_text(c).strip() for c in cells]
+                return sheet, values, header, line
+    return None
 
 
 def _cell_text(value: Any) -> str:

@@ -3,7 +3,8 @@ file, and the vocabularies of values (client types, origins, contract statuses).
 
 Headers are matched without regard to case, accents, spaces, hyphens, underscores,
 apostrophes and the `N°`/`Num`/`Numéro` prefix (`normalize_header`); `match_headers()` maps a
-header to the fields, or refuses the file when a required one is missing.
+header to the fields, or refuses the file when a required one is missing or a column is named
+twice (a looser name next to the field's own, `Client` next to `N° client`, is left aside).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ _PREFIX = re.compile(r"^(?:numero|num|no|n°)(?:de)?(?=[a-z]|$)")
 def normalize_header(name: str) -> str:
     """Fold case, accents, spaces, hyphens, underscores, apostrophes and the number prefix:
     `N° client`, `Numéro de client` and `NUMERO_CLIENT` all read `client`."""
+    return re.sub(r"[^a-z0-9]", "", _PREFIX.sub("", _folded(name)))
+
+
+def _folded(name: str) -> str:
     text = unicodedata.normalize("NFKD", str(name)).casefold()
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[\s\-_'’`.]+", "", text)
-    text = _PREFIX.sub("", text)
-    return re.sub(r"[^a-z0-9]", "", text)
+    return re.sub(r"[\s\-_'’`.]+", "", text)
 
 
 PORTFOLIO_FIELDS: dict[str, tuple[str, ...]] = {
@@ -114,23 +117,49 @@ def find_headers(header: list[str], fields: dict[str, tuple[str, ...]]) -> set[s
     }
 
 
+def _spelled(name: str) -> str:
+    """`normalize_header` keeping that a number prefix is there (as `no`): `N° client` and
+    `Numéro de client` spell `noclient`, `Client` spells `client`."""
+    return re.sub(r"[^a-z0-9]", "", _PREFIX.sub("no", _folded(name)))
+
+
 def match_headers(
     header: list[str], fields: dict[str, tuple[str, ...]], required: tuple[str, ...]
 ) -> dict[str, int]:
     """Column index of each known field; `FileRefused` when a required one is missing, or
-    when a column is named twice (which one would hold the value?)."""
-    positions: dict[str, int] = {}
+    when a column is named twice (which one would hold the value?).
+
+    Headers that read the same once folded are one column named twice, unless one names it
+    more closely: its strength is the position, in the field's aliases, of the first alias it
+    spells with its number prefix (the field's own name first), and a header that spells none
+    comes after them all. Only the closest is read; the others are left aside like unknown
+    columns: next to `N° client`, a `Client` column (often the client's name) is not the
+    client number; `Contrat` next to `N° contrat` the same. Two headers as close as each
+    other (`N° client` and `Numéro client`, `Client` and `CLIENT`) refuse the file."""
+    loosest = max((len(aliases) for aliases in fields.values()), default=0)
+    spelled_aliases: dict[tuple[str, str], int] = {}
+    for aliases in fields.values():
+        for position, alias in enumerate(aliases):
+            spelled_aliases.setdefault((normalize_header(alias), _spelled(alias)), position)
+    same: dict[str, list[tuple[int, int]]] = {}  # folded name: (strength, index) of each
     for index, name in enumerate(header):
         key = normalize_header(name)
-        if key and key in positions:
-            first = positions[key]
-            earlier, later = str(header[first]).strip(), str(name).strip()
+        if key:
+            strength = spelled_aliases.get((key, _spelled(name)), loosest)
+            same.setdefault(key, []).append((strength, index))
+    positions: dict[str, int] = {}
+    for key, columns in same.items():
+        closest = min(strength for strength, _ in columns)
+        indexes = [index for strength, index in columns if strength == closest]
+        if len(indexes) > 1:
+            first, second = indexes[:2]
+            earlier, later = str(header[first]).strip(), str(header[second]).strip()
             both = "" if earlier == later else f" : « {earlier} » et « {later} »"
             raise FileRefused(
-                f"colonne « {later} » en double (colonnes {first + 1} et {index + 1}{both}) : "
+                f"colonne « {later} » en double (colonnes {first + 1} et {second + 1}{both}) : "
                 "l'import ne peut pas savoir laquelle lire ; supprimez ou renommez l'une des deux"
             )
-        positions[key] = index
+        positions[key] = indexes[0]
     mapping: dict[str, int] = {}
     for field, aliases in fields.items():
         for alias in aliases:
@@ -140,11 +169,13 @@ def match_headers(
                 break
     missing = [fields[f][0] for f in required if f not in mapping]
     if missing:
+        plural = len(missing) > 1
         raise FileRefused(
-            "colonne(s) obligatoire(s) introuvable(s) : "
-            + ", ".join(f"« {m} »" for m in missing)
-            + ". Colonnes lues : "
-            + ", ".join(f"« {h} »" for h in header if str(h).strip())
+            ("colonnes obligatoires introuvables" if plural else "colonne obligatoire introuvable")
+            + "\u00a0: "
+            + ", ".join(f"«\u00a0{m}\u00a0»" for m in missing)
+            + ". Colonnes lues\u00a0: "
+            + ", ".join(f"«\u00a0{h}\u00a0»" for h in header if str(h).strip())
         )
     return mapping
 

@@ -1,0 +1,302 @@
+"""The edges of reading an export: a workbook whatever its name, other archives, blank files,
+a long quoted value, a symbolic link in a loop, headers that name a field loosely next to its
+own name, and a workbook whose first sheet is empty. Every refusal is French, with no name of
+a Python exception or of a system error code."""
+
+from __future__ import annotations
+
+import errno
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from bot.crm.reading import FileRefused, Problem, Row, os_reason, read_table
+from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, match_headers
+from tests.conftest import M3
+from tests.exports import (
+    ALICE,
+    PORTFOLIO_HEADER,
+    advisors_csv,
+    contract,
+    ok,
+    ok_json,
+    portfolio_csv,
+    write_csv,
+)
+
+# What a message must never show: an exception's class name or an errno code.
+NOT_FRENCH = re.compile(r"Exception|Error|\bE[A-Z]{3,}\b|\(s\)")
+
+ROWS = [
+    ["C8001", "Particulier", "Mme", "Ménard", "Zoé", ALICE, "K8001", "AN", "28/10/2026"],
+    ["C8002", "Particulier", "M.", "Roux", "Léo", ALICE, "K8002", "AN", "28/10/2026"],
+]
+SHORT_HEADER = [
+    "N° client",
+    "Type client",
+    "Civilité",
+    "Nom",
+    "Prénom",
+    "Chargé de clientèle",
+    "N° contrat",
+    "Origine",
+    "Date d'effet",
+]
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(FileRefused) as caught:
+        read_table(path)
+    message = str(caught.value)
+    assert not NOT_FRENCH.search(message), message
+    return message
+
+
+def rows_of(path: Path) -> tuple[list[str], list[Row | Problem]]:
+    table = read_table(path)
+    return table.header, list(table.rows())
+
+
+def workbook(path: Path, *sheets: tuple[list[list[Any]], bool]) -> Path:
+    """A workbook with one sheet per (rows, hidden)."""
+    book = Workbook()
+    book.remove(book.active)
+    for number, (rows, hidden) in enumerate(sheets, start=1):
+        sheet = book.create_sheet(f"Feuille{number}")
+        for row in rows:
+            sheet.append(row)
+        if hidden:
+            sheet.sheet_state = "hidden"
+    book.save(path)
+    return path
+
+
+# --- A workbook is told by its content, not its name ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["export.xlsx", "export.csv", "export", "export.txt"])
+def test_a_workbook_is_read_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = workbook(tmp_path / name, ([SHORT_HEADER, *ROWS], False))
+    header, rows = rows_of(path)
+    assert header == SHORT_HEADER
+    assert [(r.line, r.cells) for r in rows if isinstance(r, Row)] == [(2, ROWS[0]), (3, ROWS[1])]
+
+
+def test_a_workbook_renamed_csv_is_imported(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = workbook(tmp_path / "export.csv", ([SHORT_HEADER, *ROWS], False))
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert (summary["created"], summary["rejected"]) == (2, [])
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+ODS = {
+    "mimetype": b"application/vnd.oasis.opendocument.spreadsheet",
+    "content.xml": b"<?xml version='1.0'?><office:document-content/>",
+    "META-INF/manifest.xml": b"<?xml version='1.0'?><manifest:manifest/>",
+}
+
+
+@pytest.mark.parametrize("name", ["export.ods", "export.csv", "export"])
+def test_an_ods_sheet_is_refused_saying_how_to_save_it(tmp_path: Path, name: str) -> None:
+    message = refusal(_zip(tmp_path / name, ODS))
+    assert ".ods" in message and "non pris en charge" in message
+    assert ".xlsx" in message and "CSV" in message
+    assert "illisible" not in message
+
+
+@pytest.mark.parametrize("name", ["export.csv", "export.xlsx", "export"])
+def test_another_archive_is_refused_in_french(tmp_path: Path, name: str) -> None:
+    path = _zip(tmp_path / name, {"export.csv": "N° client;Nom\r\nC1;Ménard\r\n".encode()})
+    message = refusal(path)
+    assert "archive ZIP" in message and "décompressez" in message
+
+
+def test_a_damaged_workbook_is_refused_without_technical_words(tmp_path: Path) -> None:
+    good = workbook(tmp_path / "good.xlsx", ([SHORT_HEADER, *ROWS], False)).read_bytes()
+    truncated = tmp_path / "truncated.csv"
+    truncated.write_bytes(good[: len(good) // 2])
+    assert "ZIP endommagée ou tronquée" in refusal(truncated)
+    # The two members that make an Excel workbook, holding nothing Excel can read.
+    hollow = _zip(
+        tmp_path / "hollow.xlsx", {"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"?"}
+    )
+    assert "classeur Excel illisible" in refusal(hollow)
+
+
+def test_an_old_excel_file_is_refused_whatever_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    assert "Excel 97-2003" in refusal(path)
+
+
+# --- Workbook sheets ------------------------------------------------------------------------------
+
+
+def test_an_empty_first_sheet_is_passed_over(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "export.xlsx", ([], False), ([SHORT_HEADER, *ROWS], False))
+    header, rows = rows_of(path)
+    assert header == SHORT_HEADER
+    assert [r.cells[0] for r in rows if isinstance(r, Row)] == ["C8001", "C8002"]
+
+
+def test_a_visible_sheet_is_read_before_a_hidden_one(tmp_path: Path) -> None:
+    lists = [["Produits"], ["Auto"], ["Habitation"]]  # a hidden sheet of drop-down lists
+    path = workbook(tmp_path / "export.xlsx", (lists, True), ([SHORT_HEADER, *ROWS], False))
+    header, _ = rows_of(path)
+    assert header == SHORT_HEADER
+
+
+def test_a_workbook_without_data_is_empty(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "export.xlsx", ([], False), ([[None, ""]], False))
+    assert "le classeur est vide" in refusal(path)
+
+
+# --- Blank and tiny files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"\r\n\r\n\r\n", b"\n", b"   \r\n", b"\xef\xbb\xbf\r\n"])
+def test_a_file_of_blank_lines_is_empty(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    assert refusal(path) == "le fichier est vide"
+
+
+def test_a_tiny_file_without_nul_byte_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"Nom\r\n")
+    assert read_table(path).header == ["Nom"]
+
+
+def test_a_tiny_file_with_a_nul_byte_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"ab\x00\x00\r\n")
+    assert "caractères nuls" in refusal(path)
+
+
+# --- A quoted value over the csv module's 128 KiB -------------------------------------------------
+
+
+def _long_quoted(tmp_path: Path) -> Path:
+    """Two rows, the second with a 200 000-character address written between quotes."""
+    rows = [
+        contract("C8101", "K8101", "28/10/2026"),
+        contract("C8102", "K8102", "28/10/2026", Adresse="x" * 200_000),
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"x" * 200_000, b'"' + b"x" * 200_000 + b'"'))
+    return path
+
+
+def test_a_long_quoted_value_is_read_whole(tmp_path: Path) -> None:
+    path = _long_quoted(tmp_path)
+    _, rows = rows_of(path)
+    assert [type(r) for r in rows] == [Row, Row]
+    second = rows[1]
+    assert isinstance(second, Row)
+    assert second.cells[PORTFOLIO_HEADER.index("Adresse")] == "x" * 200_000
+
+
+def test_a_long_quoted_value_is_rejected_by_its_length(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    code, summary = m3.json("import", "portfolio", str(_long_quoted(tmp_path)))
+    assert code == 1
+    (rejected,) = summary["rejected"]
+    assert rejected["line"] == 3
+    assert re.search(r"200\s000 caractères", rejected["reason"]), rejected["reason"]
+    assert "Adresse" in rejected["reason"] and "guillemets" not in rejected["reason"]
+    assert summary["created"] == 1
+
+
+# --- What the system says ------------------------------------------------------------------------
+
+
+def test_a_symbolic_link_loop_is_said_in_french(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    message = refusal(tmp_path / "a.csv")
+    assert message == "impossible de lire le fichier « a.csv » : lien symbolique en boucle"
+
+
+@pytest.mark.parametrize("code", [errno.EBUSY, errno.ESTALE, errno.EXDEV, errno.ENOSPC, 0])
+def test_every_system_error_is_worded_in_french(code: int) -> None:
+    message = os_reason(OSError(code, "Some English words"), "export.csv")
+    assert message.startswith("impossible de lire le fichier « export.csv » : ")
+    assert not NOT_FRENCH.search(message) and "English" not in message
+
+
+# --- Headers: a looser name next to the field's own -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("own", "loose", "field"),
+    [("N° client", "Client", "client_number"), ("N° contrat", "Contrat", "contract_number")],
+)
+def test_a_loose_alias_next_to_the_fields_own_name_is_left_aside(
+    own: str, loose: str, field: str
+) -> None:
+    header = [*PORTFOLIO_HEADER, loose]
+    assert match_headers(header, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)[field] == header.index(own)
+    # Before it, too.
+    header = [loose, *PORTFOLIO_HEADER]
+    assert match_headers(header, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)[field] == header.index(own)
+
+
+def test_the_loose_alias_alone_still_names_the_field() -> None:
+    header = ["Client" if h == "N° client" else h for h in PORTFOLIO_HEADER]
+    columns = match_headers(header, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)
+    assert columns["client_number"] == header.index("Client")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("N° client", "Numéro client"), ("N° client", "N° de client"), ("Client", "CLIENT")],
+)
+def test_two_names_as_close_as_each_other_are_a_duplicate(first: str, second: str) -> None:
+    header = [first, *[h for h in PORTFOLIO_HEADER if h != "N° client"], second]
+    with pytest.raises(FileRefused) as caught:
+        match_headers(header, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)
+    message = str(caught.value)
+    assert f"colonne « {second} » en double" in message
+    assert f"colonnes 1 et {len(header)}" in message
+
+
+def test_a_client_column_holding_the_name_is_imported(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    header = [*SHORT_HEADER, "Client"]
+    rows = [[*row, f"{row[4]} {row[3]}"] for row in ROWS]
+    summary = ok_json(m3, "import", "portfolio", str(write_csv(tmp_path / "e.csv", header, rows)))
+    assert (summary["created"], summary["rejected"]) == (2, [])
+    listed = ok_json(m3, "cases", "--all")
+    assert sorted(c["client_number"] for c in listed) == ["C8001", "C8002"]
+
+
+# --- Required columns: singular or plural ---------------------------------------------------------
+
+
+def test_one_missing_required_column_is_said_in_the_singular() -> None:
+    header = [h for h in PORTFOLIO_HEADER if h != "Origine"]
+    with pytest.raises(FileRefused) as caught:
+        match_headers(header, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)
+    message = str(caught.value)
+    assert message.startswith("colonne obligatoire introuvable\u00a0: «\u00a0Origine\u00a0».")
+    assert not NOT_FRENCH.search(message)
+
+
+def test_several_missing_required_columns_are_said_in_the_plural() -> None:
+    with pytest.raises(FileRefused) as caught:
+        match_headers(["Nom", "Prénom", "Ville"], PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED)
+    message = str(caught.value)
+    assert message.startswith("colonnes obligatoires introuvables\u00a0: «\u00a0N° client\u00a0»")
+    assert "«\u00a0Origine\u00a0»" in message and not NOT_FRENCH.search(message)
