@@ -33,13 +33,27 @@ def case_loads() -> tuple[_AbstractLoad, ...]:
 
 
 _ORDER = {
-    CaseState.OPEN: 0,
-    CaseState.LATE: 1,
+    CaseState.LATE: 0,
+    CaseState.OPEN: 1,
     CaseState.UPCOMING: 2,
     CaseState.DONE: 3,
     CaseState.EXPIRED: 4,
     CaseState.CANCELLED: 5,
 }
+
+
+def urgency(view: CaseView) -> tuple[int, dt.date, dt.date, str, str]:
+    """The sort key of every list of cases, the most urgent first, as the morning récapitulatif
+    orders them: late cases nearest their last day first (a joined case stays late until its
+    latest contract's deadline), then those à traiter, their window closing soonest; then the
+    others."""
+    return (
+        _ORDER[view.state],
+        view.last_day(),
+        view.window_end,
+        view.client_name,
+        view.client_number,
+    )
 
 
 def list_cases(
@@ -51,7 +65,7 @@ def list_cases(
     case_id: int | None = None,
     case_ids: Iterable[int] | None = None,
 ) -> list[CaseView]:
-    """Cases as they stand on `today`, most urgent first (window closing soonest)."""
+    """Cases as they stand on `today`, most urgent first (`urgency`)."""
     query = select(Case).options(
         *case_loads(),
     )
@@ -73,7 +87,7 @@ def list_cases(
         view = case_view(case, today)
         if wanted is None or view.state in wanted:
             views.append(view)
-    views.sort(key=lambda v: (_ORDER[v.state], v.window_end, v.client_name))
+    views.sort(key=urgency)
     return views
 
 
@@ -193,11 +207,8 @@ def build_queue(
             item.case.client_name,
         )
     )
-    for section in (queue.new, queue.to_handle, queue.in_progress):
-        section.sort(key=lambda v: (v.window_end, v.client_name, v.client_number))
-    # A late case can be called until its own last day (a joined case stays late until its
-    # latest contract's deadline): the nearest to expiry first.
-    queue.late.sort(key=lambda v: (v.deadline, v.window_end, v.client_name, v.client_number))
+    for section in (queue.late, queue.new, queue.to_handle, queue.in_progress):
+        section.sort(key=urgency)
     return queue
 
 
