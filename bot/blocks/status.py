@@ -22,7 +22,8 @@ def status_message(
     blocks: list[Block] = [section(chunk) for chunk in _chunks(text)]
     if case.state in (CaseState.OPEN, CaseState.LATE):
         blocks.append({"type": "actions", "elements": [prepare_button(case), open_button(case.id)]})
-    return {"text": text.split("\n", 1)[0], "blocks": blocks}
+    # The notification text is plain, as `/m3 help`'s: the bold stars are for the blocks only.
+    return {"text": text.split("\n", 1)[0].replace("*", ""), "blocks": blocks}
 
 
 def candidates_message(query: str, cases: Sequence[CaseView]) -> dict[str, Any]:
