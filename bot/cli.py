@@ -189,6 +189,25 @@ class _Command(TyperCommand):
     def get_help_option(self, ctx: Context) -> Any:
         return _french_help_option(super().get_help_option(ctx))
 
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The arguments and the options, as typer lists them, but an argument without the
+        Python type typer writes after its name (« NUMÉRO <str> »): its help says what it is."""
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                shown = getattr(param, "display_type_rich", lambda _ctx: None)(ctx)
+                name = record[0].removesuffix(f" {shown}") if shown else record[0]
+                arguments.append((name, record[1]))
+            elif param.param_type_name == "option":
+                options.append(record)
+        for heading, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
+
 
 class _Group(TyperGroup):
     """A group of commands whose help and usage errors are French and drawn without rich. The
@@ -322,9 +341,21 @@ def _root(
     pass
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    _print_error(message)
+def _fail(message: str, code: int = 2, *, label: str = "Erreur") -> typer.Exit:
+    _print_error(message, label)
     return typer.Exit(code)
+
+
+_SETTINGS_LABEL = "Erreur de configuration"
+
+
+def _settings_problem(exc: Exception) -> str:
+    """A bad setting's line without its own heading: the CLI labels it (« Erreur de
+    configuration\u00a0: M3_TIMEZONE — … »), never twice."""
+    text = str(exc)
+    for heading in ("Configuration invalide\u00a0: ", "Configuration invalide : "):
+        text = text.removeprefix(heading)
+    return text
 
 
 def _settings() -> Settings:
@@ -333,13 +364,55 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_settings_problem(exc), label=_SETTINGS_LABEL) from None
+
+
+def _sqlite_folder_problem(url: str) -> str | None:
+    """For a SQLite file whose folder does not exist, the line that says so (SQLite would only
+    say it cannot open the file); None otherwise."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or name in ("", ":memory:")
+        or name.startswith("file:")
+    ):
+        return None
+    folder = Path(name).expanduser().absolute().parent
+    if folder.is_dir():
+        return None
+    return (
+        f"base de données injoignable : le dossier {folder}, où DATABASE_URL place le fichier "
+        "SQLite, n'existe pas\u00a0; créez-le ou corrigez DATABASE_URL"
+    )
+
+
+def _unreachable(exc: BaseException) -> str:
+    """An unreachable database in one line: a SQLite file that cannot be opened is not a
+    server to start."""
+    from bot.outages import database_cause
+
+    cause = database_cause(exc)
+    if "SQLite" in cause:
+        return (
+            f"base de données injoignable ({cause}) : vérifiez DATABASE_URL, que le dossier du "
+            "fichier existe et que vous pouvez y écrire"
+        )
+    return (
+        f"base de données injoignable ({cause}) : vérifiez DATABASE_URL "
+        "et que le serveur de base de données est démarré"
+    )
 
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
     from bot import db
 
+    problem = _sqlite_folder_problem(settings.database_url)
+    if problem is not None:
+        raise _fail(problem, 1)
     engine = db.make_engine(settings.database_url)
     try:
         db.ensure_schema(engine)
@@ -366,6 +439,9 @@ def db_upgrade() -> None:
     from bot import db
 
     settings = _settings()
+    problem = _sqlite_folder_problem(settings.database_url)
+    if problem is not None:
+        raise _fail(problem, 1)
     engine = db.make_engine(settings.database_url)
     try:
         db.upgrade(engine)
@@ -408,12 +484,13 @@ class _Bar:
 ImportRun = Callable[["Session", dt.date, Callable[[int], None] | None], "ImportResult"]
 
 
-def _import_failure(message: str, code: int, *, as_json: bool) -> typer.Exit:
+def _import_failure(message: str, code: int, *, as_json: bool, label: str = "Erreur") -> typer.Exit:
     """An import that could not be done: one French line on stderr and, with --json, one JSON
     object with `error` on stdout."""
     if as_json:
-        print(json.dumps({"error": message}, ensure_ascii=False))
-    return _fail(message, code)
+        said = message if label == "Erreur" else f"{label}\u00a0: {message}"
+        print(json.dumps({"error": said}, ensure_ascii=False))
+    return _fail(message, code, label=label)
 
 
 def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: ImportRun) -> None:
@@ -426,7 +503,12 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
     try:
         settings = load_settings()
     except SettingsError as exc:
-        raise _import_failure(str(exc), 2, as_json=as_json) from None
+        raise _import_failure(
+            _settings_problem(exc), 2, as_json=as_json, label=_SETTINGS_LABEL
+        ) from None
+    problem = _sqlite_folder_problem(settings.database_url)
+    if problem is not None:
+        raise _import_failure(problem, 1, as_json=as_json)
     try:
         with _database(settings) as factory:
             session = factory()
@@ -448,15 +530,10 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
     except Exception as exc:
         if os.environ.get("M3_DEBUG"):
             raise
-        from bot.outages import database_cause, is_database_outage
+        from bot.outages import is_database_outage
 
         if is_database_outage(exc):
-            raise _import_failure(
-                f"base de données injoignable ({database_cause(exc)}) : vérifiez DATABASE_URL "
-                "et que le serveur de base de données est démarré",
-                1,
-                as_json=as_json,
-            ) from None
+            raise _import_failure(_unreachable(exc), 1, as_json=as_json) from None
         raise _import_failure(
             f"erreur inattendue ({type(exc).__name__}) : rien n'a été enregistré ; relancez "
             "avec M3_DEBUG=1 pour le détail technique",
@@ -569,7 +646,8 @@ _STATE_LABELS = {
     "done": "fait",
 }
 _STATUS_LABELS = {"a_faire": "À faire", "en_cours": "En cours", "termine": "Terminé"}
-# `--state` takes the French words (with or without accents) as well as the English codes.
+# `--state` takes the codes `--json` gives (`state`), and, as it always did, the French words
+# (with or without accents).
 _FRENCH_STATES = {
     "a_venir": "upcoming",
     "a_traiter": "open",
@@ -595,8 +673,8 @@ def _state_option(value: str | None) -> CaseState | None:
     )
     key = "".join(c for c in key if not unicodedata.combining(c))
     if key not in _STATE_NAMES:
-        french = ", ".join(n for n in _STATE_NAMES if n not in {s.value for s in CaseState})
-        raise _fail(f"état inconnu «\u00a0{value}\u00a0» pour --state\u00a0: {french}")
+        codes = ", ".join(state.value for state in CaseState)
+        raise _fail(f"état inconnu «\u00a0{value}\u00a0» pour --state\u00a0: {codes}")
     return _STATE_NAMES[key]
 
 
@@ -613,7 +691,9 @@ def cases_command(
     advisor: Annotated[
         str | None,
         typer.Option(
-            "--advisor", metavar="E-MAIL", help="Seulement les dossiers de ce conseiller."
+            "--advisor",
+            metavar="CONSEILLER",
+            help="Seulement les dossiers de ce conseiller (e-mail ou prénom.nom).",
         ),
     ] = None,
     state: Annotated[
@@ -621,7 +701,9 @@ def cases_command(
         typer.Option(
             "--state",
             metavar="ÉTAT",
-            help="Seulement cet état\u00a0: a_venir, a_traiter, en_retard, expire, annule, fait.",
+            help="Seulement cet état, écrit comme «\u00a0state\u00a0» en JSON\u00a0: upcoming "
+            "(à venir), open (à traiter), late (en retard), expired (expiré), cancelled "
+            "(annulé), done (fait).",
             show_default=False,
         ),
     ] = None,
@@ -650,7 +732,15 @@ def cases_command(
     else:
         states = set(CaseState) - ({CaseState.UPCOMING} if not show_all else set())
     with _database(settings) as factory, db.session_scope(factory) as session:
-        views = list_cases(session, today=today, advisor_email=advisor, states=states)
+        email = None
+        if advisor:
+            from bot.stats_cli import StatsRefused, find_one_advisor
+
+            try:
+                email = find_one_advisor(session, advisor).email
+            except StatsRefused as exc:
+                raise _fail(str(exc)) from None
+        views = list_cases(session, today=today, advisor_email=email, states=states)
     if as_json:
         print(json.dumps([v.as_json() for v in views], ensure_ascii=False, indent=2))
         return
@@ -724,17 +814,21 @@ def demo_command(
         try:
             with db.session_scope(factory) as session:
                 result = demo.load(session, today=today, clients=clients)
+                total = demo.cases_held(session)
         except demo.NotADemoDatabase as exc:
             raise _fail(
                 f"la base {_shown_url(settings.database_url)} contient des données qui ne "
                 f"viennent pas de la démo ({exc}) : la démo n'y a rien écrit. Lancez-la sur "
                 "une autre base, par exemple : DATABASE_URL=sqlite:///demo.db m3 demo"
             ) from None
-        out.print(
-            f"Démo chargée dans {_shown_url(settings.database_url)} : {result.rows} contrats, "
-            f"{result.cases.opened} dossiers M+3 ouverts.\n",
-            highlight=False,
+        loaded = render(
+            "cli/demo.txt.j2",
+            url=_shown_url(settings.database_url),
+            rows=result.rows,
+            opened=result.cases.opened,
+            total=total,
         )
+        out.print(f"{loaded}\n", highlight=False)
         with db.session_scope(factory) as session:
             queues = queues_for(session, today=today, since=previous_working_day(today))
             for queue in queues:
@@ -1012,7 +1106,15 @@ def digest_command(
         f"{len(report.failed)} en échec, {len(report.no_slack)} sans compte Slack."
     )
     if report.failed:
-        raise typer.Exit(1)
+        # Exit 1: a script or a scheduler sees that the morning's DMs did not all leave.
+        unsent = plural(
+            len(report.failed), "récapitulatif non envoyé", "récapitulatifs non envoyés"
+        )
+        raise _fail(
+            f"{unsent}\u00a0: ils restent en file, relancez m3 digest (ou m3 outbox "
+            "--deliver) quand Slack répond",
+            1,
+        )
 
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -1084,7 +1186,9 @@ def case_command(
 def corrections_command(
     output: Annotated[
         CorrectionsFormat,
-        typer.Option("--format", help="table, csv ou json.", case_sensitive=False),
+        typer.Option(
+            "--format", metavar="FORMAT", help="table, csv ou json.", case_sensitive=False
+        ),
     ] = CorrectionsFormat.TABLE,
     pending: Annotated[
         bool, typer.Option("--pending", help="Seulement celles pas encore dans Lagon.")
@@ -1167,6 +1271,7 @@ def outbox_command(
             )
         with factory() as session:
             lines = list_lines(session)
+            advisors = _advisors_of_sends(session)
     if as_json:
         data: dict[str, Any] = {"rows": [line.as_json() for line in lines]}
         if report is not None:
@@ -1180,7 +1285,31 @@ def outbox_command(
             }
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    print(render("cli/outbox.txt.j2", lines=lines, report=report, zone=settings.zone))
+    print(
+        render(
+            "cli/outbox.txt.j2", lines=lines, report=report, zone=settings.zone, advisors=advisors
+        )
+    )
+
+
+def _advisors_of_sends(session: Session) -> dict[int, str]:
+    """The advisor a Slack message goes to, by outbox row: « Agnès Fournier
+    (agnes.fournier@…) » rather than the DM's channel or the row's `advisor:2`."""
+    from sqlalchemy import select
+
+    from bot.models import Advisor, Outbox
+
+    rows = session.execute(
+        select(Outbox.id, Advisor)
+        .join(Advisor, Outbox.advisor_id == Advisor.id)
+        .where(Outbox.channel == "slack")
+    )
+    return {
+        row_id: advisor.email
+        if advisor.full_name == advisor.email
+        else f"{advisor.full_name} ({advisor.email})"
+        for row_id, advisor in rows
+    }
 
 
 @app.command("stats", cls=_Command)
@@ -1256,13 +1385,10 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:
         if os.environ.get("M3_DEBUG"):
             raise
-        from bot.outages import database_cause, is_database_outage
+        from bot.outages import is_database_outage
 
         if is_database_outage(exc):
-            _print_error(
-                f"base de données injoignable ({database_cause(exc)}) : vérifiez DATABASE_URL "
-                "et que le serveur de base de données est démarré"
-            )
+            _print_error(_unreachable(exc))
             sys.exit(1)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _print_error(

@@ -32,7 +32,7 @@ from bot import demo_data
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.run import ImportResult
-from bot.models import Advisor, Client, ImportRun
+from bot.models import Advisor, Case, Client, ImportRun
 
 DEMO_ADVISORS_RUN = "demo-advisors"
 DEMO_PORTFOLIO_RUN = "demo-portfolio"
@@ -97,6 +97,12 @@ def foreign_data(session: Session) -> Foreign:
         runs=foreign_runs,
         clients_without_run=clients if clients and not portfolio_runs else 0,
     )
+
+
+def cases_held(session: Session) -> int:
+    """The M+3 cases the database holds, but the cancelled ones: what the demo has opened,
+    whether in this run or an earlier one (the count the import gives as `opened`)."""
+    return session.scalar(select(func.count(Case.id)).where(Case.cancelled_on.is_(None))) or 0
 
 
 def _staff_file() -> Path:

@@ -81,6 +81,8 @@ def slack_escape(value: Any) -> str:
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`0 essai`, `1 essai`, `2 essais`: French takes the singular below 2; the plural is the
+    singular with an `s` unless given."""
     return f"{count} {singular if count <= 1 else (plural_form or singular + 's')}"
 
 
@@ -105,6 +107,11 @@ def _environment(autoescape: bool) -> Environment:
         plural=plural,
     )
     return env
+
+
+def macros(name: str) -> Any:
+    """A template's macros, to word one thing from code: `macros("slack/card.j2").reason(code)`."""
+    return environment().get_template(name).module
 
 
 @lru_cache(maxsize=2)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks.stats import say, words
-from bot.models import Branch
+from bot.models import Advisor, Branch
 from bot.stats import (
     FIGURES,
     Kind,
@@ -47,13 +47,8 @@ def resolve(
     if parsed is None or parsed[1]:
         raise StatsRefused(say(words().cli_bad_period(period)))
     if advisor:
-        found = find_advisors(session, advisor)
-        if not found:
-            raise StatsRefused(say(words().cli_unknown_advisor(advisor)))
-        if len(found) > 1:
-            names = [a.email for a in found]
-            raise StatsRefused(say(words().cli_several_advisors(advisor, names)))
-        return parsed[0], Scope(advisor_id=found[0].id, name=found[0].full_name)
+        one = find_one_advisor(session, advisor)
+        return parsed[0], Scope(advisor_id=one.id, name=one.full_name)
     if branch:
         found_branch = find_branch(session, branch)
         if found_branch is None:
@@ -61,6 +56,18 @@ def resolve(
             raise StatsRefused(say(words().cli_unknown_branch(branch, known)))
         return parsed[0], Scope(branch_id=found_branch.id, name=found_branch.name)
     return parsed[0], Scope()
+
+
+def find_one_advisor(session: Session, text: str) -> Advisor:
+    """The advisor `--advisor` names (e-mail, prénom.nom or name), for `m3 stats` and
+    `m3 cases`; `StatsRefused` when nobody, or several people, answer to it."""
+    found = find_advisors(session, text)
+    if not found:
+        raise StatsRefused(say(words().cli_unknown_advisor(text)))
+    if len(found) > 1:
+        names = [a.email for a in found]
+        raise StatsRefused(say(words().cli_several_advisors(text, names)))
+    return found[0]
 
 
 def as_json(report: Report) -> dict[str, Any]:

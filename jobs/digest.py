@@ -45,6 +45,7 @@ from bot.blocks.managers import managers_summary
 from bot.cases.queries import Queue, queues_for
 from bot.models import Advisor, Digest, DigestRun, DigestStatus, Outbox, OutboxStatus, utcnow
 from bot.outbox import Transports, deliver_now, enqueue, slack_transports
+from bot.rendering import de, macros
 from bot.rules import previous_working_day
 from bot.team import TeamQueue, departed_queues, team_queue
 
@@ -193,7 +194,14 @@ def _post_one(
         report.no_slack.append(advisor.email)
     elif row_id in delivery.failed or row_id in delivery.retry_later:
         # Put back in the queue (retry_later): the next run, or the worker, resends this one only.
-        log.error("Récapitulatif de %s non envoyé (%s) : %s", advisor.email, status, error)
+        log.error(
+            "Récapitulatif %s non envoyé (%s)\u00a0: %s",
+            de(advisor.email),
+            macros("slack/card.j2").reason(error, "slack"),
+            "remis en file pour un nouvel essai"
+            if status == OutboxStatus.QUEUED.value
+            else "abandonné",
+        )
         report.failed.append(advisor.email)
     else:
         report.skipped.append(advisor.email)  # another runner claimed it first
