@@ -3,7 +3,11 @@
 The `parse_*` functions turn French cell values into Python values, raising `ValueError` with
 a French message. `PortfolioParser` turns one row into plain values ready for the database (a
 client tuple and a contract tuple), or raises `RowError` with the French reason the row is
-rejected. A bad phone or e-mail is kept as written and flagged "à corriger dans Lagon".
+rejected. A bad phone or e-mail, an amount or a headcount that cannot be read for sure, is
+flagged "à corriger dans Lagon" (the phone or e-mail kept as written, the number not stored).
+Zero-width and other format characters (Unicode category Cf) are removed from every cell: a CRM
+export never means anything by them, and in a client number they would make a look-alike
+client. A value a reason quotes is shortened (`quote`).
 
 An export repeats the same few values (dates, types, statuses, branches, advisors) thousands of
 times: the parser remembers what each distinct cell text gave, and phones and e-mails in the
@@ -16,8 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from operator import gt, itemgetter
 from typing import Any, Protocol
@@ -28,6 +33,26 @@ from bot.crm.vocabulary import CLIENT_TYPES, NEW_BUSINESS, STATUSES, fold
 from bot.models import Client, Contract, ContractStatus
 
 # --- Cell values ------------------------------------------------------------------------------
+
+QUOTED = 60  # characters of a value a reason quotes
+
+
+def quote(value: Any) -> str:
+    """`« value »` for a reason, shortened to its first `QUOTED` characters and « … »: a damaged
+    cell can hold thousands, and a reason is read in a terminal or a Slack message."""
+    text = value if type(value) is str else str(value)
+    if len(text) > QUOTED:
+        text = text[:QUOTED].rstrip() + "…"
+    return f"« {text} »"
+
+
+def visible(text: str) -> str:
+    """`text` without its format characters (zero-width spaces and joiners, byte order marks,
+    direction marks: Unicode category Cf), stripped again."""
+    if text.isprintable():  # the common case (a C loop): no format character can be there
+        return text
+    category = unicodedata.category
+    return "".join(c for c in text if category(c) != "Cf").strip()
 
 
 def clean(value: Any) -> str:
@@ -62,7 +87,7 @@ def _parse_date_text(text: str) -> dt.date | None:
             return dt.datetime.strptime(day, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"date invalide « {text} » (attendu JJ/MM/AAAA)")
+    raise ValueError(f"date invalide {quote(text)} (attendu JJ/MM/AAAA)")
 
 
 _YES = {"oui", "o", "1", "x", "yes", "y", "vrai", "true"}
@@ -80,39 +105,75 @@ def parse_yes_no(value: Any) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise ValueError(f"valeur oui/non invalide « {clean(value)} »")
+    raise ValueError(f"valeur oui/non invalide {quote(clean(value))}")
 
 
-def parse_decimal(value: Any) -> Decimal | None:
-    """`1 250 000,00` (spaces possibly non-breaking), `1250000.00`, `1.250.000,00`."""
+# French exports write `1 234,56` or `1234,56` (spaces possibly no-break), and `1.234,56` is
+# plausible (points grouping thousands). A single point followed by three digits (`1.234`,
+# `1.000`) may be a decimal point or a thousands separator, and `1,234.56` is not French: such a
+# value is not guessed. A single point followed by another number of digits (`1250000.00`) can
+# only be a decimal point, as a spreadsheet writes a number.
+_FRENCH_NUMBER = re.compile(r"[-+]?(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+)(?:,[0-9]+)?")
+_POINT_NUMBER = re.compile(r"[-+]?[0-9]+\.[0-9]+")
+_SEPARATED = re.compile(r"[-+]?[0-9.,]+")
+_AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f€]")
+
+
+def parse_decimal(value: Any, what: str = "montant") -> Decimal | None:
+    """A number as French exports write it (see above); empty → None. `ValueError` for one
+    that is not a number, or whose separators leave it ambiguous (`1.234`, `1,234.56`).
+    `what` names the value in the message (« montant », « nombre »)."""
     if isinstance(value, bool):
-        raise ValueError(f"montant invalide « {value} »")
+        raise ValueError(f"{what} invalide {quote(value)}")
     if isinstance(value, int | float):
         number = Decimal(str(value))
     else:
-        text = re.sub(r"[\s\u00a0\u202f€]", "", clean(value))
+        written = clean(value)
+        text = _AMOUNT_SPACES.sub("", written)
         if not text:
             return None
-        if "," in text:
-            text = text.replace(".", "").replace(",", ".")
-        try:
+        if _FRENCH_NUMBER.fullmatch(text):
+            if "," not in text and text.count(".") == 1:
+                raise ValueError(_ambiguous(what, written))
+            number = Decimal(text.replace(".", "").replace(",", "."))
+        elif _POINT_NUMBER.fullmatch(text):
             number = Decimal(text)
-        except InvalidOperation as exc:
-            raise ValueError(f"montant invalide « {clean(value)} »") from exc
+        elif _SEPARATED.fullmatch(text) and any(c.isdigit() for c in text):
+            raise ValueError(_ambiguous(what, written))
+        else:
+            raise ValueError(f"{what} invalide {quote(written)}")
     if not number.is_finite() or abs(number) >= _MAX_AMOUNT:
-        raise ValueError(f"montant invalide « {clean(value)} »")
+        raise ValueError(f"{what} invalide {quote(clean(value))}")
     return number
 
 
+def _ambiguous(what: str, written: str) -> str:
+    example = "1 234,56" if what == "montant" else "1 234"
+    return f"{what} ambigu {quote(written)} (séparateurs non français ; par exemple {example})"
+
+
 _MAX_AMOUNT = Decimal(10) ** 14  # Numeric(16, 2)
+_CENT = Decimal("0.01")
 
 
-def parse_int(value: Any) -> int | None:
+def parse_amount(value: Any) -> Decimal | None:
+    """An amount in euros, rounded to the cent (half away from zero, as the database column
+    holds it: both databases then store the same value)."""
     number = parse_decimal(value)
     if number is None:
         return None
+    return number.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_int(value: Any) -> int | None:
+    """A whole number (`1 250`); a fraction (`12,7`) is refused, not cut."""
+    number = parse_decimal(value, "nombre")
+    if number is None:
+        return None
+    if number != number.to_integral_value():
+        raise ValueError(f"nombre non entier {quote(clean(value))}")
     if abs(number) >= 2**31:
-        raise ValueError(f"nombre invalide « {clean(value)} »")
+        raise ValueError(f"nombre invalide {quote(clean(value))}")
     return int(number)
 
 
@@ -229,7 +290,10 @@ class RowError(ValueError):
 class Lookup(Protocol):
     """The advisors and branches a row refers to, by what the export writes."""
 
-    def advisor(self, value: str) -> int | None: ...
+    def advisor(self, value: str, branch: str = "") -> int | str | None:
+        """The advisor's id; the French reason when the name is ambiguous (the row's branch,
+        `branch`, did not settle it); None when no advisor is known by `value`."""
+        ...
 
     def branch(self, name: str) -> int | None: ...
 
@@ -335,6 +399,8 @@ LABELS = {
 Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
 
 _MISSING = object()
+_SHARED = object()  # a name several advisors share: the row's branch decides
+_DATE_COLUMNS = frozenset({"effect_date", "termination_date"})
 
 
 def _fr(day: dt.date) -> str:
@@ -400,6 +466,7 @@ class PortfolioParser:
             )
         )
         self._texts = itemgetter(*at(*_TEXT_CLIENT))
+        self._names = {position: name for name, position in columns.items()}
         self._limits = [LIMITS[name] for name in _TEXT_CLIENT]
         self._types: dict[str, str] = {}
         self._effects: dict[Any, Any] = {}
@@ -410,7 +477,8 @@ class PortfolioParser:
         self._amounts: dict[str, Any] = {}
         self._counts: dict[str, Any] = {}
         self._pieces: dict[str, Any] = {}
-        self._advisors: dict[str, int | None] = {}
+        self._advisors: dict[str, Any] = {}
+        self._namesakes: dict[tuple[str, str], int | str | None] = {}
         self._branches: dict[str, int | None] = {}
         self._phones: dict[str, tuple[str | None, bool]] = {}
         self._emails: dict[str, tuple[str | None, bool]] = {}
@@ -425,6 +493,8 @@ class PortfolioParser:
             values = list(map(str.strip, cells))
             if sum(map(len, values)) > MAX_CELL:
                 self._check_lengths(values)
+            if not "".join(values).isprintable():  # a C loop: format characters are rare
+                values = [visible(value) for value in values]
         else:
             values = self._normalize(cells)
         values.append("")
@@ -485,17 +555,9 @@ class PortfolioParser:
             # Active until its termination date: read again once that day has come.
             remember = termination is None or ended
 
-        advisor_id = self._advisors.get(advisor_text, _MISSING)
-        if advisor_id is _MISSING:
-            advisor_id = self.lookup.advisor(advisor_text) if advisor_text else None
-            _remember(self._advisors, advisor_text, advisor_id)
-        if advisor_id is None:
-            raise RowError(
-                f"conseiller inconnu « {advisor_text} » : importez d'abord la liste des "
-                "conseillers (m3 import advisors)"
-                if advisor_text
-                else "chargé de clientèle manquant"
-            )
+        advisor_id = self._advisors.get(advisor_text)
+        if type(advisor_id) is not int:
+            advisor_id = self._advisor(advisor_text, branch_text)
         branch_id = self._branches.get(branch_text, _MISSING)
         if branch_id is _MISSING:
             if len(branch_text) > LIMITS["branch"]:
@@ -544,7 +606,7 @@ class PortfolioParser:
                 phone_found = self._contact(phone_raw, normalize_phone, "phone", self._phones)
             phone, phone_invalid = phone_found
             if phone_invalid:
-                flags.append(f"téléphone invalide « {phone_raw} » : à corriger dans Lagon")
+                flags.append(f"téléphone invalide {quote(phone_raw)} : à corriger dans Lagon")
         else:
             phone, phone_invalid = None, False
         if email_raw:
@@ -553,7 +615,7 @@ class PortfolioParser:
                 email_found = self._contact(email_raw, normalize_email, "email", self._emails)
             email, email_invalid = email_found
             if email_invalid:
-                flags.append(f"e-mail invalide « {email_raw} » : à corriger dans Lagon")
+                flags.append(f"e-mail invalide {quote(email_raw)} : à corriger dans Lagon")
         else:
             email, email_invalid = None, False
         siret = siret_raw.replace(" ", "") if " " in siret_raw else siret_raw
@@ -617,7 +679,7 @@ class PortfolioParser:
         found = CLIENT_TYPES.get(fold(raw))
         if found is None:
             raise RowError(
-                f"type de client inconnu « {raw} » (attendu Particulier, Professionnel ou "
+                f"type de client inconnu {quote(raw)} (attendu Particulier, Professionnel ou "
                 "Entreprise)"
             )
         self._types[raw] = found.value
@@ -627,23 +689,91 @@ class PortfolioParser:
         found = STATUSES.get(fold(raw))
         if found is None:
             raise RowError(
-                f"statut de contrat inconnu « {raw} » (attendu Actif, Résilié ou Suspendu)"
+                f"statut de contrat inconnu {quote(raw)} (attendu Actif, Résilié ou Suspendu)"
             )
         self._statuses[raw] = found.value
         return found.value
 
+    def _advisor(self, text: str, branch: str) -> int:
+        """The advisor a row names (`Lookup.advisor`); a name several advisors share is settled
+        by the row's branch, remembered for each (name, branch)."""
+        if not text:
+            raise RowError("chargé de clientèle manquant")
+        found = self._advisors.get(text, _MISSING)
+        if found is _MISSING:
+            found = self.lookup.advisor(text)
+            _remember(self._advisors, text, _SHARED if type(found) is str else found)
+        if found is _SHARED or type(found) is str:
+            found = self._namesakes.get((text, branch), _MISSING)
+            if found is _MISSING:
+                found = self.lookup.advisor(text, branch)
+                _remember(self._namesakes, (text, branch), found)
+        if found is None:
+            raise RowError(
+                f"conseiller inconnu {quote(text)} : importez d'abord la liste des "
+                "conseillers (m3 import advisors)"
+            )
+        if type(found) is str:
+            raise RowError(found)
+        advisor_id: int = found
+        return advisor_id
+
     def _normalize(self, cells: list[Any]) -> list[Any]:
-        """Cells of any type (a workbook's): text stripped, no-break spaces made spaces."""
+        """Cells of any type (a workbook's): text stripped, no-break spaces made spaces, format
+        characters removed; a number, a date or a yes/no cell as `_typed` reads it."""
         values: list[Any] = []
-        for value in cells:
-            if isinstance(value, dt.date):
-                values.append(value)
+        for position, value in enumerate(cells):
+            if type(value) is str:
+                text = clean(value)
+                values.append(text if text.isprintable() else visible(text))
             elif value is None:
                 values.append("")
             else:
-                values.append(clean(value))
+                values.append(self._typed(position, value))
         self._check_lengths(values)
         return values
+
+    def _typed(self, position: int, value: Any) -> Any:
+        """A workbook cell that is not text, in a column the import reads: a number as its
+        French text (`12,5`; a postal code a spreadsheet made a number, `1000`, given back its
+        leading zero: French postal codes have five digits); a date in a date column as is,
+        a yes/no in « DP signées » as « oui »/« non ». A date, a time or a yes/no anywhere
+        else makes no sense: the row is rejected, naming the column."""
+        name = self._names.get(position)
+        if name is None:  # a column the import does not read
+            return ""
+        if isinstance(value, bool):
+            if name == "dp_signed":
+                return "oui" if value else "non"
+            return self._not_text(position, "valeur oui/non", "VRAI" if value else "FAUX")
+        if isinstance(value, int | float):
+            if isinstance(value, float) and not value.is_integer():
+                return str(value).replace(".", ",")
+            text = clean(value)
+            if name == "postal_code" and len(text) == 4 and text.isdigit():
+                return "0" + text
+            return text
+        if isinstance(value, dt.datetime):
+            if name in _DATE_COLUMNS:
+                return value
+            shown = _fr(value) if value.time() == dt.time() else value.strftime("%d/%m/%Y %H:%M")
+            return self._not_text(position, "date", shown)
+        if isinstance(value, dt.date):
+            if name in _DATE_COLUMNS:
+                return value
+            return self._not_text(position, "date", _fr(value))
+        if isinstance(value, dt.time):
+            return self._not_text(position, "heure", value.strftime("%H:%M"))
+        if isinstance(value, dt.timedelta):
+            return self._not_text(position, "durée", str(value))
+        return clean(value)
+
+    def _not_text(self, position: int, kind: str, shown: str) -> Any:
+        expected = "une date" if self._names.get(position) in _DATE_COLUMNS else "un texte"
+        raise RowError(
+            f"{kind} {quote(shown)} au lieu d'{expected} dans la colonne "
+            f"« {self._column(position)} » : cellule du classeur à corriger"
+        )
 
     def _check_lengths(self, values: list[Any]) -> None:
         for position, value in enumerate(values):
@@ -679,7 +809,7 @@ class PortfolioParser:
                 return None
             if not EARLIEST <= day <= self.latest:
                 found = (
-                    f"{label} invraisemblable « {_fr(day)} » (attendue entre le "
+                    f"{label} invraisemblable {quote(_fr(day))} (attendue entre le "
                     f"{_fr(EARLIEST)} et le {_fr(self.latest)})"
                 )
             else:
@@ -688,14 +818,21 @@ class PortfolioParser:
         return found
 
     def _amount(self, raw: str, flags: list[str]) -> Any:
+        """The revenue, to the cent; flagged (not stored) when it cannot be read for sure or
+        is negative."""
         found = self._amounts.get(raw, _MISSING)
         if found is _MISSING:
             try:
-                number = parse_decimal(raw)
+                number = parse_amount(raw)
             except ValueError as exc:
-                found = f"{exc} : à corriger dans Lagon"
+                found = f"chiffre d'affaires : {exc} : à corriger dans Lagon"
             else:
-                found = None if number is None else self.decimal_value(number)
+                if number is None:
+                    found = None
+                elif number < 0:
+                    found = f"chiffre d'affaires négatif {quote(raw)} : à corriger dans Lagon"
+                else:
+                    found = self.decimal_value(number)
             _remember(self._amounts, raw, found)
         if isinstance(found, str):
             flags.append(found)
@@ -703,12 +840,17 @@ class PortfolioParser:
         return found
 
     def _count(self, raw: str, flags: list[str]) -> int | None:
+        """The headcount; flagged (not stored) when it is not a whole number for sure or is
+        negative."""
         found = self._counts.get(raw, _MISSING)
         if found is _MISSING:
             try:
                 found = parse_int(raw)
             except ValueError as exc:
                 found = f"effectif : {exc} : à corriger dans Lagon"
+            else:
+                if found is not None and found < 0:
+                    found = f"effectif négatif {quote(raw)} : à corriger dans Lagon"
             _remember(self._counts, raw, found)
         if isinstance(found, str):
             flags.append(found)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.cases.engine import SyncReport
 from bot.crm.reading import Table, read_table
+from bot.crm.rows import quote, visible
 from bot.crm.vocabulary import fold, match_headers
 from bot.models import Advisor, Base, Branch, ImportRun
 
@@ -64,34 +65,86 @@ class ImportResult:
 
 class Lookup:
     """Advisors and branches known to the database, by e-mail, name and branch name (plain
-    rows, no ORM objects; a branch named for the first time is created)."""
+    rows, no ORM objects; a branch named for the first time is created).
+
+    An e-mail names one advisor. A "Prénom Nom" several advisors share (namesakes) names the
+    active one when only one of them is active (the others left the agency); else the one of
+    the row's branch when that settles it; else the row cannot say whose client it is: the
+    advisor is ambiguous, and the export must give the e-mail instead. The first one created
+    is never picked silently: the client would go to someone else's queue."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # E-mail (case folded), and a name only one advisor answers to (`fold`): the advisor.
         self.advisors: dict[str, int] = {}
-        # (id, e-mail, first name, last name) of every advisor: what a row's advisor column
-        # can resolve to (part of an import's fingerprint context).
+        # A name several advisors answer to: (id, branch) of each candidate.
+        self.namesakes: dict[str, list[tuple[int, int | None]]] = {}
+        # What a row's advisor column can resolve to (part of an import's fingerprint
+        # context): (id, e-mail, first name, last name) of every advisor; then, for each
+        # advisor sharing a name with another, (id, e-mail, "agence <branch id>", "actif" or
+        # "inactif"), since those decide between namesakes: a change there reads the rows
+        # again.
         self.staff: list[tuple[int, str, str, str]] = []
         table = Base.metadata.tables[Advisor.__tablename__]
         rows = session.execute(
-            select(table.c.id, table.c.email, table.c.first_name, table.c.last_name).order_by(
-                table.c.id
-            )
+            select(
+                table.c.id,
+                table.c.email,
+                table.c.first_name,
+                table.c.last_name,
+                table.c.branch_id,
+                table.c.active,
+            ).order_by(table.c.id)
         )
-        for advisor_id, email, first_name, last_name in rows:
+        by_name: dict[str, list[tuple[int, str, int | None, bool]]] = {}
+        for advisor_id, email, first_name, last_name, branch_id, active in rows:
             self.staff.append((advisor_id, email, first_name, last_name))
             self.advisors[email.casefold()] = advisor_id
             full = fold(f"{first_name}{last_name}")
             if full:
-                self.advisors.setdefault(full, advisor_id)
+                by_name.setdefault(full, []).append((advisor_id, email, branch_id, bool(active)))
+        for full, named in by_name.items():
+            if len(named) == 1:
+                self.advisors.setdefault(full, named[0][0])
+                continue
+            for advisor_id, email, branch_id, active in named:
+                state = "actif" if active else "inactif"
+                self.staff.append((advisor_id, email, f"agence {branch_id}", state))
+            candidates = [entry for entry in named if entry[3]] or named
+            if len(candidates) == 1:
+                self.advisors.setdefault(full, candidates[0][0])
+            else:
+                self.namesakes[full] = [(entry[0], entry[2]) for entry in candidates]
         branches = Base.metadata.tables[Branch.__tablename__]
         self.branches: dict[str, int] = {
             fold(name): branch_id
             for branch_id, name in session.execute(select(branches.c.id, branches.c.name))
         }
 
-    def advisor(self, value: str) -> int | None:
-        return self.advisors.get(value.casefold()) or self.advisors.get(fold(value))
+    def advisor(self, value: str, branch: str = "") -> int | str | None:
+        """The advisor `value` (an e-mail or a "Prénom Nom") names; for a name namesakes
+        share, the one of `branch` (the row's), else the French reason the row is rejected;
+        None when no advisor answers to `value`."""
+        found = self.advisors.get(value.casefold())
+        if found is not None:
+            return found
+        full = fold(value)
+        found = self.advisors.get(full)
+        if found is not None:
+            return found
+        candidates = self.namesakes.get(full)
+        if candidates is None:
+            shown = visible(value)  # an e-mail with a zero-width space in it
+            return self.advisors.get(shown.casefold()) if shown != value else None
+        branch_id = self.branches.get(fold(branch)) if branch else None
+        if branch_id is not None:
+            in_branch = [advisor_id for advisor_id, home in candidates if home == branch_id]
+            if len(in_branch) == 1:
+                return in_branch[0]
+        return (
+            f"conseiller ambigu : plusieurs conseillers s'appellent {quote(value)} ; "
+            "indiquez son e-mail"
+        )
 
     def branch(self, name: str) -> int | None:
         if not name:

@@ -1,0 +1,310 @@
+"""The values of a portfolio row, through the real `m3 import portfolio` on SQLite and
+PostgreSQL: workbook cells that are not text, amounts and headcounts as French exports write
+them, advisors who share a name, invisible characters in keys, and the length of the reasons
+that quote the file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Advisor, Client, Contract, RejectedRow
+from tests.conftest import M3
+from tests.exports import (
+    ADVISORS_HEADER,
+    ALICE,
+    PORTFOLIO_HEADER,
+    advisors_csv,
+    contract,
+    ok,
+    portfolio_csv,
+    write_csv,
+)
+
+
+def import_json(m3: M3, path: Path) -> tuple[int, dict[str, Any]]:
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert "error" not in summary, summary
+    return code, summary
+
+
+def reasons(entries: list[dict[str, Any]]) -> dict[int, list[str]]:
+    by_line: dict[int, list[str]] = {}
+    for entry in entries:
+        by_line.setdefault(entry["line"], []).append(entry["reason"])
+    return by_line
+
+
+def clients(session: Session) -> dict[str, Client]:
+    return {c.number: c for c in session.scalars(select(Client))}
+
+
+# --- Workbook cells that are not text --------------------------------------------------------
+
+
+def workbook(path: Path, rows: list[dict[str, Any]]) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(PORTFOLIO_HEADER)
+    for row in rows:
+        sheet.append([row.get(name) for name in PORTFOLIO_HEADER])
+    book.save(path)
+    return path
+
+
+def test_workbook_cells_that_are_not_text(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    day = dt.datetime(2026, 1, 5)
+    rows: list[dict[str, Any]] = [
+        {**contract("400001", "W1", "01/10/2026"), "Nom": day},
+        {**contract("400002", "W2", "01/10/2026"), "Téléphone": day},
+        {**contract("400003", "W3", "01/10/2026"), "N° client": day},
+        {**contract("400004", "W4", "01/10/2026"), "Chargé de clientèle": day},
+        {**contract("400005", "W5", "01/10/2026"), "Code postal": dt.time(10)},
+        {**contract("400006", "W6", "01/10/2026"), "Vendeur": True},
+        # Numbers a spreadsheet made of text: read as French text.
+        {
+            **contract("400007", "W7", "01/10/2026"),
+            "N° client": 400007,
+            "Date d'effet": dt.datetime(2026, 10, 1),
+            "Code postal": 1000,
+            "Téléphone": 612345678,
+            "Chiffre d'affaires": 1234.5,
+            "Effectif": 12.0,
+            "DP signées": True,
+            "Nom": 12.5,
+        },
+    ]
+    code, summary = import_json(m3, workbook(tmp_path / "export.xlsx", rows))
+    assert code == 1
+    assert reasons(summary["rejected"]) == {
+        2: ["date « 05/01/2026 » au lieu d'un texte dans la colonne « Nom » : " + FIX],
+        3: ["date « 05/01/2026 » au lieu d'un texte dans la colonne « Téléphone » : " + FIX],
+        4: ["date « 05/01/2026 » au lieu d'un texte dans la colonne « N° client » : " + FIX],
+        5: [
+            "date « 05/01/2026 » au lieu d'un texte dans la colonne « Chargé de clientèle » : "
+            + FIX
+        ],
+        6: ["heure « 10:00 » au lieu d'un texte dans la colonne « Code postal » : " + FIX],
+        7: ["valeur oui/non « VRAI » au lieu d'un texte dans la colonne « Vendeur » : " + FIX],
+    }
+    assert summary["to_fix"] == []
+    with factory() as session:
+        client = clients(session)["400007"]
+        assert client.postal_code == "01000"  # French postal codes have five digits
+        assert client.phone == "+33612345678"
+        assert client.revenue == Decimal("1234.50")
+        assert client.headcount == 12
+        assert client.last_name == "12,5"
+        assert session.scalars(select(Contract.dp_signed)).one() is True
+        assert session.scalars(select(Contract.effect_date)).one() == dt.date(2026, 10, 1)
+
+
+FIX = "cellule du classeur à corriger"
+
+
+# --- Amounts and headcounts ------------------------------------------------------------------
+
+# Written as in the export → stored (None: not stored), flagged.
+REVENUES = [
+    ("1 234,56", Decimal("1234.56"), None),
+    ("1\u00a0234,56 €", Decimal("1234.56"), None),
+    ("1234,56", Decimal("1234.56"), None),
+    ("1.234,56", Decimal("1234.56"), None),
+    ("1.250.000", Decimal("1250000.00"), None),
+    ("1250000.00", Decimal("1250000.00"), None),  # a spreadsheet's decimal point
+    ("0,005", Decimal("0.01"), None),  # to the cent, half away from zero
+    ("1 234,564", Decimal("1234.56"), None),
+    ("1,234.56", None, "chiffre d'affaires : montant ambigu « 1,234.56 »"),
+    ("1.234", None, "chiffre d'affaires : montant ambigu « 1.234 »"),
+    ("1,2,3", None, "chiffre d'affaires : montant ambigu « 1,2,3 »"),
+    ("1e3", None, "chiffre d'affaires : montant invalide « 1e3 »"),
+    ("-500", None, "chiffre d'affaires négatif « -500 »"),
+]
+HEADCOUNTS = [
+    ("27", 27, None),
+    ("2 000", 2000, None),
+    ("1.000", None, "effectif : nombre ambigu « 1.000 »"),
+    ("12,7", None, "effectif : nombre non entier « 12,7 »"),
+    ("-3", None, "effectif négatif « -3 »"),
+]
+
+
+def test_amounts_and_headcounts_as_french_exports_write_them(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract(f"5000{i:02}", f"R{i}", "01/10/2026", **{"Chiffre d'affaires": written})
+        for i, (written, _, _) in enumerate(REVENUES)
+    ] + [
+        contract(f"6000{i:02}", f"H{i}", "01/10/2026", **{"Effectif": written})
+        for i, (written, _, _) in enumerate(HEADCOUNTS)
+    ]
+    path = portfolio_csv(tmp_path / "amounts.csv", rows)
+    code, summary = import_json(m3, path)
+    assert code == 0 and summary["rejected"] == []
+    flags = reasons(summary["to_fix"])
+    expected_flags: dict[int, list[str]] = {}
+    for line, (_, _, flag) in enumerate([*REVENUES, *HEADCOUNTS], start=2):
+        if flag is not None:
+            expected_flags[line] = [flag]
+    assert {line: [r.split(" (")[0].removesuffix(" : à corriger dans Lagon") for r in found]
+            for line, found in flags.items()} == expected_flags  # fmt: skip
+    assert all(r.endswith(" : à corriger dans Lagon") for found in flags.values() for r in found)
+    with factory() as session:
+        stored = clients(session)
+        for i, (written, revenue, _) in enumerate(REVENUES):
+            assert stored[f"5000{i:02}"].revenue == revenue, written
+        for i, (written, headcount, _) in enumerate(HEADCOUNTS):
+            assert stored[f"6000{i:02}"].headcount == headcount, written
+
+
+def test_the_sample_exports_amounts_are_all_read(m3: M3, sample_dir: Path) -> None:
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    for name in ("portfolio.csv", "portfolio-dirty.csv"):
+        _, summary = m3.json("import", "portfolio", str(sample_dir / name))
+        wrong = [
+            r
+            for r in summary["to_fix"]
+            if r["reason"].startswith(("chiffre d'affaires", "effectif"))
+        ]
+        assert wrong == [], name
+
+
+# --- Advisors who share a name ---------------------------------------------------------------
+
+JULIE_CORNICHE = "julie.laurent@cabinet-test.example.fr"
+JULIE_ROUVIERE = "julie.laurent2@cabinet-test.example.fr"
+
+
+def staff_with_namesakes(path: Path, *, both: bool = True) -> Path:
+    rows = [
+        [ALICE, "Alice", "Martin", "06 11 22 33 44", "Corniche", "Conseiller"],
+        [JULIE_ROUVIERE, "Julie", "Laurent", "", "Rouvière", "Conseiller"],
+    ]
+    if both:
+        rows.insert(1, [JULIE_CORNICHE, "Julie", "Laurent", "", "Corniche", "Conseiller"])
+    return write_csv(path, ADVISORS_HEADER, rows)
+
+
+def advisor_of(session: Session, number: str) -> str:
+    client = session.scalars(select(Client).where(Client.number == number)).one()
+    return session.get_one(Advisor, client.advisor_id).email
+
+
+def test_a_shared_name_is_settled_by_the_branch_or_rejected(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(staff_with_namesakes(tmp_path / "staff.csv")))
+    rows = [
+        contract("700001", "J1", "01/10/2026", "Julie Laurent", **{"Agence": "Rouvière"}),
+        contract("700002", "J2", "01/10/2026", "julie LAURENT", **{"Agence": "corniche"}),
+        contract("700003", "J3", "01/10/2026", "Julie Laurent", **{"Agence": ""}),
+        contract("700004", "J4", "01/10/2026", "Julie Laurent", **{"Agence": "Vieux-Port"}),
+        contract("700005", "J5", "01/10/2026", JULIE_CORNICHE, **{"Agence": "Rouvière"}),
+        contract("700006", "J6", "01/10/2026", "Alice Martin", **{"Agence": "Rouvière"}),
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 1
+    ambiguous = (
+        "conseiller ambigu : plusieurs conseillers s'appellent « Julie Laurent » ; "
+        "indiquez son e-mail"
+    )
+    assert reasons(summary["rejected"]) == {4: [ambiguous], 5: [ambiguous]}
+    with factory() as session:
+        assert advisor_of(session, "700001") == JULIE_ROUVIERE
+        assert advisor_of(session, "700002") == JULIE_CORNICHE
+        assert advisor_of(session, "700005") == JULIE_CORNICHE  # an e-mail is one person
+        assert advisor_of(session, "700006") == ALICE
+
+    # Julie of Corniche leaves: her name now means the Julie still here, and the rows
+    # already imported are read again (their advisor depended on who shares the name).
+    ok(m3, "import", "advisors", str(staff_with_namesakes(tmp_path / "left.csv", both=False)))
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 0, summary["rejected"]
+    with factory() as session:
+        for number in ("700001", "700002", "700003", "700004"):
+            assert advisor_of(session, number) == JULIE_ROUVIERE
+        assert advisor_of(session, "700005") == JULIE_CORNICHE
+
+
+# --- Invisible characters --------------------------------------------------------------------
+
+
+def test_format_characters_are_removed_from_every_cell(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("800001", "Z1", "01/10/2026", **{"Nom": "Dupont"}),
+        contract("\ufeff800001", "Z2", "01/10/2026", **{"Nom": "Du\u200bpont"}),
+        contract(
+            "800001\u200b",
+            "Z3\u2060",
+            "01/10/2026",
+            "\u200d" + ALICE,
+            **{
+                "Nom": "Dupont\u200c",
+                "E-mail": "zoe\u200b.dupont@example.org",
+                "Téléphone": "06\u200b12 34 56 78",
+            },
+        ),
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows, encoding="utf-8")
+    code, summary = import_json(m3, path)
+    assert code == 0, summary["rejected"]
+    assert summary["to_fix"] == []
+    with factory() as session:
+        client = clients(session)
+        assert list(client) == ["800001"]
+        assert client["800001"].last_name == "Dupont"
+        assert client["800001"].email == "zoe.dupont@example.org"
+        assert client["800001"].phone == "+33612345678"
+        numbers = sorted(session.scalars(select(Contract.number)))
+        assert numbers == ["Z1", "Z2", "Z3"]
+
+
+# --- Reasons quoting the file ----------------------------------------------------------------
+
+
+def test_a_reason_quotes_a_long_value_shortened(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    long = "x" * 940 + "FIN"
+    shown = "« " + "x" * 60 + "… »"
+    rows = [
+        contract("900001", "L1", "01/10/2026"),
+        contract("900002", "L2", "01/10/2026", long),
+        contract("900003", "L3", "01/10/2026", **{"Type client": long}),
+        contract("900004", "L4", "01/10/2026", status=long),
+        contract("900005", "L5", long),
+        contract("900006", "L6", "01/10/2026", **{"Téléphone": "0" * 20}),
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 1
+    rejected = reasons(summary["rejected"])
+    assert rejected == {
+        3: [f"conseiller inconnu {shown} : importez d'abord la liste des conseillers "
+            "(m3 import advisors)"],
+        4: [f"type de client inconnu {shown} (attendu Particulier, Professionnel ou "
+            "Entreprise)"],
+        5: [f"statut de contrat inconnu {shown} (attendu Actif, Résilié ou Suspendu)"],
+        6: [f"date invalide {shown} (attendu JJ/MM/AAAA)"],
+    }  # fmt: skip
+    assert reasons(summary["to_fix"]) == {
+        7: ["téléphone invalide « 00000000000000000000 » : à corriger dans Lagon"]
+    }
+    with factory() as session:
+        stored = {r.line: r.reason for r in session.scalars(select(RejectedRow))}
+        assert stored == {line: found[0] for line, found in rejected.items()}
