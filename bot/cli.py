@@ -646,8 +646,8 @@ _STATE_LABELS = {
     "done": "fait",
 }
 _STATUS_LABELS = {"a_faire": "À faire", "en_cours": "En cours", "termine": "Terminé"}
-# `--state` takes the codes `--json` gives (`state`), and, as it always did, the French words
-# (with or without accents).
+# `--state` takes the French words (with or without accents), shown in the help and the
+# errors, and the codes `--json` gives (`state`).
 _FRENCH_STATES = {
     "a_venir": "upcoming",
     "a_traiter": "open",
@@ -673,8 +673,8 @@ def _state_option(value: str | None) -> CaseState | None:
     )
     key = "".join(c for c in key if not unicodedata.combining(c))
     if key not in _STATE_NAMES:
-        codes = ", ".join(state.value for state in CaseState)
-        raise _fail(f"état inconnu «\u00a0{value}\u00a0» pour --state\u00a0: {codes}")
+        words = ", ".join(_FRENCH_STATES)
+        raise _fail(f"état inconnu «\u00a0{value}\u00a0» pour --state\u00a0: {words}")
     return _STATE_NAMES[key]
 
 
@@ -701,9 +701,9 @@ def cases_command(
         typer.Option(
             "--state",
             metavar="ÉTAT",
-            help="Seulement cet état, écrit comme «\u00a0state\u00a0» en JSON\u00a0: upcoming "
-            "(à venir), open (à traiter), late (en retard), expired (expiré), cancelled "
-            "(annulé), done (fait).",
+            help="Seulement cet état\u00a0: a_venir, a_traiter, en_retard, expire, annule, "
+            "fait (ou son code «\u00a0state\u00a0» du JSON\u00a0: upcoming, open, late, expired, "
+            "cancelled, done).",
             show_default=False,
         ),
     ] = None,

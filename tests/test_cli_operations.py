@@ -122,15 +122,15 @@ def test_cases_is_readable_at_80_columns(agency: M3) -> None:
     header = next(line for line in lines if "Client" in line)
     for title in ("Client", "Téléphone", "État", "Conseiller"):
         assert title in header
-    # Phone, last day and state are never cut; the most urgent first (last day 02/12, then
-    # the late one's 05/12).
-    first = next(i for i, line in enumerate(lines) if "06 20 01 20 01" in line)
-    second = next(i for i, line in enumerate(lines) if "07 30 02 30 02" in line)
-    assert first < second
-    assert "02/12/2026" in lines[first] and "à traiter" in lines[first]
-    assert "05/12/2026" in lines[second] and "en retard" in lines[second]
-    assert "Alice Martin" in lines[first] and "Bruno Petit" in lines[second]
-    assert "Marie-Hélène" in lines[first]
+    # Phone, last day and state are never cut; the late case first, as in the digest (its
+    # last day 05/12), then the one to handle (window closing 02/12).
+    late = next(i for i, line in enumerate(lines) if "07 30 02 30 02" in line)
+    to_handle = next(i for i, line in enumerate(lines) if "06 20 01 20 01" in line)
+    assert late < to_handle
+    assert "02/12/2026" in lines[to_handle] and "à traiter" in lines[to_handle]
+    assert "05/12/2026" in lines[late] and "en retard" in lines[late]
+    assert "Alice Martin" in lines[to_handle] and "Bruno Petit" in lines[late]
+    assert "Marie-Hélène" in lines[to_handle]
     # The client's number and products are under the name.
     assert "n° C1 · Habitation" in result.output
 

@@ -169,7 +169,7 @@ def test_a_file_without_the_required_columns_is_refused_and_changes_nothing(
     path = write_csv(tmp_path / "x.csv", ["Nom", "Prénom", "Ville"], [["A", "B", "C"]])
     result = m3("import", "portfolio", str(path))
     assert result.exit_code == 2
-    assert "colonne(s) obligatoire(s) introuvable(s)" in result.output
+    assert "colonnes obligatoires introuvables" in result.output
     code, summary = m3.json("import", "portfolio", str(path))
     assert code == 2 and "fichier refusé" in summary["error"]
     with factory() as session:

@@ -168,7 +168,8 @@ def test_a_staff_file_without_the_names_is_refused(
     result = m3("import", "advisors", str(path))
     assert result.exit_code == 2
     line = one_line(result.output)
-    assert "colonne(s) obligatoire(s) introuvable(s) : « Prénom », « Nom »" in line
+    missing = "colonnes obligatoires introuvables\u00a0: «\u00a0Prénom\u00a0», «\u00a0Nom\u00a0»"
+    assert missing in line
     assert counts(factory)["Advisor"] == 0
 
 
@@ -283,7 +284,10 @@ def test_who_left_is_marked_inactive_with_their_cases_to_reassign(
 
 def test_the_summary_lists_the_clients_to_reassign(agency: M3, tmp_path: Path) -> None:
     result = ok(agency, "import", "advisors", str(advisors_csv(tmp_path / "e.csv", [BRUNO, CLARA])))
-    assert "1 personne absente du fichier, désormais inactive (plus de digest) :" in result.output
+    assert (
+        "1 personne absente du fichier, désormais inactive (plus de récapitulatif) :"
+        in result.output
+    )
     assert (
         f"Alice Martin ({ALICE}) : 2 dossiers M+3 à traiter ou en retard, clients à réattribuer "
         "dans Lagon : C1, C2"

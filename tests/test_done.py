@@ -60,7 +60,12 @@ def cases_of(m3: M3, email: str | None = None) -> list[dict[str, Any]]:
 
 
 def julies_open_case(m3: M3) -> dict[str, Any]:
-    return next(c for c in cases_of(m3, JULIE[1]) if c["client_type"] == "Particulier")
+    """Julie's first Particulier case still in its window (the late ones come first)."""
+    return next(
+        c
+        for c in cases_of(m3, JULIE[1])
+        if c["state"] == "open" and c["client_type"] == "Particulier"
+    )
 
 
 def last_view(fake: FakeSlack) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def test_the_summary_counts_per_branch_then_advisor_and_lists_who_must_be_called
     assert garnier < roussel < moreau
     assert (
         "*Zoé Garnier* — Habitation · <tel:+33610021002|06 10 02 10 02>\n"
-        "fenêtre jusqu'au 24/11/2026 :warning: *se ferme aujourd'hui* · de Alice Martin"
+        "fenêtre jusqu'au 24/11/2026 :warning: *se ferme aujourd'hui* · d'Alice Martin"
         " (absent·e jusqu'au 27/11/2026)"
     ) in rest
     assert (

@@ -54,7 +54,7 @@ def test_a_bad_value_stops_with_one_french_line(
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert "\n" not in line
-    assert line.startswith(f"Erreur : Configuration invalide : {variable} — ")
+    assert line.startswith(f"Erreur de configuration : {variable} — ")
     assert said in line
     assert "Traceback" not in line and "invalid setting" not in line and "Value error" not in line
     assert "secret" not in line  # a password or a token is never repeated
