@@ -51,7 +51,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
-from bot.cases.queries import case_loads
+from bot.cases.queries import case_loads, urgency
 from bot.cases.views import CaseView, case_view
 from bot.crm.rows import normalize_email, normalize_phone
 from bot.models import (
@@ -174,7 +174,7 @@ def find_cases(session: Session, *, asker: Advisor, query: str, today: dt.date) 
         number=lambda v: v.client_number,
         name=lambda v: v.client_name,
     )
-    return sorted(views, key=lambda v: (v.state is not CaseState.LATE, v.deadline, v.window_end))
+    return sorted(views, key=urgency)
 
 
 # --- The screen --------------------------------------------------------------------------------

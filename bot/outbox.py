@@ -866,11 +866,12 @@ def _record(
             report.failed.append(row.id)
             say(
                 logging.ERROR,
-                "Envoi %s (%s à %s) en échec définitif après %d essai(s) : %s",
+                "Envoi %s (%s à %s) en échec définitif après %d essai%s : %s",
                 row.id,
                 row.channel,
                 masked,
                 row.attempts,
+                "s" if row.attempts > 1 else "",
                 outcome.reason,
             )
         else:

@@ -41,6 +41,7 @@ from tenacity import (
 
 from bot.models import DigestRun
 from bot.outages import database_cause, is_database_outage, outage
+from bot.rendering import plural
 from bot.rules import is_working_day
 from bot.settings import Settings
 from jobs import digest, outbox, reminders, weekly
@@ -116,14 +117,14 @@ def run_digest_if_working_day(
         _retry(settings, factory, client, scheduler, day, attempt, f"{label} non envoyé : {reason}")
         return
     if report.failed:
-        done = f"{len(report.sent)} envoyé(s), {len(report.failed)} en échec côté Slack"
+        done = f"{plural(len(report.sent), 'envoyé')}, {len(report.failed)} en échec côté Slack"
         _retry(settings, factory, client, scheduler, day, attempt, f"{label} : {done}")
         return
     log.info(
-        "%s : %d envoyé(s), %d sans objet ou déjà envoyé(s), %d sans compte Slack",
+        "%s : %s, %s, %d sans compte Slack",
         label,
-        len(report.sent),
-        len(report.skipped),
+        plural(len(report.sent), "envoyé"),
+        plural(len(report.skipped), "sans objet ou déjà envoyé", "sans objet ou déjà envoyés"),
         len(report.no_slack),
     )
 
@@ -142,7 +143,7 @@ def send_due_reminders(
         log.warning("Rappels non envoyés : %s ; nouvel essai dans une minute", reason)
         return
     if report.sent:
-        log.info("%d rappel(s) envoyé(s)", len(report.sent))
+        log.info("%s", plural(len(report.sent), "rappel envoyé", "rappels envoyés"))
 
 
 def deliver_outbox(settings: Settings, factory: sessionmaker[Session], client: WebClient) -> None:
@@ -150,12 +151,12 @@ def deliver_outbox(settings: Settings, factory: sessionmaker[Session], client: W
     report = outbox.run(settings=settings, factory=factory, client=client)
     if report is not None and (report.done or report.uncertain):
         log.info(
-            "Envois : %d accepté(s), %d simulé(s), %d en échec, %d à reprendre, %d incertain(s)",
-            len(report.sent),
-            len(report.simulated),
+            "Envois : %s, %s, %d en échec, %d à reprendre, %s",
+            plural(len(report.sent), "accepté"),
+            plural(len(report.simulated), "simulé"),
             len(report.failed),
             len(report.retry_later),
-            len(report.uncertain),
+            plural(len(report.uncertain), "incertain"),
         )
 
 

@@ -404,8 +404,8 @@ def test_a_manager_s_home_shows_the_whole_team_and_filters_by_branch(
     assert f"*Rouvière*{NB}: 0 nouveau · 1 à traiter · 2 en retard" in text
     assert (
         f"• Bruno Petit{NB}: 0 nouveau · 0 à traiter · 2 en retard · :warning: 1 retard expire"
-        " ce soir\n◦ Zoé Blanc — Auto · en retard, dernier jour le 24/11/2026 :warning:"
-        " *expire ce soir*\n◦ Zoé Faure — Santé · en retard, dernier jour le 05/12/2026"
+        " ce soir\n◦ Zoé Blanc — Auto · en retard, encore possible jusqu'au 24/11/2026 :warning:"
+        " *expire ce soir*\n◦ Zoé Faure — Santé · en retard, encore possible jusqu'au 05/12/2026"
     ) in text
     (select_menu,) = [
         e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]

@@ -704,7 +704,7 @@ class _Lines:
         if error == "open":
             error = (
                 f"guillemet ouvert {self._field(_opening_field(raw, self.delimiter))} et "
-                f"jamais refermé dans les {len(parts) - 1} ligne(s) suivante(s) : lue ainsi, "
+                f"jamais refermé dans {_following(len(parts) - 1)} : lue ainsi, "
                 "cette ligne en engloberait d'autres ; elle est rejetée seule et les suivantes "
                 "sont lues normalement"
             )
@@ -714,7 +714,8 @@ class _Lines:
         """Why a record spanning `span` lines cannot be a row, or None when it can."""
         if len(cells) != self.width:
             return (
-                f"guillemet ouvert sur cette ligne et refermé {span - 1} ligne(s) plus loin : "
+                f"guillemet ouvert sur cette ligne et refermé {span - 1} "
+                f"ligne{'s' if span > 2 else ''} plus loin : "
                 f"lue ainsi, la ligne aurait {len(cells)} champs au lieu de {self.width} ; elle "
                 "est rejetée seule et les suivantes sont lues normalement"
             )
@@ -805,6 +806,11 @@ class _Lines:
         if 0 <= index < len(self.names) and self.names[index]:
             return f"dans la colonne « {self.names[index]} » (champ n° {index + 1})"
         return f"dans le champ n° {index + 1}"
+
+
+def _following(count: int) -> str:
+    """« la ligne suivante », « les 3 lignes suivantes »."""
+    return "la ligne suivante" if count == 1 else f"les {count} lignes suivantes"
 
 
 def _opening_field(raw: bytes, delimiter: str) -> int:

@@ -45,10 +45,15 @@ def run_migrations_online() -> None:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         table, rowid, parent, _ = broken[0]
+                        count = len(broken)
+                        rows = (
+                            "lignes de la base renvoient"
+                            if count > 1
+                            else "ligne de la base renvoie"
+                        )
                         raise RuntimeError(  # read by whoever runs `m3 db upgrade`
-                            f"migration annulée : {len(broken)} ligne(s) de la base renvoient "
-                            f"à des lignes absentes (la première : table {table}, ligne "
-                            f"{rowid}, vers la table {parent})"
+                            f"migration annulée : {count} {rows} à des lignes absentes (la "
+                            f"première : table {table}, ligne {rowid}, vers la table {parent})"
                         )
             connection.commit()
         finally:
