@@ -417,20 +417,35 @@ class ImportRun(Base):
     )
 
 
+_REASON_LENGTH = 500
+
+
 class RejectedRow(Base):
     __tablename__ = "rejected_row"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     import_run_id: Mapped[int] = mapped_column(ForeignKey("import_run.id"), index=True)
     line: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(_REASON_LENGTH))
     raw: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[ImportRun] = relationship(back_populates="rejected_rows")
 
+    @staticmethod
+    def fitted(reason: str) -> str:
+        """The reason as the column holds it: past its length, cut and ended with « … » (a
+        reason quotes the file's values, which no import should crash on)."""
+        if len(reason) <= _REASON_LENGTH:
+            return reason
+        return reason[: _REASON_LENGTH - 1] + "…"
+
 
 class AuditEntry(Base):
-    """A change to a record: who or what made it, the field, before and after."""
+    """A change to a record: who or what made it, the field, before and after.
+
+    `actor` (an advisor's e-mail, or `import:<run>`, `m3 outbox`…) and `entity_key` (an
+    advisor's e-mail, a client or contract number, an id) are as long as the longest value
+    they take, an e-mail (`Advisor.email`)."""
 
     __tablename__ = "audit_log"
 
@@ -438,9 +453,9 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
-    actor: Mapped[str] = mapped_column(String(120))
+    actor: Mapped[str] = mapped_column(String(254))
     entity: Mapped[str] = mapped_column(String(30))
-    entity_key: Mapped[str] = mapped_column(String(64))
+    entity_key: Mapped[str] = mapped_column(String(254))
     field: Mapped[str] = mapped_column(String(60))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)

@@ -1,6 +1,7 @@
 """The migrations against the model, on SQLite and PostgreSQL: up to head they build exactly
-`Base.metadata`; 0003 goes up and down with data in place; and what the schema enforces for
-the call capture (one attempt per submission, one review per case, one reminder per callback)."""
+`Base.metadata`; 0003 and 0008 go up and down with data in place; and what the schema enforces
+for the call capture (one attempt per submission, one review per case, one reminder per
+callback)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, String, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -239,6 +241,54 @@ def test_0004_moves_each_absence_into_its_own_table_and_back(empty_engine: Engin
         (2, "2026-11-02", "2027-11-02"),
         (3, None, None),
     ]
+
+
+def _audit_lengths(engine: Engine) -> dict[str, int | None]:
+    columns = inspect(engine).get_columns("audit_log")
+    return {
+        c["name"]: cast(String, c["type"]).length
+        for c in columns
+        if c["name"] in ("actor", "entity_key")
+    }
+
+
+def test_0008_widens_the_audit_keys_to_an_email_and_back(empty_engine: Engine) -> None:
+    """An advisor's e-mail (up to 254 characters) fits the audit's key and actor from 0008;
+    going back cuts the longer values to the older lengths, the rows kept."""
+    db.upgrade(empty_engine, "0007")
+    assert _audit_lengths(empty_engine) == {"actor": 120, "entity_key": 64}
+    insert = text(
+        "INSERT INTO audit_log (id, at, actor, entity, entity_key, field, old_value, new_value)"
+        " VALUES (:id, :at, :actor, 'advisor', :key, 'active', 'True', 'False')"
+    )
+    at = dt.datetime(2026, 11, 24, 10, 30, tzinfo=dt.UTC)
+    with empty_engine.begin() as c:
+        c.execute(insert, {"id": 1, "at": at, "actor": "import:1", "key": "ines@agence.fr"})
+
+    db.upgrade(empty_engine, "0008")
+    assert _audit_lengths(empty_engine) == {"actor": 254, "entity_key": 254}
+    email = f"{'l' * 64}@{'a' * 63}.{'b' * 63}.{'c' * 58}.fr"  # 254 characters
+    with empty_engine.begin() as c:
+        c.execute(insert, {"id": 2, "at": at, "actor": email, "key": email})
+    rows = "SELECT id, actor, entity_key, new_value FROM audit_log ORDER BY id"
+    with empty_engine.connect() as c:
+        assert c.execute(text(rows)).all() == [
+            (1, "import:1", "ines@agence.fr", "False"),
+            (2, email, email, "False"),
+        ]
+        index = {i["name"]: i["column_names"] for i in inspect(c).get_indexes("audit_log")}
+        assert index == {"ix_audit_log_entity": ["entity", "entity_key"]}
+
+    _downgrade(empty_engine, "0007")
+    assert _revision(empty_engine) == "0007"
+    assert _audit_lengths(empty_engine) == {"actor": 120, "entity_key": 64}
+    with empty_engine.connect() as c:
+        assert c.execute(text(rows)).all() == [
+            (1, "import:1", "ines@agence.fr", "False"),
+            (2, email[:120], email[:64], "False"),
+        ]
+    db.upgrade(empty_engine)
+    assert _differences(empty_engine) == []
 
 
 # --- What the schema enforces ---------------------------------------------------------------

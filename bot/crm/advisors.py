@@ -6,7 +6,9 @@ digest, no new case; their cases and history stay). Their open and late cases ar
 that the managers reassign the clients in Lagon (the next portfolio export then moves the
 cases). Someone who comes back is active again. `keep_missing` leaves the missing alone (a
 partial file, one branch's staff). Nobody is marked inactive when rows are rejected: a row
-that could not be read may be one of the missing.
+that could not be read may be one of the missing. A value longer than the database holds (an
+e-mail, a name, a phone kept as written, a branch) rejects its row, in the portfolio import's
+words, on SQLite (which would store it) as on PostgreSQL (which would refuse it).
 
 A file that is not a staff file is refused before anything is written: one without the
 e-mail and name columns, and one that looks like a portfolio export (it has a client or
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.cases.queries import list_cases
 from bot.crm.reading import FileRefused, Problem
-from bot.crm.rows import clean, normalize_email, normalize_phone
+from bot.crm.rows import LABELS, LIMITS, clean, normalize_email, normalize_phone, quote
 from bot.crm.run import ImportResult, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import (
     ADVISOR_FIELDS,
@@ -64,6 +66,30 @@ class AdvisorsResult(ImportResult):
         document["reactivated"] = self.reactivated
         document["not_deactivated"] = self.not_deactivated
         return document
+
+
+def _length(name: str) -> int:
+    length = Advisor.__table__.c[name].type.length  # type: ignore[attr-defined]
+    return int(length)
+
+
+# How long the database lets each value be: a longer one rejects its row (as the portfolio
+# import does, in the same words), on SQLite as on PostgreSQL.
+_LIMITS = {
+    **{name: _length(name) for name in ("email", "first_name", "last_name", "phone")},
+    "branch": LIMITS["branch"],
+}
+
+
+def _too_long(name: str, text: str) -> str | None:
+    """The reason `text` is too long for the field `name`, None when it fits."""
+    limit = _LIMITS[name]
+    if len(text) <= limit:
+        return None
+    return (
+        f"valeur trop longue dans la colonne « {LABELS[name]} » "
+        f"({len(text)} caractères, {limit} au plus)"
+    )
 
 
 def _staff_file(header: list[str]) -> None:
@@ -113,20 +139,40 @@ def import_advisors(
             index = columns.get(name)
             return "" if index is None else clean(cells[index])
 
-        email = normalize_email(cell("email")) if cell("email") else None
-        if email is None:
-            result.rejected.append(Rejection(row.line, f"e-mail invalide « {cell('email')} »"))
+        raw_email = cell("email")
+        too_long = _too_long("email", raw_email)
+        if too_long:
+            result.rejected.append(Rejection(row.line, too_long))
             continue
-        email = email.casefold()
+        email = normalize_email(raw_email) if raw_email else None
+        if email is None:
+            result.rejected.append(Rejection(row.line, f"e-mail invalide {quote(raw_email)}"))
+            continue
+        email = email.casefold()  # may lengthen it (ß → ss)
+        too_long = _too_long("email", email)
+        if too_long:
+            result.rejected.append(Rejection(row.line, too_long))
+            continue
         key = email
         if key in seen:
             result.rejected.append(Rejection(row.line, f"conseiller {email} en double"))
             continue
         seen.add(key)
+        first_name, last_name, branch = cell("first_name"), cell("last_name"), cell("branch")
         raw_phone = cell("phone")
         phone = normalize_phone(raw_phone) if raw_phone else None
+        too_long = (
+            _too_long("first_name", first_name)
+            or _too_long("last_name", last_name)
+            # An invalid phone is kept as written: it must fit as written.
+            or (_too_long("phone", raw_phone) if phone is None else None)
+            or _too_long("branch", branch)
+        )
+        if too_long:
+            result.rejected.append(Rejection(row.line, too_long))
+            continue
         if raw_phone and phone is None:
-            result.to_fix.append(Rejection(row.line, f"téléphone invalide « {raw_phone} »"))
+            result.to_fix.append(Rejection(row.line, f"téléphone invalide {quote(raw_phone)}"))
         role_text = fold(cell("role"))
         role = (
             Role.MANAGER
@@ -134,10 +180,10 @@ def import_advisors(
             else Role.ADVISOR
         )
         values = {
-            "first_name": cell("first_name"),
-            "last_name": cell("last_name"),
+            "first_name": first_name,
+            "last_name": last_name,
             "phone": phone or raw_phone or None,
-            "branch_id": lookup.branch(cell("branch")),
+            "branch_id": lookup.branch(branch),
             "role": role.value,
             "active": True,
         }
