@@ -91,7 +91,7 @@ from bot.models import (
 
 # Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
 # misses once, and every row is read again.
-FINGERPRINT_VERSION = b"m3-portfolio-1"
+FINGERPRINT_VERSION = b"m3-portfolio-2"  # 2: French amounts only, format characters, namesakes
 PAGE = 2000
 # From this many new contracts, PostgreSQL's statistics are refreshed before the import ends.
 ANALYZE_ROWS = 10_000
@@ -870,10 +870,15 @@ class _Import:
                 connection.execute(text(f"ANALYZE {name}"))
             connection.execute(text("RESET default_statistics_target"))
         result.rejected.sort(key=lambda r: r.line)
+        fitted = RejectedRow.fitted
         for chunk in _chunks(result.rejected, 5000):
+            # A reason longer than the column (it quotes the file) is stored cut with « … ».
             connection.execute(
                 insert(_rejected),
-                [{"import_run_id": run.id, "line": r.line, "reason": r.reason} for r in chunk],
+                [
+                    {"import_run_id": run.id, "line": r.line, "reason": fitted(r.reason)}
+                    for r in chunk
+                ],
             )
         return result
 
