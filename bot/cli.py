@@ -722,7 +722,6 @@ def cases_command(
     from bot.cases.queries import list_cases
     from bot.rendering import date_fr
     from bot.rules import CaseState
-    from bot.team import last_day
 
     settings = _settings()
     today = _parse_date(date, settings)
@@ -766,7 +765,7 @@ def cases_command(
         row: list[Text | str] = [
             Text(view.client_name) + Text("\n" + details, style="dim"),
             Text(view.phone_display or "à compléter"),
-            date_fr(last_day(view)) if view.state in (CaseState.OPEN, CaseState.LATE) else "—",
+            date_fr(view.last_day()) if view.state in (CaseState.OPEN, CaseState.LATE) else "—",
             f"{_STATE_LABELS[view.state]}\n{_STATUS_LABELS.get(view.status, view.status)}",
         ]
         if not advisor:

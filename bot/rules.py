@@ -155,6 +155,12 @@ def is_working_day(day: dt.date) -> bool:
     return day.weekday() < 5 and not is_public_holiday(day)
 
 
+def last_working_day(day: dt.date) -> dt.date:
+    """`day` if it is a working day, else the working day before it: the last day the agency
+    can still call by `day` (its advisors call on working days)."""
+    return day if is_working_day(day) else previous_working_day(day)
+
+
 def previous_working_day(day: dt.date) -> dt.date:
     """The last working day strictly before `day`."""
     candidate = day - dt.timedelta(days=1)

@@ -22,16 +22,6 @@ from bot.models import Absence, Advisor, AuditEntry, Case
 from bot.rules import CaseState
 
 
-def last_day(case: CaseView) -> dt.date:
-    """The day the case stops being what it is: its window's end while it is à traiter, its
-    deadline (effect + 4 months) once late — after that it is missed."""
-    return case.window_end if case.state is CaseState.OPEN else case.deadline
-
-
-def ends_today(case: CaseView, today: dt.date) -> bool:
-    return last_day(case) == today
-
-
 @dataclass(frozen=True)
 class AdvisorLine:
     """One advisor's line of the summary: their queue, and whether someone else must call it."""
@@ -55,7 +45,7 @@ class AdvisorLine:
                 seen.setdefault(item.case.id, item.case)
         for case in sorted(
             self.queue.new + self.queue.to_handle + self.queue.late,
-            key=lambda c: (last_day(c), c.client_name),
+            key=lambda c: (c.last_day(), c.client_name),
         ):
             seen.setdefault(case.id, case)
         return list(seen.values())
@@ -78,15 +68,16 @@ class AdvisorLine:
 
     @property
     def closing_today(self) -> int:
-        """Windows closing today: tomorrow these cases are late."""
+        """Cases à traiter on their last day (`CaseView.last_day`: the window's last working
+        day): after it they are late."""
         return sum(
-            1 for c in self.queue.new + self.queue.to_handle if c.window_end == self.queue.today
+            1 for c in self.queue.new + self.queue.to_handle if c.last_day() == self.queue.today
         )
 
     @property
     def expiring_today(self) -> int:
-        """Late cases on their last day: tomorrow they are missed."""
-        return sum(1 for c in self.queue.late if c.deadline == self.queue.today)
+        """Late cases on their last day (the last working day before they expire)."""
+        return sum(1 for c in self.queue.late if c.last_day() == self.queue.today)
 
 
 @dataclass(frozen=True)
@@ -132,7 +123,7 @@ class TeamQueue:
     def unattended(self) -> list[tuple[AdvisorLine, CaseView]]:
         """The cases someone else must call, the most urgent first."""
         found = [(line, case) for line in self.lines if line.unattended for case in line.cases]
-        found.sort(key=lambda pair: (last_day(pair[1]), pair[1].client_name))
+        found.sort(key=lambda pair: (pair[1].last_day(), pair[1].client_name))
         return found
 
     @property

@@ -5,7 +5,8 @@ and one order, the most urgent first, for `m3 cases` and `/m3 list`: late cases 
 last day, then the windows closing soonest. Signed HTTP to the real app and the fake Slack.
 
 Dates worked out by hand from the rules: due = effect + 3 months, window = due ± 7 days, late
-until effect + 4 months (for a case, its latest contract's). Today is Tuesday 1 December 2026.
+until effect + 4 months (for a case, its latest contract's); the day shown is the last working
+day on or before (the agency calls on working days). Today is Tuesday 1 December 2026.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ ROWS = [
     # Effect 01/09 → due 01/12, window 24/11–08/12: à traiter, to call by 08/12 (late until
     # 01/01/2027, which is not the day to call by).
     row("201001", "K1", "01/09/2026", "Arnaud"),
-    # Effect 05/09 → due 05/12, window 28/11–12/12: à traiter, to call by 12/12.
+    # Effect 05/09 → due 05/12, window 28/11–12/12: à traiter; 12/12 is a Saturday, so to
+    # call by Friday 11/12.
     row("201002", "K2", "05/09/2026", "Bonnet"),
     # Effect 15/08 → due 15/11, window 08/11–22/11: late, possible until 15/12.
     row("201003", "K3", "15/08/2026", "Chevalier"),
-    # Effect 20/08 → due 20/11, window 13/11–27/11: late, possible until 20/12.
+    # Effect 20/08 → due 20/11, window 13/11–27/11: late, possible until 20/12, a Sunday: so
+    # until Friday 18/12.
     row("201004", "K4", "20/08/2026", "Dupuis"),
     # Effect 10/08 → due 10/11, window 03/11–17/11: late, possible until 10/12.
     row("201005", "K5", "10/08/2026", "Étienne"),
@@ -64,10 +67,10 @@ ROWS = [
 URGENCY = [
     ("201005", "Étienne", "10/12/2026"),
     ("201003", "Chevalier", "15/12/2026"),
-    ("201004", "Dupuis", "20/12/2026"),
+    ("201004", "Dupuis", "18/12/2026"),
     ("201006", "Fabre", "01/02/2027"),
     ("201001", "Arnaud", "08/12/2026"),
-    ("201002", "Bonnet", "12/12/2026"),
+    ("201002", "Bonnet", "11/12/2026"),
 ]
 NAMES = {number: name for number, name, _ in URGENCY}
 
@@ -198,3 +201,14 @@ def test_the_report_thanks_in_french_typography(agency: M3, factory: sessionmake
     thanks = say(words().confirmation(case, "termine", [], "joint", None, None))
     assert thanks.endswith("Tout est fait. Merci\u202f!")
     assert typography_problems(thanks) == []
+
+
+def test_a_window_ending_on_a_saturday_has_its_last_day_on_the_friday(agency: M3) -> None:
+    """Bonnet's window ends on Saturday 12/12: on Friday 11/12 the morning queue says it is the
+    last day (the agency does not call on Saturdays), the day before it says J-1."""
+    friday = ok(agency, "digest", "--dry-run", "--date", "2026-12-11", today="2026-12-11").stdout
+    (line,) = [line for line in friday.splitlines() if "Bonnet" in line]
+    assert "dernier jour : à appeler aujourd'hui" in line.replace("*", "").replace("\u00a0", " ")
+    thursday = ok(agency, "digest", "--dry-run", "--date", "2026-12-10", today="2026-12-10").stdout
+    (line,) = [line for line in thursday.splitlines() if "Bonnet" in line]
+    assert "J-1" in line and "11/12" in line

@@ -123,12 +123,12 @@ def test_cases_is_readable_at_80_columns(agency: M3) -> None:
     for title in ("Client", "Téléphone", "État", "Conseiller"):
         assert title in header
     # Phone, last day and state are never cut; the late case first, as in the digest (its
-    # last day 05/12), then the one to handle (window closing 02/12).
+    # last day Friday 04/12: 05/12 is a Saturday), then the one to handle (window closing 02/12).
     late = next(i for i, line in enumerate(lines) if "07 30 02 30 02" in line)
     to_handle = next(i for i, line in enumerate(lines) if "06 20 01 20 01" in line)
     assert late < to_handle
     assert "02/12/2026" in lines[to_handle] and "à traiter" in lines[to_handle]
-    assert "05/12/2026" in lines[late] and "en retard" in lines[late]
+    assert "04/12/2026" in lines[late] and "en retard" in lines[late]
     assert "Alice Martin" in lines[to_handle] and "Bruno Petit" in lines[late]
     assert "Marie-Hélène" in lines[to_handle]
     # The client's number and products are under the name.

@@ -150,8 +150,8 @@ def test_the_summary_counts_per_branch_then_advisor_and_lists_who_must_be_called
     assert run_digest(agency, fake).exit_code == 0
     message = summary(fake)
     lines = "\n".join(texts(message["blocks"])).split("\n")
-    closing = ":warning: 1 fenêtre se ferme aujourd'hui"
-    expiring = ":warning: 1 retard expire ce soir"
+    closing = ":warning: 1 fenêtre à son dernier jour"
+    expiring = ":warning: 1 retard à son dernier jour"
     assert lines[:6] == [
         "*Récapitulatif M+3 du mardi 24 novembre 2026*",
         f"*Corniche*{NB}: 1 nouveau · 1 à traiter · 0 en retard · {closing}",
@@ -172,7 +172,7 @@ def test_the_summary_counts_per_branch_then_advisor_and_lists_who_must_be_called
     assert garnier < roussel < moreau
     assert (
         "*Zoé Garnier* — Habitation · <tel:+33610021002|06 10 02 10 02>\n"
-        "fenêtre jusqu'au 24/11/2026 :warning: *se ferme aujourd'hui* · d'Alice Martin"
+        "fenêtre jusqu'au 24/11/2026 :warning: *dernier jour* · d'Alice Martin"
         " (absent·e jusqu'au 27/11/2026)"
     ) in rest
     assert (
@@ -403,9 +403,10 @@ def test_a_manager_s_home_shows_the_whole_team_and_filters_by_branch(
     assert f"*À répartir*{NB}: 3 dossiers" in text
     assert f"*Rouvière*{NB}: 0 nouveau · 1 à traiter · 2 en retard" in text
     assert (
-        f"• Bruno Petit{NB}: 0 nouveau · 0 à traiter · 2 en retard · :warning: 1 retard expire"
-        " ce soir\n◦ Zoé Blanc — Auto · en retard, encore possible jusqu'au 24/11/2026 :warning:"
-        " *expire ce soir*\n◦ Zoé Faure — Santé · en retard, encore possible jusqu'au 05/12/2026"
+        f"• Bruno Petit{NB}: 0 nouveau · 0 à traiter · 2 en retard · :warning: 1 retard à son"
+        " dernier jour\n◦ Zoé Blanc — Auto · en retard, encore possible jusqu'au 24/11/2026"
+        " :warning: *dernier jour*\n◦ Zoé Faure — Santé · en retard, encore possible jusqu'au"
+        " 04/12/2026"
     ) in text
     (select_menu,) = [
         e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]

@@ -25,6 +25,7 @@ from bot.rules import (
     due_date,
     is_public_holiday,
     is_working_day,
+    last_working_day,
     newly_eligible,
     next_working_day,
     place_contracts,
@@ -757,3 +758,19 @@ def test_placement_accepts_a_generator() -> None:
         today=TODAY,
     )
     assert placements == [Placement("X", new_group=0), Placement("Y", new_group=0)]
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (dt.date(2026, 12, 11), dt.date(2026, 12, 11)),  # a Friday: itself
+        (dt.date(2026, 12, 12), dt.date(2026, 12, 11)),  # Saturday → Friday
+        (dt.date(2026, 12, 13), dt.date(2026, 12, 11)),  # Sunday → Friday
+        (dt.date(2026, 12, 25), dt.date(2026, 12, 24)),  # Christmas, a Friday → Thursday
+        (dt.date(2027, 5, 1), dt.date(2027, 4, 30)),  # 1 May 2027, a Saturday → Friday
+        (dt.date(2026, 11, 11), dt.date(2026, 11, 10)),  # Armistice, a Wednesday → Tuesday
+        (dt.date(2026, 5, 25), dt.date(2026, 5, 22)),  # Whit Monday 2026 → Friday before
+    ],
+)
+def test_the_last_working_day_by_a_day(day: dt.date, expected: dt.date) -> None:
+    assert last_working_day(day) == expected

@@ -31,7 +31,7 @@ from bot.names import (
     proper_case,
     read_seller,
 )
-from bot.rules import CaseState, ClientType
+from bot.rules import CaseState, ClientType, last_working_day
 
 
 def missing_crm_fields(client: Client) -> list[str]:
@@ -158,8 +158,10 @@ class CaseView:
     def last_day(self) -> dt.date:
         """The day the case must be called by: the window's last day while it is open (after
         it the call is late), the case's last day (`deadline`, after which it expires) once
-        late."""
-        return self.deadline if self.state is CaseState.LATE else self.window_end
+        late — or the working day before when that day is a weekend or a public holiday: the
+        advisors call on working days, so a window ending on a Saturday must be called by the
+        Friday, which is then « dernier jour »."""
+        return last_working_day(self.deadline if self.state is CaseState.LATE else self.window_end)
 
     def days_left(self, today: dt.date) -> int:
         """0 on the last day (« dernier jour »), 3 three days before it (« J-3 »)."""
