@@ -1029,7 +1029,8 @@ def clock_command() -> None:
 
 
 def _print_message(message: dict[str, Any]) -> None:
-    """A Slack message's words in a terminal (buttons and menus left out)."""
+    """A Slack message's words in a terminal, without Slack's marks (bold, italics, links,
+    emoji codes) nor its buttons and menus."""
     for block in message["blocks"]:
         if block["type"] == "actions":
             continue
@@ -1037,8 +1038,21 @@ def _print_message(message: dict[str, Any]) -> None:
             e.get("text", "") for e in block.get("elements", [])
         )
         if text:
-            print(text)
+            print(_plain(text))
     print()
+
+
+def _plain(text: str) -> str:
+    """Slack's mrkdwn as plain text: `<url|label>` → label, `<url>` → url, `:emoji:` and the
+    `*` / `_` marks dropped, entities decoded."""
+    import re
+
+    text = re.sub(r"<([^<>|]*)\|([^<>]*)>", r"\2", text)
+    text = re.sub(r"<([^<>]*)>", r"\1", text)
+    text = re.sub(r":[a-z0-9_+-]+: ?", "", text)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 @app.command("digest", cls=_Command)
@@ -1063,7 +1077,7 @@ def digest_command(
 
     Une seule fois par conseiller et par jour.
     Les jours ouvrés seulement, comme le planificateur, sauf avec --force."""
-    from bot.rendering import date_fr, plural
+    from bot.rendering import date_fr, plural, render
     from bot.rules import is_public_holiday, is_working_day
     from bot.slack import make_web_client
     from jobs import digest
@@ -1089,9 +1103,9 @@ def digest_command(
             dry_run=dry_run,
         )
     if dry_run:
-        for email, message in report.previews:
-            print(f"━━ {email}")
-            _print_message(message)
+        # What each advisor would read, laid out for a terminal as `m3 demo` shows it.
+        for queue in report.preview_queues:
+            print(render("cli/queue.txt.j2", queue=queue) + "\n")
         if report.summary is not None:
             print("━━ Récapitulatif des managers")
             _print_message(report.summary)

@@ -64,6 +64,7 @@ class DigestReport:
     failed: list[str] = field(default_factory=list)
     no_slack: list[str] = field(default_factory=list)
     previews: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    preview_queues: list[Queue] = field(default_factory=list)  # (dry run only)
     summary: dict[str, Any] | None = None  # the managers' summary (dry run only)
 
 
@@ -102,6 +103,7 @@ def run(
         for queue in queues:
             if not queue.empty and not queue.advisor.absent_on(today):
                 report.previews.append((queue.advisor.email, digest_message(queue)))
+                report.preview_queues.append(queue)
         if not team.empty:
             report.summary = managers_summary(team)
         return report

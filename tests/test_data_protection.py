@@ -278,7 +278,7 @@ def test_who_left_is_marked_inactive_with_their_cases_to_reassign(
     }
     # No digest for someone who left.
     digest = ok(agency, "digest", "--dry-run", "--date", "2026-11-24")
-    assert f"━━ {BRUNO}" in digest.output
+    assert f"({BRUNO})" in digest.output
     assert ALICE not in digest.output
 
 
@@ -315,7 +315,7 @@ def test_who_comes_back_is_active_again(agency: M3, tmp_path: Path) -> None:
     assert summary["deactivated"] == []
     assert all(a["active"] for a in ok_json(agency, "advisors"))
     digest = ok(agency, "digest", "--dry-run", "--date", "2026-11-24")
-    assert f"━━ {ALICE}" in digest.output
+    assert f"({ALICE})" in digest.output
 
 
 def test_nobody_is_deactivated_while_rows_are_rejected(agency: M3, tmp_path: Path) -> None:

@@ -193,8 +193,14 @@ def test_dry_run_prints_and_posts_nothing(
 ) -> None:
     result = run_digest(loaded, fake, "2026-11-24", "--dry-run")
     assert result.exit_code == 0
-    assert "Récapitulatif M+3 du mardi 24 novembre" in result.stdout
+    # Each advisor's queue laid out for a terminal, without Slack's marks.
+    assert "— mardi 24 novembre 2026" in result.stdout
     assert "simulation" in result.stdout
+    assert "<tel:" not in result.stdout and ":alarm_clock:" not in result.stdout
+    # The managers' summary too: its words without Slack's bold marks and emoji codes.
+    summary = result.stdout.split("━━ Récapitulatif des managers\n", 1)[1]
+    assert summary.startswith("Récapitulatif M+3 du mardi 24 novembre 2026\n")
+    assert "*" not in summary and ":warning:" not in summary
     assert fake.calls == []
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Digest)) == 0
