@@ -1168,7 +1168,13 @@ def case_command(
             )
         )
         if case is None:
-            raise _fail(f"aucun dossier M+3 pour le client « {client_number} ».")
+            known = session.scalar(select(Client.id).where(Client.number == client_number.strip()))
+            if known is None:
+                raise _fail(
+                    f"aucun client n°\u00a0«\u00a0{client_number}\u00a0» dans la base "
+                    "(vérifiez le numéro, ou importez l'export du CRM)."
+                )
+            raise _fail(f"le client n°\u00a0«\u00a0{client_number}\u00a0» n'a pas de dossier M+3.")
         view = case_view(case, today, settings.zone)
         review = session.scalar(select(CaseReview).where(CaseReview.case_id == case.id))
         corrections = [

@@ -210,3 +210,18 @@ def test_no_template_writes_a_plural_in_parentheses(name: str) -> None:
     assert environment().loader is not None
     source, _, _ = environment().loader.get_source(environment(), name)
     assert "(s)" not in source
+
+
+def test_m3_case_tells_a_client_without_a_case_from_an_unknown_number(
+    m3: M3, tmp_path: Path
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "equipe.csv")))
+    # A renewal (origin « Renouvellement », not AN) opens no M+3: C3 is a client without a case.
+    rows = [contract("C3", "K3", "25/08/2026", ALICE, origin="Renouvellement")]
+    ok(m3, "import", "portfolio", str(portfolio_csv(tmp_path / "export.csv", rows)))
+    known = run(m3, "case", "C3")
+    assert known.exit_code != 0
+    assert f"le client n°{NB}«{NB}C3{NB}» n'a pas de dossier M+3." in known.output
+    unknown = run(m3, "case", "C9")
+    assert unknown.exit_code != 0
+    assert f"aucun client n°{NB}«{NB}C9{NB}» dans la base" in unknown.output
