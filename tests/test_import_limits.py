@@ -245,3 +245,25 @@ def test_fitted_keeps_a_reason_that_fits() -> None:
     assert RejectedRow.fitted("a" * 500) == "a" * 500
     assert RejectedRow.fitted("a" * 501) == "a" * 499 + "…"
     assert RejectedRow.fitted("") == ""
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "missing"),
+    [
+        ("", "Nom", "prénom manquant"),
+        ("Paul", "", "nom manquant"),
+        ("", "", "prénom et nom manquants"),
+    ],
+)
+def test_an_advisor_without_a_first_or_last_name_is_rejected(
+    m3: M3, factory: sessionmaker[Session], tmp_path: Path, first: str, last: str, missing: str
+) -> None:
+    """The bot names advisors to the managers and finds them by « Prénom Nom » in the export."""
+    row = ["p@cabinet-test.example.fr", first, last, "", "Corniche", ""]
+    code, summary = m3.json("import", "advisors", str(staff_file(tmp_path / "a.csv", row)))
+    assert code == 1, summary
+    assert summary["rejected"] == [
+        {"line": 5, "reason": f"conseiller p@cabinet-test.example.fr : {missing}"}
+    ]
+    with factory() as session:
+        assert sorted(session.scalars(select(Advisor.email))) == sorted(STAFF)
