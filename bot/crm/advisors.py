@@ -161,14 +161,14 @@ def import_advisors(
         first_name, last_name, branch = cell("first_name"), cell("last_name"), cell("branch")
         if not first_name or not last_name:
             # The bot names the advisor to the managers and matches the export's « Prénom Nom ».
-            missing = (
+            unnamed = (
                 "prénom et nom manquants"
                 if not (first_name or last_name)
                 else "prénom manquant"
                 if not first_name
                 else "nom manquant"
             )
-            result.rejected.append(Rejection(row.line, f"conseiller {email} : {missing}"))
+            result.rejected.append(Rejection(row.line, f"conseiller {email} : {unnamed}"))
             continue
         raw_phone = cell("phone")
         phone = normalize_phone(raw_phone) if raw_phone else None
