@@ -9,7 +9,10 @@ import enum
 import json
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +21,7 @@ from bot.models import Advisor, Branch
 from bot.stats import (
     FIGURES,
     Kind,
+    Level,
     Period,
     Report,
     Scope,
@@ -102,10 +106,107 @@ def as_json(report: Report) -> dict[str, Any]:
     }
 
 
+class BlockTable(Table):
+    """A table whose first column names the rows, laid out for the console's width: when all
+    the other columns do not fit beside it, they are printed in successive blocks, one under
+    the other, each repeating the first column. No label is ever cut: the row names stay whole
+    (or, on a very narrow console, wrap between words) and a column's header wraps between
+    words. A block breaks before a group of columns (`group_starts`, counted among the other
+    columns) when the whole group then fits in the next block."""
+
+    def __init__(self, *, title: str, group_starts: frozenset[int] = frozenset()) -> None:
+        super().__init__(title=title)
+        self.group_starts = group_starts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if len(self.columns) < 2:
+            yield from super().__rich_console__(console, options)
+            return
+        first, *others = self.columns
+
+        def width(cell: Any, *, whole: bool) -> int:
+            measured = Measurement.get(console, options, cell)
+            return measured.maximum if whole else measured.minimum
+
+        # Each column takes its padding and the rule on its left; the table, one more rule.
+        frame = self._get_padding_width(0) + 1
+        names = list(first.cells)
+        header = width(first.header, whole=False)
+        least = [
+            max(width(c.header, whole=False), *(width(cell, whole=True) for cell in c.cells))
+            for c in others
+        ]
+        most = [max(width(c.header, whole=True), n) for c, n in zip(others, least, strict=True)]
+        name_width = max(header, *(width(name, whole=True) for name in names))
+        room = options.max_width - 1 - (name_width + frame)
+        if room < max(least) + frame:
+            # Too narrow for one column beside the whole names: they wrap between words.
+            name_width = max(
+                header,
+                *(width(name, whole=False) for name in names),
+                options.max_width - 1 - 2 * frame - max(least),
+            )
+            room = options.max_width - 1 - (name_width + frame)
+        needs = [n + frame for n in least]
+        for number, block in enumerate(self._blocks(needs, room)):
+            # What a block has to spare widens the headers that would otherwise wrap.
+            spare = room - sum(needs[i] for i in block)
+            widths = {}
+            for index in block:
+                widths[index] = least[index] + min(spare, most[index] - least[index])
+                spare -= widths[index] - least[index]
+            if number:
+                yield Text()
+            yield self._block(widths, name_width, with_title=not number)
+
+    def _blocks(self, needs: list[int], room: int) -> list[list[int]]:
+        groups: list[list[int]] = []
+        for index in range(len(needs)):
+            if index in self.group_starts or not groups:
+                groups.append([])
+            groups[-1].append(index)
+        blocks: list[list[int]] = [[]]
+        used = 0
+        for group in groups:
+            size = sum(needs[i] for i in group)
+            if blocks[-1] and used + size > room and size <= room:
+                blocks.append([])
+                used = 0
+            for index in group:
+                if blocks[-1] and used + needs[index] > room:
+                    blocks.append([])
+                    used = 0
+                blocks[-1].append(index)
+                used += needs[index]
+        return blocks
+
+    def _block(self, widths: dict[int, int], name_width: int, *, with_title: bool) -> Table:
+        """The first column and the other columns `widths` names, at those widths."""
+        first, *others = self.columns
+        block = Table(title=self.title if with_title else None)
+        block.add_column(first.header, justify=first.justify, width=name_width)
+        for index, column_width in widths.items():
+            block.add_column(
+                others[index].header, justify=others[index].justify, width=column_width
+            )
+        cells = [list(column.cells) for column in others]
+        for number, (name, row) in enumerate(zip(first.cells, self.rows, strict=True)):
+            block.add_row(
+                name, *(cells[index][number] for index in widths), end_section=row.end_section
+            )
+        return block
+
+
 def as_table(report: Report) -> Table:
-    """One row per figure, one column per line (the agency, each branch, each advisor)."""
+    """One row per figure, one column per line (the agency, each branch, each advisor); on a
+    narrow terminal the columns come in blocks, a branch and its advisors kept together."""
     w = words()
-    table = Table(title=say(w.title(report)).replace("*", "").replace(":bar_chart: ", ""))
+    table = BlockTable(
+        title=say(w.title(report)).replace("*", "").replace(":bar_chart: ", ""),
+        group_starts=frozenset(
+            index for index, line in enumerate(report.lines) if line.level is Level.BRANCH
+        ),
+    )
     table.add_column(say(w.cli_figure_column()))
     for line in report.lines:
         table.add_column(say(w.level_label(line)), justify="right")

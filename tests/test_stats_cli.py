@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -11,8 +12,11 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
-from bot.stats import FIGURES, MEASURES, Period, PeriodKind, compute
+from bot.charts import draw
+from bot.cli import app
+from bot.stats import FIGURES, MEASURES, Period, PeriodKind, Scope, compute
 from tests import stats_history as history
 from tests.conftest import M3
 from tests.exports import BRUNO
@@ -99,3 +103,121 @@ def test_bad_options_are_one_french_line(built: M3, args: list[str], message: st
     result = built("stats", *args, today=TODAY)
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
+
+
+def _table_at(m3: M3, columns: int | None) -> str:
+    result = CliRunner().invoke(
+        app,
+        ["stats", "--period", RANGE],
+        env={
+            "DATABASE_URL": m3.database_url,
+            "M3_TODAY": TODAY,
+            "COLUMNS": None if columns is None else str(columns),
+        },
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _cells(line: str, rule: str) -> list[str]:
+    return [cell.strip() for cell in line.strip()[1:-1].split(rule)]
+
+
+def _blocks(text: str) -> list[tuple[list[str], dict[str, list[str]]]]:
+    """Each block of a printed table: its column headers (wrapped pieces joined) and, by row
+    name (wrapped pieces joined), the row's cells."""
+    blocks: list[tuple[list[str], dict[str, list[str]]]] = []
+    headers: list[list[str]] = []
+    rows: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("┏"):
+            headers, rows = [], []
+        elif line.startswith("┃"):
+            headers.append(_cells(line, "┃"))
+        elif line.startswith("│"):
+            name, *cells = _cells(line, "│")
+            if rows and not any(cells):
+                rows[-1] = (f"{rows[-1][0]} {name}", rows[-1][1])
+            else:
+                rows.append((name, cells))
+        elif line.startswith("└"):
+            names = [" ".join(p for p in pieces if p) for pieces in zip(*headers, strict=True)]
+            blocks.append((names, dict(rows)))
+    return blocks
+
+
+def _figures(text: str) -> dict[tuple[str, str], str]:
+    """Every cell of the printed table, by (column, row name), whatever its blocks."""
+    return {
+        (column, name): cells[index]
+        for names, rows in _blocks(text)
+        for name, cells in rows.items()
+        for index, column in enumerate(names[1:])
+    }
+
+
+COLUMNS = ["Total", "Agence Corniche", "Alice Martin", "Agence Rouvière", "Bruno Petit"]
+LONGEST = "Part avec nouveau contrat (Terminé) (%)"
+
+
+@pytest.mark.parametrize("width", [40, 80, 100, 200])
+def test_table_fits_the_terminal_and_never_cuts_a_name(
+    built: M3, factory: sessionmaker[Session], width: int
+) -> None:
+    natural = _table_at(built, None)
+    assert [names for names, _ in _blocks(natural)] == [["Indicateur", *COLUMNS]]
+    text = _table_at(built, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    assert _figures(text) == _figures(natural)
+    with factory() as session:
+        report = compute(session, period=PERIOD, today=history.TODAY, scope=Scope())
+    assert _figures(text)[("Total", "Dossiers")] == str(report.total.measures["opened"])
+    if width >= 80:
+        # The names of the rows are whole on one line, beside their figures.
+        assert any(LONGEST in line and line.rstrip().endswith("│") for line in text.splitlines())
+
+
+def test_narrow_table_comes_in_blocks_a_branch_with_its_advisors(built: M3) -> None:
+    at_80 = [names[1:] for names, _ in _blocks(_table_at(built, 80))]
+    assert at_80 == [COLUMNS[:3], COLUMNS[3:]]
+    at_100 = [names[1:] for names, _ in _blocks(_table_at(built, 100))]
+    assert at_100 == [COLUMNS]
+
+
+def test_chart_of_a_period_without_cases_says_so(
+    built: M3, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    png = tmp_path / "vide.png"
+    result = built("stats", "--period", "2020-01", "--format", "png", "-o", str(png), today=TODAY)
+    assert result.exit_code == 0, result.output
+    with Image.open(png) as image:
+        assert image.size == (1300, 560)
+    with factory() as session:
+        report = compute(
+            session,
+            period=Period(dt.date(2020, 1, 1), dt.date(2020, 1, 31), PeriodKind.MONTH),
+            today=history.TODAY,
+        )
+    funnel, outcomes, equipment = draw(report).axes[:3]
+    texts = [t.get_text() for t in equipment.texts]
+    assert texts == ["Aucun client Terminé\nni expiré sur la période"]
+    assert equipment.get_yticks().size == 0 and equipment.get_ylim()[0] == 0
+    for axes in (funnel, outcomes):
+        assert axes.get_xlim()[0] == 0
+        assert all(tick == int(tick) for tick in axes.get_xticks())
+
+
+def test_chart_writes_decimals_with_a_comma(built: M3, factory: sessionmaker[Session]) -> None:
+    with factory() as session:
+        report = compute(session, period=PERIOD, today=history.TODAY)
+    figure = draw(report)
+    figure.canvas.draw()
+    equipment = figure.axes[2]
+    assert equipment.get_ylim()[0] == 0
+    ticks = [t.get_text() for t in equipment.get_yticklabels() if t.get_text()]
+    assert ticks and not any("." in t for t in ticks) and any("," in t for t in ticks)
+    measures = report.total.measures
+    mean = measures["done_contracts_open"] / measures["done"]
+    shown = {t.get_text() for t in equipment.texts}
+    assert f"{mean:.1f}".replace(".", ",") in shown
