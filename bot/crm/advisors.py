@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 
 from bot.cases.queries import list_cases
 from bot.crm.reading import FileRefused, Problem
-from bot.crm.rows import LABELS, LIMITS, clean, normalize_email, normalize_phone, quote
+from bot.crm.rows import (
+    LABELS,
+    LIMITS,
+    clean,
+    normalize_email,
+    normalize_phone,
+    quote,
+    too_long,
+)
 from bot.crm.run import ImportResult, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import (
     ADVISOR_FIELDS,
@@ -84,12 +92,7 @@ _LIMITS = {
 def _too_long(name: str, text: str) -> str | None:
     """The reason `text` is too long for the field `name`, None when it fits."""
     limit = _LIMITS[name]
-    if len(text) <= limit:
-        return None
-    return (
-        f"valeur trop longue dans la colonne « {LABELS[name]} » "
-        f"({len(text)} caractères, {limit} au plus)"
-    )
+    return None if len(text) <= limit else too_long(LABELS[name], len(text), limit)
 
 
 def _staff_file(header: list[str]) -> None:
@@ -140,18 +143,18 @@ def import_advisors(
             return "" if index is None else clean(cells[index])
 
         raw_email = cell("email")
-        too_long = _too_long("email", raw_email)
-        if too_long:
-            result.rejected.append(Rejection(row.line, too_long))
+        overlong = _too_long("email", raw_email)
+        if overlong:
+            result.rejected.append(Rejection(row.line, overlong))
             continue
         email = normalize_email(raw_email) if raw_email else None
         if email is None:
             result.rejected.append(Rejection(row.line, f"e-mail invalide {quote(raw_email)}"))
             continue
         email = email.casefold()  # may lengthen it (ß → ss)
-        too_long = _too_long("email", email)
-        if too_long:
-            result.rejected.append(Rejection(row.line, too_long))
+        overlong = _too_long("email", email)
+        if overlong:
+            result.rejected.append(Rejection(row.line, overlong))
             continue
         key = email
         if key in seen:
@@ -172,15 +175,15 @@ def import_advisors(
             continue
         raw_phone = cell("phone")
         phone = normalize_phone(raw_phone) if raw_phone else None
-        too_long = (
+        overlong = (
             _too_long("first_name", first_name)
             or _too_long("last_name", last_name)
             # An invalid phone is kept as written: it must fit as written.
             or (_too_long("phone", raw_phone) if phone is None else None)
             or _too_long("branch", branch)
         )
-        if too_long:
-            result.rejected.append(Rejection(row.line, too_long))
+        if overlong:
+            result.rejected.append(Rejection(row.line, overlong))
             continue
         if raw_phone and phone is None:
             result.to_fix.append(Rejection(row.line, f"téléphone invalide {quote(raw_phone)}"))

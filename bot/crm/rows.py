@@ -46,6 +46,11 @@ def quote(value: Any) -> str:
     return f"« {text} »"
 
 
+def too_long(label: str, length: int, limit: int) -> str:
+    """The reason a value of `length` characters does not fit its column (`limit`)."""
+    return f"valeur trop longue dans la colonne « {label} » ({length} caractères, {limit} au plus)"
+
+
 def visible(text: str) -> str:
     """`text` without its format characters (zero-width spaces and joiners, byte order marks,
     direction marks: Unicode category Cf), stripped again."""
@@ -790,10 +795,7 @@ class PortfolioParser:
 
     def _too_long(self, name: str, text: str) -> RowError:
         limit = LIMITS[name] if name in LIMITS else LIMITS["number"]
-        return RowError(
-            f"valeur trop longue dans la colonne « {LABELS.get(name, name)} » "
-            f"({len(text)} caractères, {limit} au plus)"
-        )
+        return RowError(too_long(LABELS.get(name, name), len(text), limit))
 
     def _date(self, raw: Any, label: str, known: dict[Any, Any]) -> Any:
         """(date, database value), None when empty, or the French reason it is rejected: not
