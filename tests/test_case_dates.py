@@ -12,7 +12,6 @@ day on or before (the agency calls on working days). Today is Tuesday 1 December
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ from tests.blocktext import message_text, view_text
 from tests.conftest import M3
 from tests.exports import contract, ok, ok_json
 from tests.fakeslack import FakeSlack
-from tests.slackkit import SECRET, TOKEN, Responses, interact, slash, wait_for
-from tests.test_done import view_payload
+from tests.slackkit import SECRET, TOKEN, Responses, slash, wait_for
+from tests.test_done import case_options
 from tests.test_typography import typography_problems
 
 __all__ = ["fake"]  # fixture of tests/agency.py
@@ -176,20 +175,7 @@ def test_the_picker_asks_in_french_typography_and_says_by_when(
     assert view["callback_id"] == "capture_picker"
     assert view["title"]["text"] == "Quel client\u202f?"
     assert typography_problems(view_text(view)) == []
-    status, body = interact(
-        server,
-        {
-            "type": "block_suggestion",
-            "user": {"id": ME},
-            "team": {"id": "T1"},
-            "action_id": "value",
-            "block_id": "case",
-            "value": "",
-            "view": view_payload(view, {}),
-        },
-    )
-    assert status == 200
-    options = {o["value"]: o["text"]["text"] for o in json.loads(body)["options"]}
+    options = {o["value"]: o["text"]["text"] for o in case_options(server, ME, view)}
     ids = {c["client_number"]: str(c["id"]) for c in ok_json(agency, "cases", today=TODAY)}
     assert options[ids["201001"]] == "Zoé Arnaud — n° 201001 (avant le 08/12/2026)"
     assert options[ids["201006"]] == "Zoé Fabre — n° 201006 (en retard, jusqu'au 01/02/2027)"

@@ -97,6 +97,26 @@ def view_payload(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def case_options(server: str, user: str, view: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the report's client picker offers `user` before anything is typed (Slack's
+    `block_suggestion`, signed)."""
+    status, body = interact(
+        server,
+        {
+            "type": "block_suggestion",
+            "user": {"id": user},
+            "team": {"id": "T1"},
+            "action_id": "value",
+            "block_id": "case",
+            "value": "",
+            "view": view_payload(view, {}),
+        },
+    )
+    assert status == 200
+    options: list[dict[str, Any]] = json.loads(body)["options"]
+    return options
+
+
 def choose(value: str) -> dict[str, Any]:
     return {"type": "static_select", "selected_option": {"value": value}}
 
@@ -210,20 +230,7 @@ def test_done_with_a_name_matching_several_cases_opens_the_picker(
     view = open_report(server, fake, responses, "")
     assert view["callback_id"] == "capture_picker"
     # The type-ahead offers my open and late cases only, the most urgent first.
-    status, body = interact(
-        server,
-        {
-            "type": "block_suggestion",
-            "user": {"id": JULIE[0]},
-            "team": {"id": "T1"},
-            "action_id": "value",
-            "block_id": "case",
-            "value": "",
-            "view": view_payload(view, {}),
-        },
-    )
-    assert status == 200
-    offered = [int(o["value"]) for o in json.loads(body)["options"]]
+    offered = [int(o["value"]) for o in case_options(server, JULIE[0], view)]
     assert sorted(offered) == sorted(c["id"] for c in mine)
     late_first = [c["id"] for c in mine if c["state"] == "late"]
     assert set(offered[: len(late_first)]) == set(late_first)
