@@ -90,7 +90,8 @@ def test_case_command_shows_one_clients_case(
     assert result.exit_code == 0
     assert "Appel téléphonique : OK" in result.stdout and "Devis à envoyer" in result.stdout
     missing = loaded("case", "999999", today="2026-11-24")
-    assert missing.exit_code == 2 and "aucun dossier M+3" in missing.stderr
+    assert missing.exit_code == 2
+    assert "aucun client n°\u00a0«\u00a0999999\u00a0» dans la base" in missing.stderr
 
 
 def test_corrections_are_listed_then_applied_by_a_later_import(
