@@ -815,10 +815,12 @@ def demo_command(
                 result = demo.load(session, today=today, clients=clients)
                 total = demo.cases_held(session)
         except demo.NotADemoDatabase as exc:
+            # An example of another base: never the one just refused.
+            other = "demo.db" if not settings.database_url.endswith("/demo.db") else "demo-2.db"
             raise _fail(
                 f"la base {_shown_url(settings.database_url)} contient des données qui ne "
                 f"viennent pas de la démo ({exc}) : la démo n'y a rien écrit. Lancez-la sur "
-                "une autre base, par exemple : DATABASE_URL=sqlite:///demo.db m3 demo"
+                f"une autre base, par exemple : DATABASE_URL=sqlite:///{other} m3 demo"
             ) from None
         loaded = render(
             "cli/demo.txt.j2",

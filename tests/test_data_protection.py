@@ -386,3 +386,13 @@ def test_advisors_on_an_empty_database_says_how_to_start(m3: M3) -> None:
     result = ok(m3, "advisors")
     assert "m3 import advisors" in result.output
     assert ok_json(m3, "advisors") == []
+
+
+def test_demo_refusing_demo_db_suggests_another_file(m3: M3, tmp_path: Path) -> None:
+    """The example base of the refusal is never the one just refused."""
+    demo_db = M3(f"sqlite:///{tmp_path / 'demo.db'}")
+    ok(demo_db, "import", "advisors", str(advisors_csv(tmp_path / "equipe.csv")))
+    result = demo_db("demo")
+    assert result.exit_code == 2
+    line = one_line(result.output)
+    assert "DATABASE_URL=sqlite:///demo-2.db m3 demo" in line
