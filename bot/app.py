@@ -83,8 +83,21 @@ def create_app(
     commands.register(app)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         log.exception("Slack listener failed", exc_info=error)
+        # A slash command was acknowledged before it failed: the user is told, in a message
+        # only they see, rather than left without an answer.
+        if body.get("command") and respond is not None:
+            from bot.blocks.common import texts
+
+            try:
+                respond(
+                    text=str(texts().incident()).strip(),
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
+            except Exception:  # the answer itself failed: the log above says why
+                log.warning("Slack command failure not reported to the user", exc_info=True)
         return BoltResponse(status=500, body="")
 
     return app

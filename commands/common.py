@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,13 +23,21 @@ from bot.rules import CaseState, previous_working_day
 
 
 def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Advisor | None:
-    """The advisor behind a Slack user: by the stored id, else by the Slack profile's e-mail
-    (the id is then kept, so Slack is asked once). The advisor is returned detached."""
+    """The active advisor behind a Slack user: by the stored id, else by the Slack profile's
+    e-mail (the id is then kept, so Slack is asked once). The advisor is returned detached.
+    None for someone the staff file does not list, or no longer lists (a staff import made
+    them inactive: they keep no access to the agency's clients), and for a user Slack does
+    not know; another Slack error is raised (the listener's error handler answers it)."""
     with app_context.factory() as session:
         advisor = session.scalar(select(Advisor).where(Advisor.slack_user_id == user_id))
     if advisor is not None:
-        return advisor
-    profile = client.users_info(user=user_id)["user"].get("profile", {})
+        return advisor if advisor.active else None
+    try:
+        profile = client.users_info(user=user_id)["user"].get("profile", {})
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("user_not_found", "user_not_visible"):
+            return None
+        raise
     email = (profile.get("email") or "").casefold()
     if not email:
         return None
@@ -36,7 +45,7 @@ def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Adv
         advisor = session.scalar(select(Advisor).where(Advisor.email == email))
         if advisor is not None:
             advisor.slack_user_id = user_id
-    return advisor
+    return advisor if advisor is not None and advisor.active else None
 
 
 def live_queue(session: Session, advisor: Advisor, today: dt.date) -> Queue:
