@@ -55,7 +55,10 @@ def _first_day(day: str, month: str, year: str | None, today: dt.date) -> dt.dat
 
 
 def parse_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | Refusal:
-    """`du 24/12 au 02/01` (years optional: the next occurrence) → (start, end), checked."""
+    """`du 24/12 au 02/01` (years optional: the next occurrence) → (start, end), checked.
+    Without its year, an end in an earlier month than the start is in the next year (the
+    period crosses the New Year); an end before the start in the same month (`du 10/12 au
+    05/12`) is a slip, refused, not an absence of a year."""
     match = _PERIOD.match(" ".join(text.split()).casefold())
     if not match:
         return Refusal.UNREADABLE
@@ -63,7 +66,7 @@ def parse_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | Refusal
     try:
         start = _first_day(d1, m1, y1, today)
         end = dt.date(_year(y2, start.year), int(m2), int(d2))
-        if y2 is None and end < start:
+        if y2 is None and end < start and end.month < start.month:
             end = end.replace(year=end.year + 1)
     except ValueError:
         return Refusal.UNREADABLE

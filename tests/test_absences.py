@@ -185,3 +185,20 @@ def test_periods_read_from_french_dates() -> None:
     assert parse_period("du 01/12/2026 au 02/12/2027", TODAY) is Refusal.TOO_LONG
     assert parse_day("le 31/12", TODAY) == dt.date(2026, 12, 31)
     assert parse_day("32/12", TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The end a few days before the start, in the same month: a slip, not a year away.
+        ("du 10/12 au 05/12", Refusal.END_BEFORE_START),
+        ("du 30/12 au 01/12", Refusal.END_BEFORE_START),
+        # Across the New Year, the end is in the next year.
+        ("du 28/12 au 03/01", (dt.date(2026, 12, 28), dt.date(2027, 1, 3))),
+        ("du 20/12 au 15/02", (dt.date(2026, 12, 20), dt.date(2027, 2, 15))),
+    ],
+)
+def test_an_end_before_the_start_rolls_over_only_across_the_new_year(
+    text: str, expected: object
+) -> None:
+    assert parse_period(text, TODAY) == expected
