@@ -232,8 +232,14 @@ def on_m3(
     text = (command.get("text") or "").strip()
     name, _, args = text.partition(" ")
     subcommand = find(name)
-    if subcommand is None:
-        send_help(respond, "" if not name else str(texts().unknown_command(echoed(text))).strip())
+    if subcommand is None or subcommand.handler is cmd_help:
+        # The help is everyone's, even before the bot knows who asks (it asks Slack for nothing).
+        send_help(
+            respond,
+            ""
+            if subcommand is not None or not name
+            else str(texts().unknown_command(echoed(text))).strip(),
+        )
         return
     request = SlashRequest(app_context, command, args.strip(), client, respond)
     if subcommand.opens_modal:

@@ -46,3 +46,10 @@ def test_a_command_slack_fails_under_is_answered_in_french(
         "Désolé, la commande n'a pas abouti (incident technique, signalé). Réessayez dans un "
         "instant."
     )
+
+
+def test_the_help_is_everyone_s(server: str, responses: Responses, fake: FakeSlack) -> None:
+    text = answer(server, responses, "help", user="U0GHOST")
+    assert not text.startswith(NOT_LISTED)
+    assert "`/m3 help` — cette aide" in text
+    assert fake.calls_to("users.info") == []  # nobody was looked up to show it
