@@ -180,10 +180,48 @@ def find_cases(session: Session, *, asker: Advisor, query: str, today: dt.date) 
 # --- The screen --------------------------------------------------------------------------------
 
 
-def _load_case(session: Session, case_id: int, *, lock: bool = False) -> Case | None:
+# Ids are 64-bit integers in the database: a larger number names no row (SQLite cannot even
+# bind it), and neither does zero or a negative one.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """The id a button, a picker option or a view's metadata carries (an integer, or its
+    digits): None when it is anything else or could not be a database id, i.e. names no
+    case."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def state_values(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a submitted (or dispatched) view's `state.values` holds; empty when it holds
+    anything other than an object."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, Mapping) else None
+    return values if isinstance(values, Mapping) else {}
+
+
+def may_handle(case: Case, asker: Advisor) -> bool:
+    """Who may work on a case (prepare the call, report on it, mark its actions done): its
+    advisor, or a manager."""
+    return case.advisor_id == asker.id or asker.is_manager
+
+
+def find_case(session: Session, case_id: object) -> Case | None:
+    """The case an id names (loaded for its view), or None."""
+    return _load_case(session, case_id)
+
+
+def _load_case(session: Session, case_id: object, *, lock: bool = False) -> Case | None:
+    known = parse_id(case_id)
+    if known is None:
+        return None
     query = (
         select(Case)
-        .where(Case.id == case_id)
+        .where(Case.id == known)
         .options(
             *case_loads(),
         )
@@ -199,7 +237,7 @@ def _refusal(case: Case | None, asker: Advisor, today: dt.date) -> Refusal | Non
         from bot.blocks.common import texts
 
         return Refusal(say(texts().case_gone()))
-    if case.advisor_id != asker.id and not asker.is_manager:
+    if not may_handle(case, asker):
         return Refusal(say(w.refused_not_yours()))
     state = case.state(today)
     if state not in (CaseState.OPEN, CaseState.LATE):
@@ -429,7 +467,7 @@ def submission_key(view: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
     was opened, and what was typed. Slack's retry, a double click and the same report sent
     from a second tab share it; the next report (opened after this one was recorded) does not,
     nor does a stale tab that says something else (it is a report of its own, not lost)."""
-    typed = json.dumps(view.get("state", {}).get("values", {}), sort_keys=True)
+    typed = json.dumps(state_values(view), sort_keys=True)
     raw = f"{metadata.get('case')}:{metadata.get('rev')}:{typed}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
@@ -892,13 +930,14 @@ def mark_action_done(
     """The « Fait » button of a next action: done today (once; a second click changes
     nothing). Only the case's advisor or a manager may."""
     with factory.begin() as session:
-        action = session.get(NextAction, action_id)
+        known = parse_id(action_id)
+        action = session.get(NextAction, known) if known is not None else None
         case = session.get(Case, action.case_id) if action is not None else None
         if action is None or case is None:
             from bot.blocks.common import texts
 
             return Refusal(say(texts().case_gone()))
-        if case.advisor_id != asker.id and not asker.is_manager:
+        if not may_handle(case, asker):
             return Refusal(say(words().refused_not_yours()))
         if action.done_on is None:
             action.done_on = today
@@ -906,4 +945,15 @@ def mark_action_done(
     return None
 
 
-__all__ = ["FormTampered", "Refusal", "Submitted", "find_cases", "load_screen", "submit"]
+__all__ = [
+    "FormTampered",
+    "Refusal",
+    "Submitted",
+    "find_case",
+    "find_cases",
+    "load_screen",
+    "may_handle",
+    "parse_id",
+    "state_values",
+    "submit",
+]

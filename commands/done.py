@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +35,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
+from bot.blocks.common import texts
 from bot.blocks.queue import ACTION_DONE
 from bot.context import AppContext
 from bot.models import Advisor
@@ -176,19 +178,40 @@ def _dm_channel(app_context: AppContext, client: WebClient, asker: Advisor) -> s
 
 
 def _not_advisor() -> Any:
-    from bot.blocks.common import texts
-
     return texts().not_an_advisor()
+
+
+def _case_gone() -> str:
+    return say(texts().case_gone())
+
+
+def _action_value(body: dict[str, Any]) -> object:
+    """The value of the button clicked (None when the payload carries none)."""
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0].get("value")
+    return None
+
+
+def _picked(state: Mapping[str, Any]) -> object:
+    """The value of the case chosen in the picker (None when the state holds none)."""
+    block = state.get(PICKER_BLOCK)
+    element = block.get("value") if isinstance(block, dict) else None
+    option = element.get("selected_option") if isinstance(element, dict) else None
+    return option.get("value") if isinstance(option, dict) else None
 
 
 def on_open_button(
     ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
 ) -> None:
     ack()
-    try:
-        case_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    push = (body.get("container") or {}).get("type") == "view"
+    case_id = call_reports.parse_id(_action_value(body))
+    if case_id is None:
+        # A value no button of ours carries: the case it named cannot be found.
         log.warning("compte rendu: button without a case id")
+        opener = client.views_push if push else client.views_open
+        opener(trigger_id=body["trigger_id"], view=notice_view(_title(), _case_gone()))
         return
     open_modal(
         app_context,
@@ -196,7 +219,7 @@ def on_open_button(
         user_id=body["user"]["id"],
         trigger_id=body["trigger_id"],
         case_id=case_id,
-        push=(body.get("container") or {}).get("type") == "view",
+        push=push,
     )
 
 
@@ -207,8 +230,8 @@ def on_outcome_chosen(
     ack()
     view = body["view"]
     asker = advisor_for(app_context, client, body["user"]["id"])
-    case_id = view_metadata(view).get("case")
-    if asker is None or not isinstance(case_id, int):
+    case_id = call_reports.parse_id(view_metadata(view).get("case"))
+    if asker is None or case_id is None:
         return
     with app_context.factory() as session:
         screen = call_reports.load_screen(
@@ -217,7 +240,7 @@ def on_outcome_chosen(
             asker=asker,
             now=app_context.settings.now(),
             rules=app_context.settings.call_rules,
-            state=view.get("state", {}).get("values", {}),
+            state=call_reports.state_values(view),
         )
     if isinstance(screen, call_reports.Refusal):
         client.views_update(view_id=view["id"], view=notice_view(_title(), screen.text))
@@ -231,17 +254,21 @@ def on_capture_submitted(
     view = body["view"]
     user_id = body["user"]["id"]
     asker = advisor_for(app_context, client, user_id)
-    case_id = view_metadata(view).get("case")
-    if asker is None or not isinstance(case_id, int):
-        log.warning("compte rendu refused: unknown user or no case in the view")
+    if asker is None:
+        log.warning("compte rendu refused: %s is not an active advisor", user_id)
         ack(response_action="update", view=notice_view(_title(), say(_not_advisor())))
+        return
+    case_id = call_reports.parse_id(view_metadata(view).get("case"))
+    if case_id is None:
+        log.warning("compte rendu refused: the view names no case")
+        ack(response_action="update", view=notice_view(_title(), say(words().tampered())))
         return
     try:
         outcome = call_reports.submit(
             app_context.factory,
             case_id=case_id,
             asker=asker,
-            state=view.get("state", {}).get("values", {}),
+            state=call_reports.state_values(view),
             submission_key=call_reports.submission_key(view, view_metadata(view)),
             now=app_context.settings.now(),
             rules=app_context.settings.call_rules,
@@ -267,16 +294,18 @@ def on_case_picked(
     ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
 ) -> None:
     view = body["view"]
-    state = view.get("state", {}).get("values", {})
-    selected = (state.get(PICKER_BLOCK, {}).get("value") or {}).get("selected_option") or {}
+    chosen = _picked(call_reports.state_values(view))
     asker = advisor_for(app_context, client, body["user"]["id"])
-    try:
-        case_id = int(selected.get("value", ""))
-    except ValueError:
+    if chosen in (None, ""):
         ack(response_action="errors", errors={PICKER_BLOCK: say(words().error("required"))})
         return
     if asker is None:
         ack(response_action="update", view=notice_view(_title(), say(_not_advisor())))
+        return
+    case_id = call_reports.parse_id(chosen)
+    if case_id is None:
+        # Not an option the picker offered: no case of the queue.
+        ack(response_action="update", view=notice_view(_title(), _case_gone()))
         return
     with app_context.factory() as session:
         screen = call_reports.load_screen(
@@ -315,9 +344,8 @@ def on_action_done(
     """« Fait » on a next action of « Rappels et actions du jour »."""
     ack()
     asker = advisor_for(app_context, client, body["user"]["id"])
-    try:
-        action_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    action_id = call_reports.parse_id(_action_value(body))
+    if action_id is None:
         return
     if asker is None:
         respond(response_type="ephemeral", replace_original=False, text=say(_not_advisor()))

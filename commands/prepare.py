@@ -3,7 +3,9 @@ and pieces, and the rebound questions for the client's profile.
 
 The modal opens at once (a "loading" view: the trigger expires 3 s after the click), then the
 case is read and the view updated. A button left in an old message on a case that is done,
-expired or cancelled says so instead of opening the script."""
+expired or cancelled says so instead of opening the script. Only the case's advisor or a
+manager sees it (the rule of the compte rendu): an old button on a case a colleague has taken
+since says so."""
 
 from __future__ import annotations
 
@@ -12,38 +14,56 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot import call_reports
+from bot.blocks.capture import say
 from bot.blocks.common import texts
 from bot.blocks.prepare import closed_notice, prepare_modal, words
 from bot.blocks.queue import PREPARE_ACTION
-from bot.cases.queries import list_cases
+from bot.cases.views import case_view
 from bot.context import AppContext
 from bot.rules import CaseState
-from commands.common import loading_view, notice_view
+from commands.common import advisor_for, loading_view, notice_view
 
 CLOSED = (CaseState.DONE, CaseState.EXPIRED, CaseState.CANCELLED)
 
 
 def on_prepare(ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext) -> None:
     ack()
-    title = str(words().title()).strip()
+    title = say(words().title())
     opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view(title))
-    view_id = opened["view"]["id"]
-    case_id = int(body["actions"][0]["value"])
+    view = prepare_view(app_context, client, user_id=body["user"]["id"], value=_value(body))
+    client.views_update(view_id=opened["view"]["id"], view=view)
+
+
+def prepare_view(
+    app_context: AppContext, client: WebClient, *, user_id: str, value: object
+) -> dict[str, Any]:
+    """What the modal shows `user_id` for the case a button's `value` names: its script, or
+    why not (someone the bot does not know, a case gone, someone else's, or closed)."""
+    title = say(words().title())
+    asker = advisor_for(app_context, client, user_id)
+    if asker is None:
+        return notice_view(title, say(texts().not_an_advisor()))
     settings = app_context.settings
     today = settings.today()
     with app_context.factory() as session:
-        views = list_cases(session, today=today, case_id=case_id)
-    if not views:
-        client.views_update(
-            view_id=view_id, view=notice_view(title, str(texts().case_gone()).strip())
-        )
-        return
-    case = views[0]
-    if case.state in CLOSED:
-        client.views_update(view_id=view_id, view=notice_view(title, closed_notice(case, today)))
-        return
-    modal = prepare_modal(case, today, settings.script_address)
-    client.views_update(view_id=view_id, view=modal)
+        case = call_reports.find_case(session, value)
+        if case is None:
+            return notice_view(title, say(texts().case_gone()))
+        if not call_reports.may_handle(case, asker):
+            return notice_view(title, say(words().refused_not_yours()))
+        view = case_view(case, today)
+    if view.state in CLOSED:
+        return notice_view(title, closed_notice(view, today))
+    return prepare_modal(view, today, settings.script_address)
+
+
+def _value(body: dict[str, Any]) -> object:
+    """The value of the button clicked (None when the payload carries none)."""
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0].get("value")
+    return None
 
 
 def register(app: App) -> None:
