@@ -16,14 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import load_settings
 from tests.conftest import M3
 from tests.fakeslack import FakeSlack
-from tests.slackkit import JULIE, SECRET, TOKEN, Responses, interact
+from tests.slackkit import JULIE, TOKEN, Responses, interact
 from tests.test_done import (
     COLLEAGUE,
     MANAGER,
-    NOW,
     attempts,
     cases_of,
     date,
@@ -32,6 +30,7 @@ from tests.test_done import (
     outcome_values,
     submit,
 )
+from tests.test_done import settings as settings
 
 # Known to Slack, not to the staff file.
 STRANGER = ("U0NOPE", "random.person@example.com")
@@ -58,16 +57,6 @@ def fake() -> Iterator[FakeSlack]:
     with FakeSlack(token=TOKEN, users=users, app_token="xapp-test") as fake:
         yield fake
         fake.assert_valid()
-
-
-@pytest.fixture
-def settings(loaded: M3) -> Any:
-    return load_settings(
-        SLACK_BOT_TOKEN=TOKEN,
-        SLACK_SIGNING_SECRET=SECRET,
-        DATABASE_URL=loaded.database_url,
-        M3_NOW=NOW,
-    )
 
 
 def views_shown(fake: FakeSlack) -> list[dict[str, Any]]:
