@@ -48,6 +48,14 @@ def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Adv
     return advisor if advisor is not None and advisor.active else None
 
 
+def action_value(body: dict[str, Any]) -> object:
+    """The value of the button clicked (None when the payload carries none)."""
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0].get("value")
+    return None
+
+
 def live_queue(session: Session, advisor: Advisor, today: dt.date) -> Queue:
     views = list_cases(
         session, today=today, advisor_email=advisor.email, states=(CaseState.OPEN, CaseState.LATE)

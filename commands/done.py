@@ -40,7 +40,13 @@ from bot.blocks.queue import ACTION_DONE
 from bot.context import AppContext
 from bot.models import Advisor
 from bot.slack import link_advisor, save_link
-from commands.common import advisor_for, loading_view, notice_view, view_metadata
+from commands.common import (
+    action_value,
+    advisor_for,
+    loading_view,
+    notice_view,
+    view_metadata,
+)
 from commands.home import publish_home
 
 log = logging.getLogger(__name__)
@@ -185,14 +191,6 @@ def _case_gone() -> str:
     return say(texts().case_gone())
 
 
-def _action_value(body: dict[str, Any]) -> object:
-    """The value of the button clicked (None when the payload carries none)."""
-    actions = body.get("actions")
-    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
-        return actions[0].get("value")
-    return None
-
-
 def _picked(state: Mapping[str, Any]) -> object:
     """The value of the case chosen in the picker (None when the state holds none)."""
     block = state.get(PICKER_BLOCK)
@@ -206,7 +204,7 @@ def on_open_button(
 ) -> None:
     ack()
     push = (body.get("container") or {}).get("type") == "view"
-    case_id = call_reports.parse_id(_action_value(body))
+    case_id = call_reports.parse_id(action_value(body))
     if case_id is None:
         # A value no button of ours carries: the case it named cannot be found.
         log.warning("compte rendu: button without a case id")
@@ -344,7 +342,7 @@ def on_action_done(
     """« Fait » on a next action of « Rappels et actions du jour »."""
     ack()
     asker = advisor_for(app_context, client, body["user"]["id"])
-    action_id = call_reports.parse_id(_action_value(body))
+    action_id = call_reports.parse_id(action_value(body))
     if action_id is None:
         return
     if asker is None:

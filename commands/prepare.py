@@ -22,7 +22,7 @@ from bot.blocks.queue import PREPARE_ACTION
 from bot.cases.views import case_view
 from bot.context import AppContext
 from bot.rules import CaseState
-from commands.common import advisor_for, loading_view, notice_view
+from commands.common import action_value, advisor_for, loading_view, notice_view
 
 CLOSED = (CaseState.DONE, CaseState.EXPIRED, CaseState.CANCELLED)
 
@@ -31,7 +31,7 @@ def on_prepare(ack: Ack, body: dict[str, Any], client: WebClient, app_context: A
     ack()
     title = say(words().title())
     opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view(title))
-    view = prepare_view(app_context, client, user_id=body["user"]["id"], value=_value(body))
+    view = prepare_view(app_context, client, user_id=body["user"]["id"], value=action_value(body))
     client.views_update(view_id=opened["view"]["id"], view=view)
 
 
@@ -56,14 +56,6 @@ def prepare_view(
     if view.state in CLOSED:
         return notice_view(title, closed_notice(view, today))
     return prepare_modal(view, today, settings.script_address)
-
-
-def _value(body: dict[str, Any]) -> object:
-    """The value of the button clicked (None when the payload carries none)."""
-    actions = body.get("actions")
-    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
-        return actions[0].get("value")
-    return None
 
 
 def register(app: App) -> None:
