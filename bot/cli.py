@@ -1033,6 +1033,8 @@ def clock_command() -> None:
 def _print_message(message: dict[str, Any]) -> None:
     """A Slack message's words in a terminal, without Slack's marks (bold, italics, links,
     emoji codes) nor its buttons and menus."""
+    from bot.rendering import plain
+
     for block in message["blocks"]:
         if block["type"] == "actions":
             continue
@@ -1040,21 +1042,8 @@ def _print_message(message: dict[str, Any]) -> None:
             e.get("text", "") for e in block.get("elements", [])
         )
         if text:
-            print(_plain(text))
+            print(plain(text))
     print()
-
-
-def _plain(text: str) -> str:
-    """Slack's mrkdwn as plain text: `<url|label>` → label, `<url>` → url, `:emoji:` and the
-    `*` / `_` marks dropped, entities decoded."""
-    import re
-
-    text = re.sub(r"<([^<>|]*)\|([^<>]*)>", r"\2", text)
-    text = re.sub(r"<([^<>]*)>", r"\1", text)
-    text = re.sub(r":[a-z0-9_+-]+: ?", "", text)
-    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
-    text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 @app.command("digest", cls=_Command)

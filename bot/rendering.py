@@ -11,6 +11,7 @@ e-mail HTML autoescapes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -84,6 +85,17 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """`0 essai`, `1 essai`, `2 essais`: French takes the singular below 2; the plural is the
     singular with an `s` unless given."""
     return f"{count} {singular if count <= 1 else (plural_form or singular + 's')}"
+
+
+def plain(text: str) -> str:
+    """Slack's mrkdwn as plain text, for a terminal: `<url|label>` → label, `<url>` → url,
+    `:emoji:` and the `*` / `_` marks dropped, entities decoded."""
+    text = re.sub(r"<([^<>|]*)\|([^<>]*)>", r"\2", text)
+    text = re.sub(r"<([^<>]*)>", r"\1", text)
+    text = re.sub(r":[a-z0-9_+-]+: ?", "", text)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _environment(autoescape: bool) -> Environment:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.stats import say, words
 from bot.models import Advisor, Branch
+from bot.rendering import plain
 from bot.stats import (
     FIGURES,
     Kind,
@@ -202,7 +203,7 @@ def as_table(report: Report) -> Table:
     narrow terminal the columns come in blocks, a branch and its advisors kept together."""
     w = words()
     table = BlockTable(
-        title=say(w.title(report)).replace("*", "").replace(":bar_chart: ", ""),
+        title=plain(say(w.title(report))),
         group_starts=frozenset(
             index for index, line in enumerate(report.lines) if line.level is Level.BRANCH
         ),
