@@ -792,7 +792,7 @@ class _Lines:
                 )
         if "\u00a0" in text:
             text = text.replace("\u00a0", " ")
-        if self.controls.search(text) is None:
+        if text.isprintable() or self.controls.search(text) is None:  # a C loop first
             return text.split(self.delimiter)
         cells = text.split(self.delimiter)
         for index, cell in enumerate(cells):
