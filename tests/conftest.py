@@ -74,17 +74,22 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def engine(migrated_engine: Engine) -> Iterator[Engine]:
-    """The backend's engine, emptied after each test."""
-    yield migrated_engine
-    with migrated_engine.begin() as connection:
-        if migrated_engine.dialect.name == "postgresql":
+def empty(engine: Engine) -> None:
+    """Every table emptied (PostgreSQL's ids start again from 1)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Iterator[Engine]:
+    """The backend's engine, emptied after each test."""
+    yield migrated_engine
+    empty(migrated_engine)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from bot import db
 from bot.cli import app
+from bot.crm import scan
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import FileRefused, LineProblem, read_table
 from bot.crm.rows import PortfolioParser, RowError, sqlite_values
@@ -56,8 +57,20 @@ def control_characters(session: Session) -> list[tuple[str, str, str]]:
 # --- The corpus ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
-def test_broken_export(staff: M3, case: dict[str, Any], factory: sessionmaker[Session]) -> None:
+def test_broken_export(
+    staff: M3,
+    case: dict[str, Any],
+    factory: sessionmaker[Session],
+    processes: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each file of the corpus; on two processes too, as a large file is read (the threshold
+    lowered: any file is shared, half and half)."""
+    if processes == 2:
+        monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(scan, "PARENT_SHARE", 0.5)
     path = BROKEN / case["file"]
     code, summary = staff.json("import", "portfolio", str(path))
     assert code == case["exit"], summary

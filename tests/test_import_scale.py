@@ -27,7 +27,8 @@ from bot.crm import portfolio, rows
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import read_table
-from bot.models import AuditEntry, Base, Case, Client, Contract
+from bot.models import AuditEntry, Case, Client, Contract
+from tests.conftest import empty
 from tests.exports import (
     ADVISORS_HEADER,
     ALICE,
@@ -322,10 +323,10 @@ def test_fingerprints_change_nothing_but_the_time(migrated_engine: Engine, seed:
     the same summaries and the same database as reading every row."""
     try:
         with_fingerprints = _run(migrated_engine, seed, fingerprints=True)
-        _empty(migrated_engine)
+        empty(migrated_engine)
         every_row = _run(migrated_engine, seed, fingerprints=False)
     finally:
-        _empty(migrated_engine)
+        empty(migrated_engine)
     assert with_fingerprints == every_row
 
 
@@ -359,11 +360,11 @@ def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
         try:
             monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 10**9)
             row_by_row = _run(migrated_engine, seed, fingerprints=True)
-            _empty(migrated_engine)
+            empty(migrated_engine)
             monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 1)
             at_once = _run(migrated_engine, seed, fingerprints=True)
         finally:
-            _empty(migrated_engine)
+            empty(migrated_engine)
         assert at_once == row_by_row
         assert keys() == before
 
@@ -400,16 +401,6 @@ def loaded_large(
             for name in ("client", "contract", "m3_case")
         }
     return engine, counts
-
-
-def _empty(engine: Engine) -> None:
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
 
 
 # --- Phones and e-mails: the shortcuts agree with the libraries ----------------------------------

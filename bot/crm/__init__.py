@@ -8,6 +8,9 @@
   parsed into plain values, or rejected with a French reason.
 - `run`: what every import shares: the result, the opening step (read, map the columns, record
   the run), the advisor and branch lookups, diffs and audit rows.
+- `scan`: a portfolio export's records fingerprinted and parsed into staging rows, on two
+  processes for a large file.
+- `stage`: the temporary tables those rows are bulk-loaded into.
 - `portfolio`: `import_portfolio` (one row per contract), which keeps the M+3 cases in step.
 - `advisors`: `import_advisors` (the agency's staff).
 """

@@ -22,7 +22,8 @@ How, at scale (hundreds of thousands of rows, bounded memory):
    column resolves to, the parser's version). A record whose fingerprint is a contract's
    `row_hash` is known: the database already holds exactly what it says, and it is neither
    parsed nor validated again. The others are parsed and written, by batches, to temporary
-   staging tables (`bot.crm.stage`: `executemany` on SQLite, `COPY` on PostgreSQL).
+   staging tables (`bot.crm.stage`: `executemany` on SQLite, `COPY` on PostgreSQL). A large
+   CSV file mostly new to the database is read on two processes (`bot.crm.scan`).
 2. Set-wise statements over the staged rows then settle the duplicates, find each client's
    last row, insert the new clients and contracts (`INSERT … SELECT`), and compare the
    existing ones; only the rows that differ come back to Python, for the audit log.
@@ -67,16 +68,16 @@ from bot.bulk import Loader, foreign_keys_checked_after
 from bot.cases.engine import SyncReport, open_cases, sync_cases
 from bot.corrections import apply_imported
 from bot.crm import stage
-from bot.crm.reading import FileRefused, LineProblem, Table
+from bot.crm.reading import FileRefused, Table
 from bot.crm.rows import (
     CLIENT_FIELDS,
     CONTRACT_FIELDS,
     PortfolioParser,
-    RowError,
     native_values,
     sqlite_values,
 )
 from bot.crm.run import ImportResult, Lookup, Progress, Rejection, audit_rows, diff, start
+from bot.crm.scan import Scanner, scan_file
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
 from bot.models import (
     AuditEntry,
@@ -115,19 +116,23 @@ def import_portfolio(
     progress: Progress | None = None,
     run_kind: str = "portfolio",
     fingerprints: bool = True,
+    parallel: bool = True,
 ) -> ImportResult:
     """Import a portfolio export. Raises `FileRefused` (nothing written: the caller rolls the
     session back) when the file is unreadable or names no advisor the bot knows. `run_kind`
     is recorded on the import run (the demo marks its own). `fingerprints=False` reads every
-    row again (the tests compare both ways)."""
+    row again, `parallel=False` reads a large file on this process alone (`bot.crm.scan`):
+    the tests compare both ways."""
     table, columns, lookup, run = start(
         session, path, run_kind, PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, today
     )
     connection = session.connection()
     stage.create(connection)
-    result = _Import(
+    importer = _Import(
         session, connection, table, columns, lookup, run, today, progress, fingerprints
-    ).run()
+    )
+    importer.path, importer.parallel = path, parallel
+    result = importer.run()
     # On failure the caller rolls back, which takes the staging tables with it.
     stage.drop(connection)
     return result
@@ -166,6 +171,8 @@ class _Import:
         self.today = today
         self.progress = progress
         self.fingerprints = fingerprints
+        self.path: Path | None = None  # the file, when it can be read on two processes
+        self.parallel = False
         self.actor = f"import:{run.id}"
         self.result = ImportResult()
         self.postgresql = connection.dialect.name == "postgresql"
@@ -199,105 +206,33 @@ class _Import:
             plain=table.encoding != "xlsx",
             **self.converters,
         )
-        known = self._known() if self.fingerprints else set()
-        key = _context_key(table, lookup)
-        blake = hashlib.blake2b
-        from_bytes = int.from_bytes
         rows = Loader(self.connection, S, stage.ROW_COLUMNS, ready=True)
         clients = Loader(self.connection, SC, stage.CLIENT_COLUMNS, ready=True)
-        row_buffer, client_buffer = rows.buffer, clients.buffer
-        batch = Loader.BATCH
-        refs: dict[int, int] = {}  # client values (their hash) → their row in stage_client
-        known_hashes, known_lines = self.known_hashes, self.known_lines
-        split = table.split
-        rejected, to_fix = result.rejected, result.to_fix
-        advisor_column = self.columns["advisor"]
-        width = len(table.header)
-        known_advisor = False
-        unknown_advisors: set[str] = set()  # the first few, for the refusal's message
-        unknown_count = 0
-        progress = self.progress
-        next_progress = 5000
-        count = 0
-        for line, raw, cells, problem in table.records():
-            if problem is not None:
-                count += 1
-                rejected.append(Rejection(line, problem))
-                continue
-            fingerprint = from_bytes(
-                blake(raw, digest_size=8, key=key).digest(), "little", signed=True
-            )
-            count += 1
-            if progress is not None and count >= next_progress:
-                progress(count)
-                next_progress += 5000
-            if fingerprint in known:
-                known_hashes.append(fingerprint)
-                known_lines.append(line)
-                continue
-            if cells is None:
-                try:
-                    cells = split(raw)
-                except LineProblem as exc:
-                    rejected.append(Rejection(line, str(exc)))
-                    continue
-            if not known_advisor and len(cells) == width:
-                named = cells[advisor_column]
-                named = named.strip() if type(named) is str else str(named or "").strip()
-                if named and lookup.advisor(named) is None:
-                    if named not in unknown_advisors:
-                        unknown_count += 1
-                        if len(unknown_advisors) < 50:
-                            unknown_advisors.add(named)
-                elif named:
-                    known_advisor = True
-            try:
-                (
-                    client_number,
-                    contract_number,
-                    client,
-                    contract,
-                    flags,
-                    remember,
-                ) = parser.parse(cells)
-            except RowError as exc:
-                if all(_blank(c) for c in cells):
-                    count -= 1  # a blank record: skipped, not counted
-                    continue
-                rejected.append(Rejection(line, str(exc)))
-                continue
-            if flags:
-                to_fix.extend(Rejection(line, flag) for flag in flags)
-            client_key = hash((client_number, client))
-            client_ref = refs.get(client_key)
-            if client_ref is None:
-                client_ref = refs[client_key] = len(refs) + 1
-                client_buffer.append((client_ref, client_key, client_number, *client))
-                if len(client_buffer) >= batch:
-                    clients.flush()
-            row_buffer.append(
-                (
-                    line,
-                    fingerprint if remember and self.fingerprints else None,
-                    client_number,
-                    contract_number,
-                    client_ref,
-                    *contract,
-                )
-            )
-            if len(row_buffer) >= batch:
-                rows.flush()
-        rows.flush()
-        clients.flush()
-        result.rows = count
-        if progress is not None:
-            progress(count)
+        scanner = Scanner(
+            table=table,
+            parser=parser,
+            lookup=lookup,
+            advisor_column=self.columns["advisor"],
+            known=self._known() if self.fingerprints else set(),
+            key=_context_key(table, lookup),
+            remember=self.fingerprints,
+            flush_rows=rows.flush,
+            flush_clients=clients.flush,
+        )
+        scanner.rows, scanner.clients = rows.buffer, clients.buffer
+        found = scan_file(scanner, self.path, self.progress, parallel=self.parallel)
+        result.rows = found.count
+        result.rejected.extend(found.rejected)
+        result.to_fix.extend(found.to_fix)
+        if self.progress is not None:
+            self.progress(found.count)
+        self.known_hashes, self.known_lines = found.known_hashes, found.known_lines
         self.staged = rows.count
-        if known_hashes:
-            known_advisor = True
-        if unknown_advisors and not known_advisor:
+        if found.unknown_advisors and not found.known_advisor:
             raise FileRefused(
-                _unknown_advisors(unknown_advisors, unknown_count, staff=bool(lookup.advisors))
+                _unknown_advisors(
+                    found.unknown_advisors, found.unknown_count, staff=bool(lookup.advisors)
+                )
             )
 
     def _known(self) -> set[int]:
@@ -600,12 +535,10 @@ class _Import:
             wanted[(row[0], hash((row[0], tuple(values))))] = row[0]
         matches = []
         for chunk in _chunks(sorted({number for number, _ in wanted})):
-            for ref, key, number in connection.execute(
-                select(SC.c.client_ref, SC.c.client_key, SC.c.client_number).where(
-                    SC.c.client_number.in_(chunk)
-                )
+            for ref, number in connection.execute(
+                select(SC.c.client_ref, SC.c.client_number).where(SC.c.client_number.in_(chunk))
             ):
-                if (number, key) in wanted:
+                if (number, ref) in wanted:
                     matches.append({"b_number": number, "match_ref": ref})
         if matches:
             connection.execute(
@@ -881,10 +814,6 @@ class _Import:
                 ],
             )
         return result
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.replace("\u00a0", " ").strip())
 
 
 def _fields(table: Any) -> list[Any]:

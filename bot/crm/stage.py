@@ -4,7 +4,8 @@ on PostgreSQL — and read back set-wise by `bot.crm.portfolio`.
 
 - `stage_row`: one row per parsed contract row (its line, fingerprint, numbers, a reference to
   its client values and the contract values);
-- `stage_client`: each distinct set of client values met in the file, once;
+- `stage_client`: each distinct set of client values met in the file, once, by a 64-bit hash
+  of the values (their `client_ref`: the same on both processes of a parallel read);
 - `stage_final`: one row per client of the file: the line and values its details come from;
 - `stage_link`: the case each new contract of a new client goes to;
 - `stage_touched`: the existing clients whose cases the import must bring in step.
@@ -45,7 +46,7 @@ stage_row = Table(
     Column("row_hash", BigInteger),  # NULL: the row is not to be remembered
     Column("client_number", String(64), nullable=False),
     Column("contract_number", String(64), nullable=False),
-    Column("client_ref", Integer, nullable=False),  # its client values: `stage_client`
+    Column("client_ref", BigInteger, nullable=False),  # its client values: `stage_client`
     *_copies(Base.metadata.tables[Contract.__tablename__], CONTRACT_FIELDS),
     Column("contract_id", Integer),  # the existing contract, once looked up
     Column("changed", Boolean),
@@ -54,8 +55,7 @@ stage_row = Table(
 stage_client = Table(
     "m3_stage_client",
     META,
-    Column("client_ref", Integer, primary_key=True),
-    Column("client_key", BigInteger, nullable=False),  # a hash of the values, this import's
+    Column("client_ref", BigInteger, primary_key=True, autoincrement=False),
     Column("client_number", String(64), nullable=False),
     *_copies(Base.metadata.tables[Client.__tablename__], CLIENT_FIELDS),
     **_TEMPORARY,
@@ -65,8 +65,8 @@ stage_final = Table(
     META,
     Column("client_number", String(64), primary_key=True),
     Column("line", Integer, nullable=False),
-    Column("client_ref", Integer),  # NULL: the client keeps its details (a later known row)
-    Column("match_ref", Integer),  # then, the staged values equal to the details it keeps
+    Column("client_ref", BigInteger),  # NULL: the client keeps its details (a later known row)
+    Column("match_ref", BigInteger),  # then, the staged values equal to the details it keeps
     Column("client_id", Integer),
     Column("is_new", Boolean),
     Column("changed", Boolean),
@@ -93,7 +93,7 @@ ROW_COLUMNS = (
     "client_ref",
     *CONTRACT_FIELDS,
 )
-CLIENT_COLUMNS = ("client_ref", "client_key", "client_number", *CLIENT_FIELDS)
+CLIENT_COLUMNS = ("client_ref", "client_number", *CLIENT_FIELDS)
 
 
 # SQLite's page cache while importing (the default is 2 MB): the staging tables and the

@@ -1,0 +1,385 @@
+"""Reading a portfolio export's records into staging rows: the import's work a row at a time
+(fingerprint, split, parse), on one process or, for a large CSV file, on two.
+
+`Scanner.scan` takes records and fills two buffers, the `stage_row` and `stage_client` tuples
+of `bot.crm.stage`, handing them to the caller's writers a batch at a time; what else it
+finds (the rejected lines, the values to fix in the CRM, the known fingerprints, whether the
+file names an advisor the bot knows) is its `Scan`.
+
+`scan_file` reads a large CSV file on two processes: the import's own process takes the
+records up to a line (`PARENT_SHARE` of the file) and writes every staged row; a forked child
+takes the records after it and sends its rows through a pipe, a batch at a time. Both read the
+file's records from the start (cheap: lines only), so both cut them at the same records
+whatever quotes span lines. The child's client references are negative, the parent's
+positive: they never meet. The child never touches the database (its connection is the
+parent's: it inherits it and leaves it alone). Where `fork` is missing (not Linux) or one
+processor is all there is, the file is read on one process; the result is the same.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import multiprocessing
+import os
+import traceback
+from array import array
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import dropwhile, takewhile
+from pathlib import Path
+from typing import Any
+
+from bot.crm.reading import FileRefused, LineProblem, Record, Table
+from bot.crm.rows import PortfolioParser, RowError
+from bot.crm.run import Lookup, Progress, Rejection
+
+# From this size, a CSV file is read on two processes (below, starting the child costs more
+# than it saves).
+PARALLEL_BYTES = 8 << 20
+# The parent's part of the records: it also writes every row, the child's included.
+PARENT_SHARE = 0.2
+CHILD_BATCH = 1000  # rows a message from the child
+DRAIN_EVERY = 250  # records the parent reads between two looks at the pipe
+PIPE_BYTES = 1 << 20  # the pipe's buffer, where Linux lets it grow (a few messages)
+UNKNOWN_KEPT = 50  # unknown advisor names kept for the refusal's message
+
+
+@dataclass
+class Scan:
+    """What reading records found, besides the staged rows."""
+
+    count: int = 0  # records, blank ones aside
+    rejected: list[Rejection] = field(default_factory=list)
+    to_fix: list[Rejection] = field(default_factory=list)
+    known_hashes: array[int] = field(default_factory=lambda: array("q"))
+    known_lines: array[int] = field(default_factory=lambda: array("q"))
+    known_advisor: bool = False  # a row names an advisor the bot knows
+    unknown_advisors: set[str] = field(default_factory=set)  # the first few
+    unknown_count: int = 0
+
+    def add(self, other: Scan) -> None:
+        self.count += other.count
+        self.rejected.extend(other.rejected)
+        self.to_fix.extend(other.to_fix)
+        self.known_hashes.extend(other.known_hashes)
+        self.known_lines.extend(other.known_lines)
+        self.known_advisor = self.known_advisor or other.known_advisor
+        names = self.unknown_advisors | other.unknown_advisors
+        if self.unknown_count + other.unknown_count <= UNKNOWN_KEPT:
+            self.unknown_count = len(names)  # both complete: the names met twice count once
+        else:
+            self.unknown_count += other.unknown_count
+        self.unknown_advisors = set(sorted(names, key=str.casefold)[:UNKNOWN_KEPT])
+
+
+class Scanner:
+    """Reads records into the `rows` and `clients` buffers; `flush_rows` and `flush_clients`
+    (the caller's) must empty them, in place, when called."""
+
+    BATCH = 5000
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        parser: PortfolioParser,
+        lookup: Lookup,
+        advisor_column: int,
+        known: set[int],
+        key: bytes,
+        remember: bool,
+        flush_rows: Callable[[], None],
+        flush_clients: Callable[[], None],
+    ) -> None:
+        self.table = table
+        self.parser = parser
+        self.lookup = lookup
+        self.advisor_column = advisor_column
+        self.known = known
+        self.key = key
+        self.remember = remember  # fingerprints are kept (else every row is read again)
+        self.rows: list[tuple[Any, ...]] = []
+        self.clients: list[tuple[Any, ...]] = []
+        self.flush_rows = flush_rows
+        self.flush_clients = flush_clients
+        # The client values staged so far, by their hash (their `client_ref`).
+        self.staged_clients: set[int] = set()
+        self.batch = self.BATCH
+
+    def scan(
+        self,
+        records: Iterable[Record],
+        progress: Callable[[int], None] | None = None,
+        every: int = 5000,
+    ) -> Scan:
+        """Read `records`; `progress` is told the count every `every` records."""
+        found = Scan()
+        table, lookup, parser = self.table, self.lookup, self.parser
+        known, key, remember = self.known, self.key, self.remember
+        blake = hashlib.blake2b
+        from_bytes = int.from_bytes
+        row_buffer, client_buffer = self.rows, self.clients
+        flush_rows, flush_clients, batch = self.flush_rows, self.flush_clients, self.batch
+        staged_clients = self.staged_clients
+        known_hashes, known_lines = found.known_hashes, found.known_lines
+        split = table.split
+        rejected, to_fix = found.rejected, found.to_fix
+        advisor_column = self.advisor_column
+        width = len(table.header)
+        known_advisor = False
+        unknown_advisors = found.unknown_advisors
+        unknown_count = 0
+        next_progress = every
+        count = 0
+        for line, raw, cells, problem in records:
+            if problem is not None:
+                count += 1
+                rejected.append(Rejection(line, problem))
+                continue
+            fingerprint = from_bytes(
+                blake(raw, digest_size=8, key=key).digest(), "little", signed=True
+            )
+            count += 1
+            if progress is not None and count >= next_progress:
+                progress(count)
+                next_progress += every
+            if fingerprint in known:
+                known_hashes.append(fingerprint)
+                known_lines.append(line)
+                continue
+            if cells is None:
+                try:
+                    cells = split(raw)
+                except LineProblem as exc:
+                    rejected.append(Rejection(line, str(exc)))
+                    continue
+            if not known_advisor and len(cells) == width:
+                named = cells[advisor_column]
+                named = named.strip() if type(named) is str else str(named or "").strip()
+                if named and lookup.advisor(named) is None:
+                    if named not in unknown_advisors:
+                        unknown_count += 1
+                        if len(unknown_advisors) < UNKNOWN_KEPT:
+                            unknown_advisors.add(named)
+                elif named:
+                    known_advisor = True
+            try:
+                (
+                    client_number,
+                    contract_number,
+                    client,
+                    contract,
+                    flags,
+                    keep,
+                ) = parser.parse(cells)
+            except RowError as exc:
+                if all(_blank(c) for c in cells):
+                    count -= 1  # a blank record: skipped, not counted
+                    continue
+                rejected.append(Rejection(line, str(exc)))
+                continue
+            if flags:
+                to_fix.extend(Rejection(line, flag) for flag in flags)
+            client_ref = hash((client_number, client))
+            if client_ref not in staged_clients:
+                staged_clients.add(client_ref)
+                client_buffer.append((client_ref, client_number, *client))
+                if len(client_buffer) >= batch:
+                    flush_clients()
+            row_buffer.append(
+                (
+                    line,
+                    fingerprint if keep and remember else None,
+                    client_number,
+                    contract_number,
+                    client_ref,
+                    *contract,
+                )
+            )
+            if len(row_buffer) >= batch:
+                flush_rows()
+        flush_rows()
+        flush_clients()
+        found.count = count
+        found.known_advisor = known_advisor or bool(known_hashes)
+        found.unknown_count = unknown_count
+        return found
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.replace("\u00a0", " ").strip())
+
+
+def scan_file(
+    scanner: Scanner, path: Path | None, progress: Progress | None, *, parallel: bool = True
+) -> Scan:
+    """Read the whole table: on two processes when `parallel` allows it, the file is a large
+    CSV, most of its rows are not known already (a daily re-import has little to read: a
+    second process would cost more than it saves) and the machine can; else on this one."""
+    table = scanner.table
+    cut = None
+    if parallel and path is not None and table.encoding != "xlsx" and _can_fork():
+        lines = _count_lines(path)
+        if lines > 2 * len(scanner.known):
+            cut = max(2, int(lines * PARENT_SHARE))
+    if cut is None:
+        return scanner.scan(table.records(), progress)
+    return _TwoProcesses(scanner, cut, progress).run()
+
+
+def _can_fork() -> bool:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        processors = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        processors = os.cpu_count() or 1
+    return processors > 1
+
+
+def _count_lines(path: Path) -> int:
+    """The file's lines (ending with LF, CRLF or CR alone), or 0 when it is too small to share
+    (or cannot be read: the reading will say why)."""
+    try:
+        if path.stat().st_size < PARALLEL_BYTES:
+            return 0
+        lf = cr = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                lf += chunk.count(b"\n")
+                cr += chunk.count(b"\r")
+    except OSError:
+        return 0
+    return lf or cr
+
+
+class _TwoProcesses:
+    def __init__(self, scanner: Scanner, cut: int, progress: Progress | None) -> None:
+        self.scanner = scanner
+        self.cut = cut
+        self.progress = progress
+        self.own = 0  # records read here so far
+        self.theirs = 0  # records read by the child so far
+        self.child_scan: Scan | None = None
+
+    def run(self) -> Scan:
+        context = multiprocessing.get_context("fork")
+        reading, writing = context.Pipe(duplex=False)
+        _grow_pipe(writing.fileno())
+        child = context.Process(target=_child, args=(self.scanner, self.cut, writing), daemon=True)
+        # The child's garbage collector leaves the parent's objects alone (else it would
+        # touch, and so copy, every page of them).
+        gc.freeze()
+        try:
+            child.start()
+        finally:
+            gc.unfreeze()
+        writing.close()
+        self.pipe = reading
+        scanner = self.scanner
+        self.write_rows = scanner.flush_rows
+
+        records = scanner.table.records()
+        try:
+            found = scanner.scan(
+                takewhile(lambda record: record[0] <= self.cut, records),
+                self._own_progress,
+                every=DRAIN_EVERY,
+            )
+            _close(records)
+            while self.child_scan is None:
+                self._drain(block=True)
+            found.add(self.child_scan)
+            return found
+        finally:
+            _close(records)
+            reading.close()
+            if child.is_alive():
+                child.terminate()
+            child.join()
+
+    def _own_progress(self, count: int) -> None:
+        self.own = count
+        self._drain(block=False)  # often enough that the child never waits on a full pipe
+        if self.progress is not None and count % 5000 < DRAIN_EVERY:
+            self.progress(self.own + self.theirs)
+
+    def _drain(self, *, block: bool) -> None:
+        scanner = self.scanner
+        while self.child_scan is None and (block or self.pipe.poll()):
+            try:
+                kind, payload, count = self.pipe.recv()
+            except EOFError:
+                raise RuntimeError("le processus de lecture s'est arrêté sans finir") from None
+            if kind == "rows":
+                scanner.rows.extend(payload)
+                if len(scanner.rows) >= scanner.batch:
+                    self.write_rows()
+            elif kind == "clients":  # those this process has not staged already
+                staged = scanner.staged_clients
+                for client in payload:
+                    if client[0] not in staged:
+                        staged.add(client[0])
+                        scanner.clients.append(client)
+                if len(scanner.clients) >= scanner.batch:
+                    scanner.flush_clients()
+            elif kind == "done":
+                self.write_rows()
+                scanner.flush_clients()
+                self.child_scan = payload
+                return
+            elif kind == "refused":
+                raise FileRefused(payload)
+            else:
+                raise RuntimeError(f"la lecture du fichier a échoué :\n{payload}")
+            self.theirs = count
+            if self.progress is not None and block:
+                self.progress(self.own + self.theirs)
+            block = False
+
+
+def _child(scanner: Scanner, cut: int, pipe: Any) -> None:
+    """The forked reader: the records after line `cut`, its rows sent a batch at a time."""
+    sent = 0
+
+    def send(kind: str, buffer: list[tuple[Any, ...]]) -> None:
+        if buffer:
+            pipe.send((kind, buffer[:], sent))
+            buffer.clear()
+
+    def progress(count: int) -> None:
+        nonlocal sent
+        sent = count
+
+    scanner.flush_rows = lambda: send("rows", scanner.rows)
+    scanner.flush_clients = lambda: send("clients", scanner.clients)
+    scanner.batch = CHILD_BATCH
+    try:
+        records: Iterator[Record] = dropwhile(
+            lambda record: record[0] <= cut, scanner.table.records()
+        )
+        found = scanner.scan(records, progress)
+        pipe.send(("done", found, found.count))
+    except FileRefused as exc:
+        pipe.send(("refused", str(exc), 0))
+    except BaseException:
+        pipe.send(("failed", traceback.format_exc(), 0))
+    finally:
+        pipe.close()
+
+
+def _close(records: Iterator[Record]) -> None:
+    """Close the file under records left unfinished."""
+    if isinstance(records, Generator):
+        records.close()
+
+
+def _grow_pipe(fd: int) -> None:
+    """A larger pipe buffer (Linux): the child writes on while the parent is busy."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass

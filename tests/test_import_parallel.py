@@ -1,0 +1,177 @@
+"""A large CSV export is read on two processes (`bot.crm.scan`), on SQLite and PostgreSQL: the
+same summaries and the same database as on one, whatever falls on either side of the cut
+(records spanning lines, rejected and flagged rows, a contract twice, a client's details that
+change between its rows), and a file refused by the child is refused as on one process.
+
+The file sizes here are small: the threshold is lowered so that they are shared."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from bot import db
+from bot.crm import scan
+from bot.crm.advisors import import_advisors
+from bot.crm.portfolio import import_portfolio
+from bot.crm.reading import FileRefused
+from bot.demo_data import HEADER, advisor_emails, demo_advisors_csv, generate_rows, write_csv
+from bot.models import AuditEntry, Case, Client, Contract, ImportRun, RejectedRow
+from tests.conftest import empty
+
+DAY = dt.date(2026, 11, 23)
+FORKS: list[int] = []
+os.register_at_fork(after_in_parent=lambda: FORKS.append(os.getpid()))
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any file is shared, half and half."""
+    monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(scan, "PARENT_SHARE", 0.5)
+
+
+def export(path: Path, seed: int) -> Path:
+    """An invented export (clients' rows scattered through the file) with, in each half: a row
+    whose address spans two lines (the middle ones: one of them straddles the cut), a date
+    that does not exist, a bad phone, a NUL in a name; and across the halves: a contract
+    repeated with the same values and with other values, a client whose address changes on
+    its last row."""
+    rows = generate_rows(
+        today=DAY, advisors=advisor_emails(demo_advisors_csv()), clients=400, seed=seed
+    )
+    middle = len(rows) // 2
+    for index in range(middle - 4, middle + 4):
+        rows[index]["Adresse"] = f"{index} rue des Lilas\nBâtiment B"
+    for index in (3, len(rows) - 3):
+        rows[index]["Date d'effet"] = "31/02/2026"
+    for index in (4, len(rows) - 4):
+        rows[index]["Téléphone"] = "12 34"
+    rows[len(rows) - 6]["Nom"] = "BER\x00TRAND"
+    rows.append(dict(rows[10]))  # the same contract again, the same values
+    rows.append({**rows[11], "Produit": "Autre produit"})  # again, other values
+    client = rows[12]["N° client"]
+    last = max(i for i, row in enumerate(rows) if row["N° client"] == client)
+    rows.append({**rows[last], "N° contrat": "K-FIN-1", "Adresse": "1 place Neuve"})
+    write_csv(path, rows)
+    return path
+
+
+def state(engine: Engine) -> dict[str, Any]:
+    """Everything the import writes, without the ids and times it draws."""
+    factory = db.session_factory(engine)
+    with factory() as session:
+        numbers = dict(session.execute(select(Client.id, Client.number)).all())
+        cases = {c.id: (numbers[c.client_id], c.effect_date) for c in session.scalars(select(Case))}
+
+        def columns(item: Any, *skip: str) -> tuple[Any, ...]:
+            return tuple(
+                getattr(item, c.key)
+                for c in item.__table__.columns
+                if c.key not in ("id", "created_at", "updated_at", "at", *skip)
+            )
+
+        return {
+            "clients": sorted((columns(c) for c in session.scalars(select(Client))), key=repr),
+            "contracts": sorted(
+                (
+                    (
+                        numbers[k.client_id],
+                        cases.get(k.case_id) if k.case_id else None,
+                        *columns(k, "client_id", "case_id"),
+                    )
+                    for k in session.scalars(select(Contract))
+                ),
+                key=repr,
+            ),
+            "cases": sorted(
+                (
+                    (numbers[c.client_id], *columns(c, "client_id"))
+                    for c in session.scalars(select(Case))
+                ),
+                key=repr,
+            ),
+            "rejected": sorted((r.line, r.reason) for r in session.scalars(select(RejectedRow))),
+            "runs": [
+                (r.rows, r.created, r.updated, r.unchanged)
+                for r in session.scalars(select(ImportRun).order_by(ImportRun.id))
+            ],
+            "audit": sorted(
+                (
+                    (a.entity, a.field, a.old_value, a.new_value)
+                    for a in session.scalars(select(AuditEntry))
+                    if a.entity != "case"
+                ),
+                key=repr,
+            ),
+        }
+
+
+def imports(engine: Engine, files: list[Path], *, parallel: bool) -> list[dict[str, Any]]:
+    factory = db.session_factory(engine)
+    with factory.begin() as session:
+        import_advisors(session, demo_advisors_csv(), today=DAY)
+    summaries = []
+    for path in files:
+        with factory.begin() as session:
+            result = import_portfolio(session, path, today=DAY, parallel=parallel)
+        summaries.append(result.as_dict())
+    return summaries
+
+
+@pytest.mark.usefixtures("shared")
+@pytest.mark.parametrize("seed", [1, 2026])
+def test_two_processes_give_what_one_gives(engine: Engine, tmp_path: Path, seed: int) -> None:
+    path = export(tmp_path / "export.csv", seed)
+    FORKS.clear()
+    two = imports(engine, [path, path], parallel=True)
+    forks = len(FORKS)
+    two_state = state(engine)
+    empty(engine)
+    one = imports(engine, [path, path], parallel=False)
+    assert len(FORKS) == forks  # one process: no child
+    assert forks == 1  # the first import only: at the second, every row is known
+    assert two == one
+    assert two_state == state(engine)
+
+    first, again = one
+    lines = {r["line"] for r in first["rejected"]}
+    assert len(lines) == 4  # two impossible dates, the NUL, the contract with other values
+    assert any("déjà présent" in r["reason"] for r in first["rejected"])
+    assert sum("téléphone invalide" in r["reason"] for r in first["to_fix"]) >= 2
+    assert (again["created"], again["updated"]) == (0, 0)
+    client = export_client_address(engine, path)
+    assert client == "1 place Neuve"
+
+
+def export_client_address(engine: Engine, path: Path) -> str | None:
+    """The stored address of the client whose last row is the file's last one."""
+    last = path.read_bytes().rstrip(b"\r\n").rsplit(b"\r\n", 1)[1].decode("cp1252")
+    number = last.split(";")[HEADER.index("N° client")]
+    with db.session_factory(engine)() as session:
+        return session.scalars(select(Client.address).where(Client.number == number)).one()
+
+
+@pytest.mark.usefixtures("shared")
+def test_a_file_the_child_refuses_is_refused(engine: Engine, tmp_path: Path) -> None:
+    """A UTF-16 file cut short in its second half: the child meets the end first, and the
+    refusal is the one a single process gives."""
+    source = export(tmp_path / "export.csv", 7).read_bytes().decode("cp1252")
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + source.encode("utf-16-le")[:-1])
+    messages = []
+    for parallel in (True, False):
+        FORKS.clear()
+        with pytest.raises(FileRefused) as refused:
+            imports(engine, [path], parallel=parallel)
+        messages.append(str(refused.value))
+        assert len(FORKS) == (1 if parallel else 0)
+        empty(engine)
+    assert messages[0] == messages[1]
+    assert "UTF-16" in messages[0]
