@@ -382,26 +382,23 @@ class _Import:
     def _final_rows(self, known_rows: list[tuple[int, str, str]]) -> None:
         """Each client's last row: its details are the client's."""
         connection = self.connection
-        ranked = select(
-            S.c.client_number,
-            S.c.line,
-            S.c.client_ref,
-            func.row_number()
-            .over(partition_by=S.c.client_number, order_by=S.c.line.desc())
-            .label("rank"),
-        ).subquery()
+        last = (
+            select(S.c.client_number, func.max(S.c.line).label("line"))
+            .group_by(S.c.client_number)
+            .subquery()
+        )
         connection.execute(
             insert(F).from_select(
                 ["client_number", "line", "client_ref", "client_id", "is_new"],
                 select(
-                    ranked.c.client_number,
-                    ranked.c.line,
-                    ranked.c.client_ref,
+                    last.c.client_number,
+                    last.c.line,
+                    S.c.client_ref,
                     _client.c.id,
                     _client.c.id.is_(None),
                 )
-                .outerjoin(_client, _client.c.number == ranked.c.client_number)
-                .where(ranked.c.rank == 1),
+                .join(S, S.c.line == last.c.line)
+                .outerjoin(_client, _client.c.number == last.c.client_number),
             )
         )
         # A later known row of the client: its details (those in the database) win.
