@@ -38,7 +38,7 @@ from bot.crm.run import Lookup, Progress, Rejection
 # than it saves).
 PARALLEL_BYTES = 8 << 20
 # The parent's part of the records: it also writes every row, the child's included.
-PARENT_SHARE = 0.2
+PARENT_SHARE = 0.3
 CHILD_BATCH = 1000  # rows a message from the child
 DRAIN_EVERY = 250  # records the parent reads between two looks at the pipe
 PIPE_BYTES = 1 << 20  # the pipe's buffer, where Linux lets it grow (a few messages)
