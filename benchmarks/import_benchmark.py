@@ -84,7 +84,9 @@ def run_child(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> Run:
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
         # wait4 reaps the child and returns its rusage alone (RUSAGE_CHILDREN would give the
-        # maximum over every child so far).
+        # maximum over every child so far); Linux counts in the children it reaped itself, so
+        # the peak of an import read on two processes is the larger of the two (the in-process
+        # runs print both).
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -268,10 +270,16 @@ def measure_in_process(args: argparse.Namespace) -> int:
     for path in args.measure:
         start = time.perf_counter()
         with factory.begin() as session:
-            result = import_portfolio(session, path, today=args.today)
+            result = import_portfolio(
+                session, path, today=args.today, parallel=not args.one_process
+            )
         seconds = time.perf_counter() - start
         print(json.dumps({"seconds": seconds, "created": result.created}), flush=True)
     engine.dispose()
+    # This process's peak, and its reader child's (a large file is read on two processes).
+    own = max_rss_mb(resource.getrusage(resource.RUSAGE_SELF))
+    reader = max_rss_mb(resource.getrusage(resource.RUSAGE_CHILDREN))
+    print(json.dumps({"peak_mb": own, "reader_peak_mb": reader}), flush=True)
     return 0
 
 
@@ -288,22 +296,30 @@ def in_process_runs(
         str(Path(__file__).resolve()),
         f"--database-url={database_url}",
         f"--today={ARGS_TODAY[0].isoformat()}",
+        *(["--one-process"] if ONE_PROCESS else []),
         "--measure",
         *(str(path) for _, path, _ in files),
     ]
     run = run_child(command, env=dict(os.environ), cwd=tmp)
     check(run, f"in-process imports ({label})")
-    print(f"{label}, in one process (the importer alone, without the CLI's start-up)")
-    for (name, _, _), line in zip(files, run.stdout.splitlines(), strict=True):
+    how = "read on one process" if ONE_PROCESS else "a large file read on two processes"
+    print(f"{label}, the importer alone, without the CLI's start-up ({how})")
+    *lines, peaks = run.stdout.splitlines()
+    for (name, _, _), line in zip(files, lines, strict=True):
         seconds = json.loads(line)["seconds"]
         ratios = "  ".join(
             f"{seconds / floor:5.1f}× {floor_name}" for floor_name, floor in floors.items() if floor
         )
         print(f"  {name:<18} {seconds:7.2f} s  {ratios}")
-    print(f"  (peak of that process, all three imports: {run.peak_mb:.0f} MB)")
+    peak = json.loads(peaks)
+    print(
+        f"  (peaks, all three imports: the process {peak['peak_mb']:.0f} MB, its reader child "
+        f"{peak['reader_peak_mb']:.0f} MB)"
+    )
 
 
 ARGS_TODAY: list[dt.date] = []
+ONE_PROCESS = False
 
 
 def import_runs(
@@ -452,11 +468,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="skip the imports timed in one process (without the CLI's start-up)",
     )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="the in-process imports read the file on one process (parallel=False)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--generate-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     ARGS_TODAY[:] = [args.today]
+    global ONE_PROCESS
+    ONE_PROCESS = args.one_process
     if args.measure:
         return measure_in_process(args)
 
