@@ -228,6 +228,11 @@ class _Import:
             self.progress(found.count)
         self.known_hashes, self.known_lines = found.known_hashes, found.known_lines
         self.staged = rows.count
+        if not found.count:
+            raise FileRefused(
+                "le fichier ne contient aucune ligne de contrat, seulement ses en-têtes : "
+                "vérifiez les filtres de l'export dans Lagon"
+            )
         if found.unknown_advisors and not found.known_advisor:
             raise FileRefused(
                 _unknown_advisors(

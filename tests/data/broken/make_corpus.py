@@ -188,6 +188,18 @@ def main() -> None:
         }
     )
 
+    # The header alone (an export filtered down to nothing), then lines of empty cells.
+    write("header-only.csv", (text([]) + ";" * (len(HEADER) - 1) + "\r\n").encode("cp1252"))
+    cases.append(
+        {
+            "file": "header-only.csv",
+            "kind": "the header alone, then a line of empty cells",
+            "exit": 2,
+            "error": "aucune ligne de contrat",
+            "contracts": 0,
+        }
+    )
+
     # UTF-16 without its byte order mark.
     write("utf16-no-bom.csv", text(rows(), delimiter="\t").encode("utf-16-le"))
     cases.append(
