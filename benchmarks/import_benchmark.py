@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -256,6 +257,58 @@ def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
     return f"{plain}{separator}options=-csearch_path%3D{schema}", drop
 
 
+class TreeMemory:
+    """The largest PSS of this process and its children together, sampled every `period`
+    seconds in a thread (Linux: `/proc/PID/smaps_rollup`). PSS splits a page shared by
+    several processes between them, so a reader child's pages still shared with its parent
+    (the modules, the data it inherited) count once; its RSS counts them again."""
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period = period
+        self.peak_kb = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        if Path("/proc/self/smaps_rollup").exists():
+            self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    @property
+    def peak_mb(self) -> float | None:
+        return self.peak_kb / 1024 if self.peak_kb else None
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.period):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in _tree()))
+
+
+def _tree() -> list[int]:
+    own = os.getpid()
+    pids = [own]
+    for task in Path(f"/proc/{own}/task").iterdir():
+        try:
+            pids.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass  # gone meanwhile
+    return 0
+
+
 def measure_in_process(args: argparse.Namespace) -> int:
     """The child of `in_process_runs`: the three imports timed after the modules are loaded."""
     from bot import db
@@ -267,19 +320,23 @@ def measure_in_process(args: argparse.Namespace) -> int:
     factory = db.session_factory(engine)
     with factory.begin() as session:
         import_advisors(session, demo_advisors_csv(), today=args.today)
+    trees = []
     for path in args.measure:
-        start = time.perf_counter()
-        with factory.begin() as session:
-            result = import_portfolio(
-                session, path, today=args.today, parallel=not args.one_process
-            )
-        seconds = time.perf_counter() - start
+        with TreeMemory() as memory:
+            start = time.perf_counter()
+            with factory.begin() as session:
+                result = import_portfolio(
+                    session, path, today=args.today, parallel=not args.one_process
+                )
+            seconds = time.perf_counter() - start
+        trees.append(memory.peak_mb)
         print(json.dumps({"seconds": seconds, "created": result.created}), flush=True)
     engine.dispose()
-    # This process's peak, and its reader child's (a large file is read on two processes).
+    # This process's peak RSS, its reader child's (a large file is read on two processes),
+    # and each import's largest PSS of the two together.
     own = max_rss_mb(resource.getrusage(resource.RUSAGE_SELF))
     reader = max_rss_mb(resource.getrusage(resource.RUSAGE_CHILDREN))
-    print(json.dumps({"peak_mb": own, "reader_peak_mb": reader}), flush=True)
+    print(json.dumps({"peak_mb": own, "reader_peak_mb": reader, "pss_mb": trees}), flush=True)
     return 0
 
 
@@ -313,9 +370,12 @@ def in_process_runs(
         print(f"  {name:<18} {seconds:7.2f} s  {ratios}")
     peak = json.loads(peaks)
     print(
-        f"  (peaks, all three imports: the process {peak['peak_mb']:.0f} MB, its reader child "
-        f"{peak['reader_peak_mb']:.0f} MB)"
+        f"  (peak RSS, all three imports: the process {peak['peak_mb']:.0f} MB, its reader "
+        f"child {peak['reader_peak_mb']:.0f} MB)"
     )
+    if all(peak["pss_mb"]):
+        together = " / ".join(f"{mb:.0f}" for mb in peak["pss_mb"])
+        print(f"  (peak PSS of the process and its reader child together: {together} MB)")
 
 
 ARGS_TODAY: list[dt.date] = []
