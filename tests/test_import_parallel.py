@@ -25,6 +25,9 @@ from bot.demo_data import HEADER, advisor_emails, demo_advisors_csv, generate_ro
 from bot.models import AuditEntry, Case, Client, Contract, ImportRun, RejectedRow
 from tests.conftest import empty
 
+pytestmark = pytest.mark.skipif(
+    not scan._can_fork(), reason="a file is shared only on Linux with two processors"
+)
 DAY = dt.date(2026, 11, 23)
 FORKS: list[int] = []
 os.register_at_fork(after_in_parent=lambda: FORKS.append(os.getpid()))

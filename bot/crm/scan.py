@@ -12,8 +12,8 @@ takes the records after it and sends its rows through a pipe, a batch at a time.
 file's records from the start (cheap: lines only), so both cut them at the same records
 whatever quotes span lines. The child's client references are negative, the parent's
 positive: they never meet. The child never touches the database (its connection is the
-parent's: it inherits it and leaves it alone). Where `fork` is missing (not Linux) or one
-processor is all there is, the file is read on one process; the result is the same.
+parent's: it inherits it and leaves it alone). Elsewhere than on Linux, or with one processor,
+the file is read on one process; the result is the same.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+import sys
 import traceback
 from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -229,13 +230,11 @@ def scan_file(
 
 
 def _can_fork() -> bool:
-    if "fork" not in multiprocessing.get_all_start_methods():
+    """Linux with two processors at least (macOS has `fork`, but its system libraries are not
+    safe in a forked child; Windows has none)."""
+    if not sys.platform.startswith("linux"):
         return False
-    try:
-        processors = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        processors = os.cpu_count() or 1
-    return processors > 1
+    return len(os.sched_getaffinity(0)) > 1
 
 
 def _count_lines(path: Path) -> int:
