@@ -81,6 +81,12 @@ def slack_escape(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_unescape(text: str) -> str:
+    """The three entities Slack writes for `<`, `>` and `&` (in a slash command's text, in
+    mrkdwn) decoded: what the person typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """`0 essai`, `1 essai`, `2 essais`: French takes the singular below 2; the plural is the
     singular with an `s` unless given."""
@@ -95,7 +101,7 @@ def plain(text: str) -> str:
     text = re.sub(r":[a-z0-9_+-]+: ?", "", text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return slack_unescape(text)
 
 
 def _environment(autoescape: bool) -> Environment:

@@ -8,6 +8,7 @@ the table; empty, `help` or unknown input answers with it (ephemeral, in French)
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from bot.blocks.digest import digest_message, list_message
 from bot.blocks.queue import words as queue_words
 from bot.context import AppContext
 from bot.models import Advisor
+from bot.rendering import slack_unescape
 from bot.slack import link_advisor, save_link
 from commands.common import advisor_for, live_queue
 from commands.home import publish_home
@@ -218,6 +220,12 @@ def send_help(respond: Respond, prefix: str = "") -> None:
 ECHO_LIMIT = 60
 
 
+def typed(text: str) -> str:
+    """A command's text as the person typed it: Slack's entities (`&amp;`, `&lt;`, `&gt;`)
+    decoded, accents composed (`é` typed as `e` and a combining accent reads as `é`)."""
+    return unicodedata.normalize("NFC", slack_unescape(text)).strip()
+
+
 def echoed(text: str) -> str:
     """What the user typed, as the answer quotes it back: on one line, cut to ECHO_LIMIT
     characters (a pasted megabyte is not sent back)."""
@@ -229,8 +237,10 @@ def on_m3(
     ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, app_context: AppContext
 ) -> None:
     ack()
-    text = (command.get("text") or "").strip()
-    name, _, args = text.partition(" ")
+    text = typed(command.get("text") or "")
+    parts = text.split(None, 1)  # any white space after the subcommand (a tab, a no-break space)
+    name = parts[0] if parts else ""
+    args = parts[1] if len(parts) > 1 else ""
     subcommand = find(name)
     if subcommand is None or subcommand.handler is cmd_help:
         # The help is everyone's, even before the bot knows who asks (it asks Slack for nothing).

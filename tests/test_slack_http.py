@@ -49,6 +49,28 @@ def test_unknown_subcommand_answers_with_help(server: str, responses: Responses)
     assert "/m3 list" in answer["text"] and "*" not in answer["text"]
 
 
+def test_what_slack_escapes_is_read_as_typed(server: str, responses: Responses) -> None:
+    """Slack sends `<`, `>` and `&` as entities: the echo escapes them once (Slack shows
+    « bonjour <b> & co »), not twice (« &lt;b&gt; »)."""
+    assert slash(server, "bonjour &lt;b&gt; &amp; co", responses) == 200
+    (answer,) = responses.wait()
+    assert "Commande inconnue «\u00a0bonjour &lt;b&gt; &amp; co\u00a0»" in answer["text"]
+    assert "&amp;lt;" not in json.dumps(answer)
+
+
+def test_a_subcommand_is_read_whatever_the_space_and_accents(
+    server: str, responses: Responses, factory: sessionmaker[Session]
+) -> None:
+    """A tab after the subcommand, an accent typed as a letter and a combining mark (as some
+    keyboards send « é »): the subcommand is understood."""
+    assert slash(server, "absent\tdu 30/11 au 04/12", responses) == 200
+    (absence,) = responses.wait(1)
+    assert "pas de récapitulatif du 30/11/2026 au 04/12/2026" in absence["text"]
+    assert slash(server, "re\u0301cap", responses) == 200
+    digest = responses.wait(2)[1]
+    assert digest["text"] == "Récapitulatif renvoyé en message privé."
+
+
 def test_list_shows_my_queue_only(
     server: str, responses: Responses, loaded: M3, fake: FakeSlack
 ) -> None:
