@@ -238,7 +238,9 @@ def find_advisors(session: Session, text: str) -> list[Advisor]:
     raw = text.strip()
     mention = _MENTION.match(raw)
     if mention:
-        found = session.scalar(select(Advisor).where(Advisor.slack_user_id == mention.group(1)))
+        # Slack's ids are upper case (the text may have been folded to lower case on the way).
+        user_id = mention.group(1).upper()
+        found = session.scalar(select(Advisor).where(Advisor.slack_user_id == user_id))
         return [found] if found is not None else []
     wanted = fold(raw.lstrip("@")).replace(" ", ".")
     if not wanted:

@@ -177,6 +177,16 @@ def test_a_manager_gets_any_branch_or_advisor(
     assert [row[0]["text"] for row in table["rows"]][2:] == ["Agence Corniche", "Alice Martin"]
 
 
+def test_a_mention_names_the_advisor(server: str, fake: FakeSlack, responses: Responses) -> None:
+    """`/m3 stats <@U…>`: Slack sends a mention with the user's id, in upper case, which
+    reading the words around it (folded to lower case) does not change."""
+    _ask(server, fake, responses, f"stats {RANGE}", BRUNO_ID)  # Bruno has used the bot
+    _ask(server, fake, responses, f"stats {RANGE} <@{BRUNO_ID}|bruno>", CLARA_ID)
+    _, asked = fake.calls_to("chat.postMessage")
+    (table,) = [b for b in asked.params["blocks"] if b["type"] == "table"]
+    assert [row[0]["text"] for row in table["rows"]][-1] == "Bruno Petit"
+
+
 def test_unknown_words_get_the_help_with_examples(
     server: str, fake: FakeSlack, responses: Responses
 ) -> None:
