@@ -720,7 +720,7 @@ def cases_command(
 
     from bot import db
     from bot.cases.queries import list_cases
-    from bot.rendering import date_fr
+    from bot.rendering import date_fr, render
     from bot.rules import CaseState
 
     settings = _settings()
@@ -764,7 +764,7 @@ def cases_command(
         details = " · ".join([f"n° {view.client_number}", *view.products])
         row: list[Text | str] = [
             Text(view.client_name) + Text("\n" + details, style="dim"),
-            Text(view.phone_display or "à compléter"),
+            Text(render("cli/phone_cell.txt.j2", case=view).strip()),
             date_fr(view.last_day()) if view.state in (CaseState.OPEN, CaseState.LATE) else "—",
             f"{_STATE_LABELS[view.state]}\n{_STATUS_LABELS.get(view.status, view.status)}",
         ]

@@ -137,6 +137,25 @@ def test_cases_takes_the_states_its_json_gives(agency: M3) -> None:
     assert [c["client_number"] for c in json.loads(french.stdout)] == ["C2"]
 
 
+def test_cases_words_a_missing_or_wrong_phone(m3: M3, tmp_path: Path) -> None:
+    """The phone column: the number, the wrong one the CRM holds « (invalide) », or « pas
+    dans Lagon », not a bare « à compléter »."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "equipe.csv")))
+    rows = [
+        contract("C1", "K1", "25/08/2026", ALICE, Téléphone="06 20 01 20 01"),
+        contract("C2", "K2", "25/08/2026", ALICE, Téléphone="12 34"),
+        contract("C3", "K3", "25/08/2026", ALICE, Téléphone=""),
+    ]
+    run(m3, "import", "portfolio", str(portfolio_csv(tmp_path / "export.csv", rows)))
+    listed = run(m3, "cases", COLUMNS="200")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    for number, cell in (("C1", "06 20 01 20 01"), ("C2", "12 34 (invalide)")):
+        assert any(number in line and cell in line for line in lines), (number, listed.stdout)
+    assert "pas dans Lagon" in listed.stdout
+    assert "à compléter" not in listed.stdout
+
+
 def test_cases_says_an_advisor_is_unknown_as_stats_does(agency: M3) -> None:
     cases = run(agency, "cases", "--advisor", "nobody@x.fr")
     stats = run(agency, "stats", "--advisor", "nobody@x.fr")

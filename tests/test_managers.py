@@ -44,7 +44,7 @@ SLACK = {ALICE: "U0ALICE", BRUNO: "U0BRUNO", CLARA: "U0CLARA"}  # David has no a
 # client, contract, effect, advisor, product, phone, last name, branch
 PORTFOLIO = [
     # effect 01/09 → due 01/12 → window 24/11–08/12: opens today (new)
-    ("1001", "K1001", "01/09/2026", ALICE, "Auto", "06 10 01 10 01", "Moreau", "Corniche"),
+    ("1001", "K1001", "01/09/2026", ALICE, "Auto", "12 34", "Moreau", "Corniche"),  # bad phone
     # effect 17/08 → due 17/11 → window 10/11–24/11: à traiter, closes today
     ("1002", "K1002", "17/08/2026", ALICE, "Habitation", "06 10 02 10 02", "Garnier", "Corniche"),
     # effect 05/08 → due 05/11 → window 29/10–12/11: late until 05/12
@@ -52,7 +52,7 @@ PORTFOLIO = [
     # effect 24/07 → window 17/10–31/10: late, deadline 24/11: its last day is today
     ("2002", "K2002", "24/07/2026", BRUNO, "Auto", "06 20 02 20 02", "Blanc", "Rouvière"),
     # effect 25/08 → due 25/11 → window 18/11–02/12: à traiter (David's, who leaves)
-    ("3001", "K3001", "25/08/2026", DAVID, "Moto", "06 30 01 30 01", "Roussel", "Rouvière"),
+    ("3001", "K3001", "25/08/2026", DAVID, "Moto", "", "Roussel", "Rouvière"),  # no phone
 ]
 
 
@@ -176,10 +176,11 @@ def test_the_summary_counts_per_branch_then_advisor_and_lists_who_must_be_called
         " (absent·e jusqu'au 27/11/2026)"
     ) in rest
     assert (
-        "*Zoé Roussel* — Moto · <tel:+33630013001|06 30 01 30 01>\n"
+        "*Zoé Roussel* — Moto · Pas de téléphone dans Lagon\n"
         "fenêtre jusqu'au 02/12/2026 · de David Leroy (a quitté l'agence)"
     ) in rest
-    assert "*Zoé Moreau* — Auto · <tel:+33610011001|06 10 01 10 01>" in rest
+    # The wrong number the CRM holds, as the advisor's own queue words it.
+    assert "*Zoé Moreau* — Auto · Tél. 12 34 — invalide, à corriger dans Lagon" in rest
     buttons = [
         e
         for b in message["blocks"]
