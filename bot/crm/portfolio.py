@@ -128,11 +128,18 @@ def import_portfolio(
     )
     connection = session.connection()
     stage.create(connection)
-    importer = _Import(
-        session, connection, table, columns, lookup, run, today, progress, fingerprints
-    )
-    importer.path, importer.parallel = path, parallel
-    result = importer.run()
+    result = _Import(
+        session,
+        connection,
+        table,
+        columns,
+        lookup,
+        run,
+        today,
+        progress,
+        fingerprints,
+        path=path if parallel else None,
+    ).run()
     # On failure the caller rolls back, which takes the staging tables with it.
     stage.drop(connection)
     return result
@@ -161,6 +168,8 @@ class _Import:
         today: dt.date,
         progress: Progress | None,
         fingerprints: bool,
+        *,
+        path: Path | None,
     ) -> None:
         self.session = session
         self.connection = connection
@@ -171,8 +180,7 @@ class _Import:
         self.today = today
         self.progress = progress
         self.fingerprints = fingerprints
-        self.path: Path | None = None  # the file, when it can be read on two processes
-        self.parallel = False
+        self.path = path  # the file, when it may be read on two processes
         self.actor = f"import:{run.id}"
         self.result = ImportResult()
         self.postgresql = connection.dialect.name == "postgresql"
@@ -220,7 +228,7 @@ class _Import:
             flush_clients=clients.flush,
         )
         scanner.rows, scanner.clients = rows.buffer, clients.buffer
-        found = scan_file(scanner, self.path, self.progress, parallel=self.parallel)
+        found = scan_file(scanner, self.path, self.progress)
         result.rows = found.count
         result.rejected.extend(found.rejected)
         result.to_fix.extend(found.to_fix)

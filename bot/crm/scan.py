@@ -212,15 +212,13 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.replace("\u00a0", " ").strip())
 
 
-def scan_file(
-    scanner: Scanner, path: Path | None, progress: Progress | None, *, parallel: bool = True
-) -> Scan:
-    """Read the whole table: on two processes when `parallel` allows it, the file is a large
+def scan_file(scanner: Scanner, path: Path | None, progress: Progress | None) -> Scan:
+    """Read the whole table: on two processes when the file is given (`path`), is a large
     CSV, most of its rows are not known already (a daily re-import has little to read: a
     second process would cost more than it saves) and the machine can; else on this one."""
     table = scanner.table
     cut = None
-    if parallel and path is not None and table.encoding != "xlsx" and _can_fork():
+    if path is not None and table.encoding != "xlsx" and _can_fork():
         lines = _count_lines(path)
         if lines > 2 * len(scanner.known):
             cut = max(2, int(lines * PARENT_SHARE))
