@@ -807,6 +807,8 @@ def demo_command(
     from bot.rendering import render
     from bot.rules import previous_working_day
 
+    if clients < 1:
+        raise _fail(f"--clients doit valoir au moins 1 (reçu : {clients})")
     settings = _settings()
     today = settings.today()
     with _database(settings) as factory:

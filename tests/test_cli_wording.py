@@ -197,6 +197,15 @@ def test_the_help_shows_no_python_types(command: list[str]) -> None:
     assert not re.search(r"<[^>]*>", result.stdout), result.stdout
 
 
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_a_demo_of_no_client_is_refused_in_french(tmp_path: Path, count: str) -> None:
+    path = tmp_path / "demo.db"
+    result = run(None, "demo", "--clients", count, DATABASE_URL=f"sqlite:///{path}")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"Erreur : --clients doit valoir au moins 1 (reçu : {count})"
+    assert not path.exists()
+
+
 def test_a_second_demo_says_the_cases_are_already_open(tmp_path: Path) -> None:
     path = tmp_path / "demo.db"
     first = run(None, "demo", DATABASE_URL=f"sqlite:///{path}")
