@@ -90,7 +90,13 @@ def slack_unescape(text: str) -> str:
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """`0 essai`, `1 essai`, `2 essais`: French takes the singular below 2; the plural is the
     singular with an `s` unless given."""
-    return f"{count} {singular if count <= 1 else (plural_form or singular + 's')}"
+    return f"{number(count)} {singular if count <= 1 else (plural_form or singular + 's')}"
+
+
+def number(value: int) -> str:
+    """A whole number as French writes it: `100 000`, the thousands apart by a narrow no-break
+    space."""
+    return f"{value:,}".replace(",", "\u202f")
 
 
 def plain(text: str) -> str:
@@ -123,6 +129,7 @@ def _environment(autoescape: bool) -> Environment:
         product_word=spoken_product,
         slack=slack_escape,
         plural=plural,
+        number=number,
     )
     return env
 

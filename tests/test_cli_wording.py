@@ -197,6 +197,17 @@ def test_the_help_shows_no_python_types(command: list[str]) -> None:
     assert not re.search(r"<[^>]*>", result.stdout), result.stdout
 
 
+def test_the_import_summary_groups_thousands_as_french_does(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "equipe.csv")))
+    rows = [contract(f"C{i}", f"K{i}", "25/08/2026", ALICE) for i in range(1200)]
+    result = run(m3, "import", "portfolio", str(portfolio_csv(tmp_path / "export.csv", rows)))
+    assert result.exit_code == 0, result.output
+    narrow = "\u202f"
+    assert f"1{narrow}200 lignes lues." in result.stdout
+    assert f"1{narrow}200 créés, 0 mis à jour" in result.stdout
+    assert f"1{narrow}200 ouverts" in result.stdout
+
+
 @pytest.mark.parametrize("count", ["0", "-3"])
 def test_a_demo_of_no_client_is_refused_in_french(tmp_path: Path, count: str) -> None:
     path = tmp_path / "demo.db"
