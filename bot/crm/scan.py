@@ -10,9 +10,10 @@ file names an advisor the bot knows) is its `Scan`.
 records up to a line (`PARENT_SHARE` of the file) and writes every staged row; a forked child
 takes the records after it and sends its rows through a pipe, a batch at a time. Both read the
 file's records from the start (cheap: lines only), so both cut them at the same records
-whatever quotes span lines. The child's client references are negative, the parent's
-positive: they never meet. The child never touches the database (its connection is the
-parent's: it inherits it and leaves it alone). Elsewhere than on Linux, or with one processor,
+whatever quotes span lines. A client's values are staged once, under a hash of them that
+both processes compute alike (their `client_ref`; the parent drops what the child sends
+again). The child never touches the database (its connection is the parent's: it inherits
+it and leaves it alone). Elsewhere than on Linux, or with one processor,
 the file is read on one process; the result is the same.
 """
 
