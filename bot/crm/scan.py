@@ -237,19 +237,19 @@ def _can_fork() -> bool:
 
 
 def _count_lines(path: Path) -> int:
-    """The file's lines (ending with LF, CRLF or CR alone), or 0 when it is too small to share
-    (or cannot be read: the reading will say why)."""
+    """About how many lines the file has (ending with LF, CRLF or CR alone), from the size of
+    its first megabyte's lines: enough to share it; 0 when it is too small to share (or cannot
+    be read: the reading will say why)."""
     try:
-        if path.stat().st_size < PARALLEL_BYTES:
+        size = path.stat().st_size
+        if size < PARALLEL_BYTES:
             return 0
-        lf = cr = 0
         with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lf += chunk.count(b"\n")
-                cr += chunk.count(b"\r")
+            head = handle.read(1 << 20)
     except OSError:
         return 0
-    return lf or cr
+    ends = head.count(b"\n") or head.count(b"\r")
+    return size * ends // len(head) if head else 0
 
 
 class _TwoProcesses:
