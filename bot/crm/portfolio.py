@@ -224,10 +224,11 @@ class _Import:
             known=self._known() if self.fingerprints else set(),
             key=_context_key(table, lookup),
             remember=self.fingerprints,
+            rows=rows.buffer,
+            clients=clients.buffer,
             flush_rows=rows.flush,
             flush_clients=clients.flush,
         )
-        scanner.rows, scanner.clients = rows.buffer, clients.buffer
         found = scan_file(scanner, self.path, self.progress)
         result.rows = found.count
         result.rejected.extend(found.rejected)

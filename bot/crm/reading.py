@@ -108,11 +108,12 @@ class Table:
                 except LineProblem as exc:
                     yield Problem(line, str(exc))
                     continue
-            if not all(_blank(c) for c in cells):
+            if not all(blank(c) for c in cells):
                 yield Row(line, cells)
 
 
-def _blank(value: Any) -> bool:
+def blank(value: Any) -> bool:
+    """An empty cell: None, or only white space (a no-break space included)."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 

@@ -32,7 +32,7 @@ from itertools import dropwhile, takewhile
 from pathlib import Path
 from typing import Any
 
-from bot.crm.reading import FileRefused, LineProblem, Record, Table
+from bot.crm.reading import FileRefused, LineProblem, Record, Table, blank
 from bot.crm.rows import PortfolioParser, RowError
 from bot.crm.run import Lookup, Progress, Rejection
 
@@ -76,8 +76,8 @@ class Scan:
 
 
 class Scanner:
-    """Reads records into the `rows` and `clients` buffers; `flush_rows` and `flush_clients`
-    (the caller's) must empty them, in place, when called."""
+    """Reads records into the `rows` and `clients` buffers (the caller's writers' own);
+    `flush_rows` and `flush_clients` must empty them, in place, when called."""
 
     BATCH = 5000
 
@@ -91,6 +91,8 @@ class Scanner:
         known: set[int],
         key: bytes,
         remember: bool,
+        rows: list[tuple[Any, ...]],
+        clients: list[tuple[Any, ...]],
         flush_rows: Callable[[], None],
         flush_clients: Callable[[], None],
     ) -> None:
@@ -101,8 +103,8 @@ class Scanner:
         self.known = known
         self.key = key
         self.remember = remember  # fingerprints are kept (else every row is read again)
-        self.rows: list[tuple[Any, ...]] = []
-        self.clients: list[tuple[Any, ...]] = []
+        self.rows = rows
+        self.clients = clients
         self.flush_rows = flush_rows
         self.flush_clients = flush_clients
         # The client values staged so far, by their hash (their `client_ref`).
@@ -176,7 +178,7 @@ class Scanner:
                     keep,
                 ) = parser.parse(cells)
             except RowError as exc:
-                if all(_blank(c) for c in cells):
+                if all(blank(c) for c in cells):
                     count -= 1  # a blank record: skipped, not counted
                     continue
                 rejected.append(Rejection(line, str(exc)))
@@ -207,10 +209,6 @@ class Scanner:
         found.known_advisor = known_advisor or bool(known_hashes)
         found.unknown_count = unknown_count
         return found
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.replace("\u00a0", " ").strip())
 
 
 def scan_file(scanner: Scanner, path: Path | None, progress: Progress | None) -> Scan:
