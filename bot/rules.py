@@ -261,3 +261,16 @@ def place_contracts(
         group_window = window
         placements.append(Placement(contract.key, new_group=group_index))
     return placements
+
+
+def oldest_effect_opening(today: dt.date) -> dt.date:
+    """The earliest effect date whose deadline is not yet past `today`: a contract that takes
+    effect before it opens no case for a client without one (`place_contracts` leaves it out),
+    so an import can leave such contracts out of the placement altogether. The deadline only
+    grows with the effect date, so the dates that open nothing come before this one."""
+    candidate = today - relativedelta(months=DEADLINE_MONTHS)
+    while deadline(candidate) < today:
+        candidate += dt.timedelta(days=1)
+    while deadline(candidate - dt.timedelta(days=1)) >= today:
+        candidate -= dt.timedelta(days=1)
+    return candidate

@@ -131,6 +131,17 @@ def test_old_contracts_open_no_case_on_first_import(loaded: M3, expected: dict[s
     assert all(case["state"] != "expired" for case in listed)
 
 
+def test_first_import_counts_the_contracts_too_old_for_a_case(
+    m3: M3, sample_dir: Path, expected: dict[str, Any]
+) -> None:
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    first = ok_json(m3, "import", "portfolio", str(sample_dir / "portfolio.csv"))
+    import_day = day(IMPORT_DAY)
+    old = [i for i in expected["an_active"] if deadline(i) < import_day]
+    assert old
+    assert first["cases"]["left_out"] == len(old)
+
+
 def test_list_filters_by_advisor_and_state(loaded: M3) -> None:
     everything = ok_json(loaded, "cases", "--date", "2026-12-01")
     email = everything[0]["advisor_email"]

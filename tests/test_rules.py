@@ -10,6 +10,8 @@ import datetime as dt
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.rules import (
     CaseFacts,
@@ -28,6 +30,7 @@ from bot.rules import (
     last_working_day,
     newly_eligible,
     next_working_day,
+    oldest_effect_opening,
     place_contracts,
     previous_working_day,
     status_from_tags,
@@ -774,3 +777,31 @@ def test_placement_accepts_a_generator() -> None:
 )
 def test_the_last_working_day_by_a_day(day: dt.date, expected: dt.date) -> None:
     assert last_working_day(day) == expected
+
+
+# --- the oldest effect date that still opens a case -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("today", "oldest"),
+    [
+        (D(2025, 5, 15), D(2025, 1, 15)),  # the spec's example: effect 15 Jan, late until 15 May
+        (D(2025, 5, 16), D(2025, 1, 16)),  # expired on 16 May
+        (D(2025, 6, 30), D(2025, 3, 1)),  # 28 Feb runs to 28 Jun only
+        (D(2025, 10, 31), D(2025, 7, 1)),  # 30 Jun runs to 30 Oct
+        (D(2026, 2, 28), D(2025, 10, 28)),  # 28 to 31 Oct all run to 28 Feb
+    ],
+)
+def test_oldest_effect_opening_a_case(today: dt.date, oldest: dt.date) -> None:
+    assert oldest_effect_opening(today) == oldest
+
+
+@given(st.dates(min_value=D(1990, 1, 1), max_value=D(2090, 12, 31)))
+def test_contracts_before_the_oldest_effect_date_open_nothing(today: dt.date) -> None:
+    oldest = oldest_effect_opening(today)
+    before = oldest - dt.timedelta(days=1)
+    placed = place_contracts(
+        current_case=None, contracts=[contract("A", oldest), contract("B", before)], today=today
+    )
+    assert placed == [Placement("A", new_group=0)]
+    assert place_contracts(current_case=None, contracts=[contract("B", before)], today=today) == []

@@ -54,6 +54,14 @@ class LeftOut:
         self.count = 0
         self.sample: list[str] = []
 
+    @classmethod
+    def counted(cls, count: int, sample: Iterable[str]) -> LeftOut:
+        """Contracts left out by a query that counted them and read the first few."""
+        left_out = cls()
+        left_out.count = count
+        left_out.sample = list(sample)[: cls.SAMPLE]
+        return left_out
+
     def extend(self, numbers: Iterable[str]) -> None:
         for number in numbers:
             self.count += 1

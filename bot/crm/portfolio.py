@@ -65,7 +65,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, foreign_keys_checked_after
-from bot.cases.engine import SyncReport, open_cases, sync_cases
+from bot.cases.engine import LeftOut, SyncReport, open_cases, sync_cases
 from bot.corrections import apply_imported
 from bot.crm import stage
 from bot.crm.reading import FileRefused, Table
@@ -89,6 +89,7 @@ from bot.models import (
     ImportRun,
     RejectedRow,
 )
+from bot.rules import oldest_effect_opening
 
 # Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
 # misses once, and every row is read again.
@@ -719,18 +720,22 @@ class _Import:
 
     def _open_cases_of_new_clients(self) -> None:
         """The cases of new clients, placed before their contracts are written (each new
-        contract is written with its case): no need to read them back."""
+        contract is written with its case): no need to read them back. A new client has no
+        case yet, so its contracts that took effect before `oldest_effect_opening` open
+        nothing: they are only counted (most of an old portfolio's first import)."""
         connection = self.connection
+        oldest = oldest_effect_opening(self.today)
+        new_and_active = (
+            F.c.is_new.is_(True),
+            S.c.new_business.is_(True),
+            S.c.status == ContractStatus.ACTIVE.value,
+        )
         rows = connection.execute(
             select(F.c.client_id, SC.c.advisor_id, S.c.line, S.c.contract_number, S.c.effect_date)
             .select_from(S)
             .join(F, F.c.client_number == S.c.client_number)
             .join(SC, SC.c.client_ref == F.c.client_ref)
-            .where(
-                F.c.is_new.is_(True),
-                S.c.new_business.is_(True),
-                S.c.status == ContractStatus.ACTIVE.value,
-            )
+            .where(*new_and_active, S.c.effect_date >= oldest)
             .order_by(F.c.client_id)
             .execution_options(stream_results=True, yield_per=PAGE)
         )
@@ -755,6 +760,15 @@ class _Import:
                 connection, clients(), today=self.today, actor=self.actor, link=links.extend
             )
         links.flush()
+        too_old = (
+            select(S.c.contract_number)
+            .join(F, F.c.client_number == S.c.client_number)
+            .where(*new_and_active, S.c.effect_date < oldest)
+        )
+        count = connection.execute(select(func.count()).select_from(too_old.subquery())).scalar()
+        if count:
+            sample = connection.execute(too_old.order_by(S.c.line).limit(LeftOut.SAMPLE)).scalars()
+            self.new_cases.left_out.merge(LeftOut.counted(count, sample))
 
     def _count(self, table: Any, *where: Any) -> int:
         """How many staged rows a large load would insert (PostgreSQL only: elsewhere the
