@@ -89,7 +89,7 @@ from bot.models import (
     ImportRun,
     RejectedRow,
 )
-from bot.rules import oldest_effect_opening
+from bot.rules import Status, oldest_effect_opening, window_for
 
 # Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
 # misses once, and every row is read again.
@@ -720,23 +720,130 @@ class _Import:
 
     def _open_cases_of_new_clients(self) -> None:
         """The cases of new clients, placed before their contracts are written (each new
-        contract is written with its case): no need to read them back. A new client has no
-        case yet, so its contracts that took effect before `oldest_effect_opening` open
-        nothing: they are only counted (most of an old portfolio's first import)."""
+        contract is written with its case): no need to read them back.
+
+        A new client has no case yet, so its contracts that took effect before
+        `oldest_effect_opening` open nothing: they are only counted (most of an old
+        portfolio's first import). The others are placed as `bot.rules.place_contracts`
+        places them. When they all take effect on or before the first one's deadline (nearly
+        every client), that is one case, opened set-wise: the first contract's window, the
+        latest one's deadline (it grows with the effect date), every contract in it. The few
+        clients whose contracts spread further go through the case engine, a client at a
+        time."""
         connection = self.connection
         oldest = oldest_effect_opening(self.today)
-        new_and_active = (
-            F.c.is_new.is_(True),
-            S.c.new_business.is_(True),
-            S.c.status == ContractStatus.ACTIVE.value,
-        )
-        rows = connection.execute(
-            select(F.c.client_id, SC.c.advisor_id, S.c.line, S.c.contract_number, S.c.effect_date)
-            .select_from(S)
+        active_an = (S.c.new_business.is_(True), S.c.status == ContractStatus.ACTIVE.value)
+        recent = (*active_an, S.c.effect_date >= oldest)  # of a new client: in `G`
+        W, G, L = stage.stage_window, stage.stage_group, stage.stage_link
+        windows = Loader(connection, W, [c.name for c in W.columns])
+        for effect in connection.execute(
+            select(S.c.effect_date).where(S.c.effect_date >= oldest).distinct()
+        ).scalars():
+            window = window_for(effect)
+            windows.add((effect, window.due, window.start, window.end, window.deadline))
+        windows.flush()
+
+        spread = (
+            select(
+                S.c.client_number,
+                func.min(S.c.effect_date).label("first_effect"),
+                func.max(S.c.effect_date).label("last_effect"),
+            )
             .join(F, F.c.client_number == S.c.client_number)
-            .join(SC, SC.c.client_ref == F.c.client_ref)
-            .where(*new_and_active, S.c.effect_date >= oldest)
-            .order_by(F.c.client_id)
+            .where(F.c.is_new.is_(True), *recent)
+            .group_by(S.c.client_number)
+            .subquery()
+        )
+        first, last = W.alias("first_window"), W.alias("last_window")
+        connection.execute(
+            insert(G).from_select(
+                [c.name for c in G.columns],
+                select(
+                    spread.c.client_number,
+                    F.c.client_id,
+                    SC.c.advisor_id,
+                    spread.c.first_effect,
+                    last.c.deadline,
+                    spread.c.last_effect <= first.c.deadline,
+                )
+                .join(F, F.c.client_number == spread.c.client_number)
+                .join(SC, SC.c.client_ref == F.c.client_ref)
+                .join(first, first.c.effect_date == spread.c.first_effect)
+                .join(last, last.c.effect_date == spread.c.last_effect),
+            )
+        )
+        report = SyncReport()
+        # The new clients stand for the cases about to be written (a client rarely opens more
+        # than one): their count decides whether the keys are checked after (see `bot.bulk`).
+        with foreign_keys_checked_after(connection, _case, self.new_clients):
+            opened = connection.execute(
+                insert(_case)
+                .from_select(
+                    [
+                        "client_id",
+                        "advisor_id",
+                        "is_current",
+                        "effect_date",
+                        "due_date",
+                        "window_start",
+                        "window_end",
+                        "deadline",
+                        "status",
+                        "created_at",
+                    ],
+                    select(
+                        G.c.client_id,
+                        G.c.advisor_id,
+                        literal(True, _case.c.is_current.type),
+                        G.c.first_effect,
+                        W.c.due_date,
+                        W.c.window_start,
+                        W.c.window_end,
+                        G.c.deadline,
+                        literal(Status.TODO.value, _case.c.status.type),
+                        literal(dt.datetime.now(dt.UTC), _case.c.created_at.type),
+                    )
+                    .join(W, W.c.effect_date == G.c.first_effect)
+                    .where(G.c.one_case.is_(True))
+                    .order_by(G.c.client_id),
+                )
+                .execution_options(preserve_rowcount=True)
+            )
+            report.opened += opened.rowcount
+            connection.execute(
+                insert(L).from_select(
+                    ["line", "case_id"],
+                    select(S.c.line, _case.c.id)
+                    .join(G, G.c.client_number == S.c.client_number)
+                    .join(_case, _case.c.client_id == G.c.client_id)
+                    .where(*recent, G.c.one_case.is_(True)),
+                )
+            )
+            spread_out = select(G.c.client_number).where(G.c.one_case.is_(False)).limit(1)
+            if connection.execute(spread_out).first() is not None:
+                self._open_spread_cases(recent, report)
+        too_old = (
+            select(S.c.contract_number)
+            .join(F, F.c.client_number == S.c.client_number)
+            .where(F.c.is_new.is_(True), *active_an, S.c.effect_date < oldest)
+        )
+        count = connection.execute(select(func.count()).select_from(too_old.subquery())).scalar()
+        if count:
+            sample = connection.execute(too_old.order_by(S.c.line).limit(LeftOut.SAMPLE)).scalars()
+            report.left_out.merge(LeftOut.counted(count, sample))
+        self.new_cases = report
+
+    def _open_spread_cases(self, recent: tuple[Any, ...], report: SyncReport) -> None:
+        """The case engine places the recent contracts of the new clients they do not all fit
+        in one case."""
+        connection = self.connection
+        G = stage.stage_group
+        rows = connection.execute(
+            select(G.c.client_id, G.c.advisor_id, S.c.line, S.c.contract_number, S.c.effect_date)
+            .select_from(S)
+            .join(G, G.c.client_number == S.c.client_number)
+            .where(*recent, G.c.one_case.is_(False))
+            .order_by(G.c.client_id)
             .execution_options(stream_results=True, yield_per=PAGE)
         )
         links = Loader(connection, stage.stage_link, ("line", "case_id"), ready=True)
@@ -753,22 +860,10 @@ class _Import:
             if current is not None:
                 yield (*current, contracts)
 
-        # The new clients stand for the cases about to be written (a client rarely opens more
-        # than one): their count decides whether the keys are checked after (see `bot.bulk`).
-        with foreign_keys_checked_after(connection, _case, self.new_clients):
-            self.new_cases = open_cases(
-                connection, clients(), today=self.today, actor=self.actor, link=links.extend
-            )
-        links.flush()
-        too_old = (
-            select(S.c.contract_number)
-            .join(F, F.c.client_number == S.c.client_number)
-            .where(*new_and_active, S.c.effect_date < oldest)
+        report.add(
+            open_cases(connection, clients(), today=self.today, actor=self.actor, link=links.extend)
         )
-        count = connection.execute(select(func.count()).select_from(too_old.subquery())).scalar()
-        if count:
-            sample = connection.execute(too_old.order_by(S.c.line).limit(LeftOut.SAMPLE)).scalars()
-            self.new_cases.left_out.merge(LeftOut.counted(count, sample))
+        links.flush()
 
     def _count(self, table: Any, *where: Any) -> int:
         """How many staged rows a large load would insert (PostgreSQL only: elsewhere the

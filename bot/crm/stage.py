@@ -7,6 +7,9 @@ on PostgreSQL — and read back set-wise by `bot.crm.portfolio`.
 - `stage_client`: each distinct set of client values met in the file, once, by a 64-bit hash
   of the values (their `client_ref`: the same on both processes of a parallel read);
 - `stage_final`: one row per client of the file: the line and values its details come from;
+- `stage_window`: the M+3 window of each effect date a new client's recent contract has;
+- `stage_group`: each new client with recent contracts: the first and last of their effect
+  dates, and whether they all fit in one case (`bot.crm.portfolio` opens those set-wise);
 - `stage_link`: the case each new contract of a new client goes to;
 - `stage_touched`: the existing clients whose cases the import must bring in step.
 """
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Date,
     Integer,
     MetaData,
     String,
@@ -70,6 +74,27 @@ stage_final = Table(
     Column("client_id", Integer),
     Column("is_new", Boolean),
     Column("changed", Boolean),
+    **_TEMPORARY,
+)
+stage_window = Table(
+    "m3_stage_window",
+    META,
+    Column("effect_date", Date, primary_key=True),
+    Column("due_date", Date, nullable=False),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    Column("deadline", Date, nullable=False),
+    **_TEMPORARY,
+)
+stage_group = Table(
+    "m3_stage_group",
+    META,
+    Column("client_number", String(64), primary_key=True),
+    Column("client_id", Integer, nullable=False),
+    Column("advisor_id", Integer, nullable=False),
+    Column("first_effect", Date, nullable=False),
+    Column("deadline", Date, nullable=False),  # the latest contract's deadline
+    Column("one_case", Boolean, nullable=False),  # all within the first contract's deadline
     **_TEMPORARY,
 )
 stage_link = Table(
