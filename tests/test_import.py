@@ -293,6 +293,29 @@ def test_reassignment_moves_the_open_case(staff: M3, tmp_path: Path) -> None:
     assert ok_json(staff, "cases", "--date", "2026-11-25", "--advisor", ALICE) == []
 
 
+def test_a_contract_that_becomes_an_an_in_a_later_export_opens_its_case(
+    staff: M3, tmp_path: Path
+) -> None:
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/08/2026", origin="Avenant")])
+    assert ok_json(staff, "cases", "--all", "--date", IMPORT_DAY) == []
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "28/08/2026")])
+    assert (summary["updated"], summary["cases"]["opened"]) == (1, 1)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
+
+
+def test_an_effect_date_corrected_in_a_later_export_opens_its_case(
+    staff: M3, tmp_path: Path
+) -> None:
+    # Effect 28/02/2026: late up to 28/06/2026, too old for a case on the import day.
+    first = import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/02/2026")])
+    assert (first["cases"]["opened"], first["cases"]["left_out"]) == (0, 1)
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "28/08/2026")])
+    assert (summary["updated"], summary["cases"]["opened"]) == (1, 1)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
+
+
 # --- Dry run -------------------------------------------------------------------------------
 
 

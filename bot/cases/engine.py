@@ -102,6 +102,9 @@ _contract = Base.metadata.tables[Contract.__tablename__]
 _case = Base.metadata.tables[Case.__tablename__]
 _client = Base.metadata.tables[Client.__tablename__]
 _audit_table = Base.metadata.tables[AuditEntry.__tablename__]
+# The contract fields the engine reads (`_Sync.page`): a contract changed in others only (its
+# product, seller, documents…) leaves its client's cases as they are.
+CASE_FIELDS = frozenset({"client_id", "new_business", "effect_date", "status", "termination_date"})
 _ACTIVE = ContractStatus.ACTIVE.value
 _TODO = Status.TODO.value
 

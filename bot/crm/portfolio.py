@@ -65,7 +65,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, foreign_keys_checked_after
-from bot.cases.engine import LeftOut, SyncReport, open_cases, sync_cases
+from bot.cases.engine import CASE_FIELDS, LeftOut, SyncReport, open_cases, sync_cases
 from bot.corrections import apply_imported
 from bot.crm import stage
 from bot.crm.reading import FileRefused, Table
@@ -666,7 +666,8 @@ class _Import:
                     updates.append({"b_id": contract_id, **values})
                     audit.extend(audit_rows(self.actor, "contract", number, changes))
                     lines.append({"b_line": line})
-                    touched_ids.update((old_client, new_client))
+                    if not CASE_FIELDS.isdisjoint(changes):
+                        touched_ids.update((old_client, new_client))
             if updates:
                 connection.execute(
                     update(_contract)
