@@ -25,9 +25,12 @@ How, at scale (hundreds of thousands of rows, bounded memory):
    staging tables (`bot.crm.stage`: `executemany` on SQLite, `COPY` on PostgreSQL). A large
    CSV file mostly new to the database is read on two processes (`bot.crm.scan`).
 2. Set-wise statements over the staged rows then settle the duplicates, find each client's
-   last row, insert the new clients and contracts (`INSERT … SELECT`), and compare the
-   existing ones; only the rows that differ come back to Python, for the audit log.
-3. The case engine (`bot.cases.engine`) and the CRM corrections run over the touched clients.
+   last row, insert the new clients, open their cases (`_open_cases_of_new_clients`) and
+   insert the contracts (`INSERT … SELECT`), and compare the existing ones; only the rows that
+   differ come back to Python, for the audit log.
+3. The case engine (`bot.cases.engine`) and the CRM corrections run over the touched clients:
+   those with new contracts or new details, and both clients of a contract changed in a field
+   the engine reads (`CASE_FIELDS`).
 
 A contract keeps the fingerprint of its row only while that row says everything the database
 holds about it: no flag to report again (a bad phone is reported at every import), nothing
