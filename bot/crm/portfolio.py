@@ -838,8 +838,8 @@ class _Import:
         self.new_cases = report
 
     def _open_spread_cases(self, recent: tuple[Any, ...], report: SyncReport) -> None:
-        """The case engine places the recent contracts of the new clients they do not all fit
-        in one case."""
+        """The case engine places the recent contracts of the new clients whose contracts do
+        not all fit in one case."""
         connection = self.connection
         G = stage.stage_group
         rows = connection.execute(
