@@ -158,7 +158,9 @@ _CASE_COLUMNS = (
     _case.c.completed_on,
     _case.c.cancelled_on,
 )
-_NEW_CASE_COLUMNS = (
+# A new case's columns, those a case starts with (the import opens most of its new clients'
+# cases with them too: `bot.crm.portfolio`).
+NEW_CASE_COLUMNS = (
     "id",
     "client_id",
     "advisor_id",
@@ -405,7 +407,7 @@ class _Sync:
                 first_effect = min(c.effect for c in members)
                 window = window_for(first_effect)
                 last_deadline = max(window_for(c.effect).deadline for c in members)
-            values = (  # in `_NEW_CASE_COLUMNS` order, after the id
+            values = (  # in `NEW_CASE_COLUMNS` order, after the id
                 client_id,
                 advisor_id,
                 index == last,
@@ -427,7 +429,7 @@ class _Sync:
         if not new_cases:
             return []
         ids = reserve_ids(self.connection, _case, len(new_cases))
-        loader = Loader(self.connection, _case, _NEW_CASE_COLUMNS)
+        loader = Loader(self.connection, _case, NEW_CASE_COLUMNS)
         links: list[tuple[int, int]] = []
         for case_id, (values, members) in zip(ids, new_cases, strict=True):
             loader.add((case_id, *values))

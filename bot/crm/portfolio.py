@@ -68,7 +68,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, foreign_keys_checked_after
-from bot.cases.engine import CASE_FIELDS, LeftOut, SyncReport, open_cases, sync_cases
+from bot.cases.engine import (
+    CASE_FIELDS,
+    NEW_CASE_COLUMNS,
+    LeftOut,
+    SyncReport,
+    open_cases,
+    sync_cases,
+)
 from bot.corrections import apply_imported
 from bot.crm import stage
 from bot.crm.reading import FileRefused, Table
@@ -783,18 +790,7 @@ class _Import:
             opened = connection.execute(
                 insert(_case)
                 .from_select(
-                    [
-                        "client_id",
-                        "advisor_id",
-                        "is_current",
-                        "effect_date",
-                        "due_date",
-                        "window_start",
-                        "window_end",
-                        "deadline",
-                        "status",
-                        "created_at",
-                    ],
+                    [name for name in NEW_CASE_COLUMNS if name != "id"],
                     select(
                         G.c.client_id,
                         G.c.advisor_id,
