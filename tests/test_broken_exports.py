@@ -67,10 +67,10 @@ def test_broken_export(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each file of the corpus; on two processes too, as a large file is read (the threshold
-    lowered: any file is shared, half and half)."""
+    lowered: any file is shared, in blocks of 3 records)."""
     if processes == 2:
         monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
-        monkeypatch.setattr(scan, "PARENT_SHARE", 0.5)
+        monkeypatch.setattr(scan, "BLOCK", 3)
     path = BROKEN / case["file"]
     code, summary = staff.json("import", "portfolio", str(path))
     assert code == case["exit"], summary

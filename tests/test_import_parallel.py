@@ -1,15 +1,18 @@
 """A large CSV export is read on two processes (`bot.crm.scan`), on SQLite and PostgreSQL: the
-same summaries and the same database as on one, whatever falls on either side of the cut
+same summaries and the same database as on one, whatever falls in either process's blocks
 (records spanning lines, rejected and flagged rows, a contract twice, a client's details that
 change between its rows), and a file refused by the child is refused as on one process.
 
-The file sizes here are small: the threshold is lowered so that they are shared."""
+The file sizes here are small: the threshold is lowered so that they are shared, and the
+blocks are a few records long, so that both processes take many of them."""
 
 from __future__ import annotations
 
 import codecs
 import datetime as dt
+import logging
 import os
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from bot.crm import scan
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import FileRefused
+from bot.crm.run import Rejection
 from bot.demo_data import HEADER, advisor_emails, demo_advisors_csv, generate_rows, write_csv
 from bot.models import AuditEntry, Case, Client, Contract, ImportRun, RejectedRow
 from tests.conftest import empty
@@ -35,17 +39,17 @@ os.register_at_fork(after_in_parent=lambda: FORKS.append(os.getpid()))
 
 @pytest.fixture
 def shared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any file is shared, half and half."""
+    """Any file is shared, in blocks of 7 records."""
     monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(scan, "PARENT_SHARE", 0.5)
+    monkeypatch.setattr(scan, "BLOCK", 7)
 
 
 def export(path: Path, seed: int) -> Path:
-    """An invented export (clients' rows scattered through the file) with, in each half: a row
-    whose address spans two lines (the middle ones: one of them straddles the cut), a date
-    that does not exist, a bad phone, a NUL in a name; and across the halves: a contract
-    repeated with the same values and with other values, a client whose address changes on
-    its last row."""
+    """An invented export (clients' rows scattered through the file) with: rows whose address
+    spans two lines (the middle eight: a block starts among them), a date that does not
+    exist near each end, a NUL in a name, a bad phone every ninth row, a contract repeated
+    with the same values and with other values, a client whose address changes on its last
+    row."""
     rows = generate_rows(
         today=DAY, advisors=advisor_emails(demo_advisors_csv()), clients=400, seed=seed
     )
@@ -54,7 +58,7 @@ def export(path: Path, seed: int) -> Path:
         rows[index]["Adresse"] = f"{index} rue des Lilas\nBâtiment B"
     for index in (3, len(rows) - 3):
         rows[index]["Date d'effet"] = "31/02/2026"
-    for index in (4, len(rows) - 4):
+    for index in range(4, len(rows), 9):  # in blocks of both processes, in turn
         rows[index]["Téléphone"] = "12 34"
     rows[len(rows) - 6]["Nom"] = "BER\x00TRAND"
     rows.append(dict(rows[10]))  # the same contract again, the same values
@@ -130,11 +134,19 @@ def imports(engine: Engine, files: list[Path], *, parallel: bool) -> list[dict[s
 
 @pytest.mark.usefixtures("shared")
 @pytest.mark.parametrize("seed", [1, 2026])
-def test_two_processes_give_what_one_gives(engine: Engine, tmp_path: Path, seed: int) -> None:
+def test_two_processes_give_what_one_gives(
+    engine: Engine, tmp_path: Path, seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
     path = export(tmp_path / "export.csv", seed)
     FORKS.clear()
-    two = imports(engine, [path, path], parallel=True)
+    with caplog.at_level(logging.DEBUG, logger=scan.__name__):
+        two = imports(engine, [path, path], parallel=True)
     forks = len(FORKS)
+    (shares,) = [r.args for r in caplog.records if r.msg.startswith("read on two processes")]
+    assert isinstance(shares, tuple)
+    here, child = shares
+    assert here > 0 and child > 0  # each starts with a block of its own
+    assert here + child == two[0]["rows"]
     two_state = state(engine)
     empty(engine)
     one = imports(engine, [path, path], parallel=False)
@@ -147,7 +159,8 @@ def test_two_processes_give_what_one_gives(engine: Engine, tmp_path: Path, seed:
     lines = {r["line"] for r in first["rejected"]}
     assert len(lines) == 4  # two impossible dates, the NUL, the contract with other values
     assert any("déjà présent" in r["reason"] for r in first["rejected"])
-    assert sum("téléphone invalide" in r["reason"] for r in first["to_fix"]) >= 2
+    flagged = [r["line"] for r in first["to_fix"] if "téléphone invalide" in r["reason"]]
+    assert len(flagged) >= first["rows"] // 9 - 2 and flagged == sorted(flagged)
     assert (again["created"], again["updated"]) == (0, 0)
     client = export_client_address(engine, path)
     assert client == "1 place Neuve"
@@ -178,3 +191,36 @@ def test_a_file_the_child_refuses_is_refused(engine: Engine, tmp_path: Path) -> 
         empty(engine)
     assert messages[0] == messages[1]
     assert "UTF-16" in messages[0]
+
+
+def test_what_both_processes_found_is_put_back_in_file_order() -> None:
+    """Each process finds rejected, flagged and known rows in its own blocks: merged, they are
+    in line order again (a line's reasons in their own order), each fingerprint with its line."""
+    here = scan.Scan(
+        rejected=[Rejection(2, "a"), Rejection(9, "b")],
+        to_fix=[Rejection(3, "c")],
+        known_hashes=array("q", [-20, 90]),
+        known_lines=array("q", [2, 9]),
+    )
+    child = scan.Scan(
+        rejected=[Rejection(5, "d"), Rejection(5, "e"), Rejection(12, "f")],
+        to_fix=[Rejection(1, "g"), Rejection(14, "h")],
+        known_hashes=array("q", [50, -120]),
+        known_lines=array("q", [5, 12]),
+    )
+    here.add(child)
+    here.in_line_order()
+    assert [(r.line, r.reason) for r in here.rejected] == [
+        (2, "a"),
+        (5, "d"),
+        (5, "e"),
+        (9, "b"),
+        (12, "f"),
+    ]
+    assert [r.line for r in here.to_fix] == [1, 3, 14]
+    assert list(zip(here.known_lines, here.known_hashes, strict=True)) == [
+        (2, -20),
+        (5, 50),
+        (9, 90),
+        (12, -120),
+    ]

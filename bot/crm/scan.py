@@ -6,21 +6,23 @@ of `bot.crm.stage`, handing them to the caller's writers a batch at a time; what
 finds (the rejected lines, the values to fix in the CRM, the known fingerprints, whether the
 file names an advisor the bot knows) is its `Scan`.
 
-`scan_file` reads a large CSV file on two processes: the import's own process takes the
-records up to a line (`PARENT_SHARE` of the file) and writes every staged row; a forked child
-takes the records after it and sends its rows through a pipe, a batch at a time. Both read the
-file's records from the start (cheap: lines only), so both cut them at the same records
-whatever quotes span lines. A client's values are staged once, under a hash of them that
-both processes compute alike (their `client_ref`; the parent drops what the child sends
-again). The child never touches the database (its connection is the parent's: it inherits
-it and leaves it alone). Elsewhere than on Linux, or with one processor,
-the file is read on one process; the result is the same.
+`scan_file` reads a large CSV file on two processes: the import's own process and a forked
+child share its records a block (`BLOCK` records) at a time, each taking the next block not
+yet taken whenever it is done with one, so that the work balances itself whatever slows
+either side; the import's process also writes every staged row, the child sending its own
+through a pipe, a batch at a time. Both read the file's records from the start (cheap: lines
+only), so both count the same records whatever quotes span lines. A client's values are
+staged once, under a hash of them that both processes compute alike (their `client_ref`; the
+parent drops what the child sends again). The child never touches the database (its
+connection is the parent's: it inherits it and leaves it alone). Elsewhere than on Linux, or
+with one processor, the file is read on one process; the result is the same.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -28,7 +30,7 @@ import traceback
 from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import dropwhile, takewhile
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +41,15 @@ from bot.crm.run import Lookup, Progress, Rejection
 # From this size, a CSV file is read on two processes (below, starting the child costs more
 # than it saves).
 PARALLEL_BYTES = 8 << 20
-# The parent's part of the records: it also writes every row, the child's included.
-PARENT_SHARE = 0.3
+# Records a block: what either process takes at a time (it writes rows besides, so the parent
+# takes fewer). Small enough that neither waits long for the other at the end.
+BLOCK = 500
 CHILD_BATCH = 1000  # rows a message from the child
 DRAIN_EVERY = 250  # records the parent reads between two looks at the pipe
 PIPE_BYTES = 1 << 20  # the pipe's buffer, where Linux lets it grow (a few messages)
 UNKNOWN_KEPT = 50  # unknown advisor names kept for the refusal's message
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,6 +78,15 @@ class Scan:
         else:
             self.unknown_count += other.unknown_count
         self.unknown_advisors = set(sorted(names, key=str.casefold)[:UNKNOWN_KEPT])
+
+    def in_line_order(self) -> None:
+        """Put what two processes found, block by block, back in the file's order."""
+        by_line = attrgetter("line")
+        self.rejected.sort(key=by_line)  # stable: a line's reasons keep their order
+        self.to_fix.sort(key=by_line)
+        known = sorted(zip(self.known_lines, self.known_hashes, strict=True), key=itemgetter(0))
+        self.known_lines = array("q", (line for line, _ in known))
+        self.known_hashes = array("q", (fingerprint for _, fingerprint in known))
 
 
 class Scanner:
@@ -216,14 +230,11 @@ def scan_file(scanner: Scanner, path: Path | None, progress: Progress | None) ->
     CSV, most of its rows are not known already (a daily re-import has little to read: a
     second process would cost more than it saves) and the machine can; else on this one."""
     table = scanner.table
-    cut = None
     if path is not None and table.encoding != "xlsx" and _can_fork():
         lines = _count_lines(path)
-        if lines > 2 * len(scanner.known):
-            cut = max(2, int(lines * PARENT_SHARE))
-    if cut is None:
-        return scanner.scan(table.records(), progress)
-    return _TwoProcesses(scanner, cut, progress).run()
+        if lines and lines > 2 * len(scanner.known):
+            return _TwoProcesses(scanner, progress).run()
+    return scanner.scan(table.records(), progress)
 
 
 def _can_fork() -> bool:
@@ -251,9 +262,8 @@ def _count_lines(path: Path) -> int:
 
 
 class _TwoProcesses:
-    def __init__(self, scanner: Scanner, cut: int, progress: Progress | None) -> None:
+    def __init__(self, scanner: Scanner, progress: Progress | None) -> None:
         self.scanner = scanner
-        self.cut = cut
         self.progress = progress
         self.own = 0  # records read here so far
         self.theirs = 0  # records read by the child so far
@@ -263,7 +273,9 @@ class _TwoProcesses:
         context = multiprocessing.get_context("fork")
         reading, writing = context.Pipe(duplex=False)
         _grow_pipe(writing.fileno())
-        child = context.Process(target=_child, args=(self.scanner, self.cut, writing), daemon=True)
+        # The next block to take: each process starts with one of its own (0 here, 1 there).
+        blocks = context.Value("q", 2)
+        child = context.Process(target=_child, args=(self.scanner, blocks, writing), daemon=True)
         # The child's garbage collector leaves the parent's objects alone (else it would
         # touch, and so copy, every page of them).
         gc.freeze()
@@ -278,15 +290,17 @@ class _TwoProcesses:
 
         records = scanner.table.records()
         try:
-            found = scanner.scan(
-                takewhile(lambda record: record[0] <= self.cut, records),
-                self._own_progress,
-                every=DRAIN_EVERY,
-            )
+            found = scanner.scan(_taken(records, blocks, 0), self._own_progress, every=DRAIN_EVERY)
             _close(records)
             while self.child_scan is None:
                 self._drain(block=True)
+            _log.debug(
+                "read on two processes: %d records here, %d by the child",
+                found.count,
+                self.child_scan.count,
+            )
             found.add(self.child_scan)
+            found.in_line_order()
             return found
         finally:
             _close(records)
@@ -335,8 +349,8 @@ class _TwoProcesses:
             block = False
 
 
-def _child(scanner: Scanner, cut: int, pipe: Any) -> None:
-    """The forked reader: the records after line `cut`, its rows sent a batch at a time."""
+def _child(scanner: Scanner, blocks: Any, pipe: Any) -> None:
+    """The forked reader: the blocks of records it takes, its rows sent a batch at a time."""
     sent = 0
 
     def send(kind: str, buffer: list[tuple[Any, ...]]) -> None:
@@ -352,10 +366,7 @@ def _child(scanner: Scanner, cut: int, pipe: Any) -> None:
     scanner.flush_clients = lambda: send("clients", scanner.clients)
     scanner.batch = CHILD_BATCH
     try:
-        records: Iterator[Record] = dropwhile(
-            lambda record: record[0] <= cut, scanner.table.records()
-        )
-        found = scanner.scan(records, progress)
+        found = scanner.scan(_taken(scanner.table.records(), blocks, 1), progress)
         pipe.send(("done", found, found.count))
     except FileRefused as exc:
         pipe.send(("refused", str(exc), 0))
@@ -363,6 +374,19 @@ def _child(scanner: Scanner, cut: int, pipe: Any) -> None:
         pipe.send(("failed", traceback.format_exc(), 0))
     finally:
         pipe.close()
+
+
+def _taken(records: Iterable[Record], blocks: Any, mine: int) -> Iterator[Record]:
+    """The records of the blocks this process takes: block `mine` first, then, each time it
+    is done with one, the next block neither process has taken (`blocks`, shared)."""
+    for index, record in enumerate(records):
+        block = index // BLOCK
+        if block > mine:
+            with blocks.get_lock():
+                mine = blocks.value
+                blocks.value = mine + 1
+        if block == mine:
+            yield record
 
 
 def _close(records: Iterator[Record]) -> None:
