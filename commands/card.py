@@ -31,10 +31,17 @@ from bot.blocks.card import (
     say,
     words,
 )
+from bot.call_reports import parse_id
 from bot.card import CardPlan, CardRefusal, plan, record_objection, request_card
 from bot.context import AppContext
 from bot.models import Advisor, Case, Client, Outbox, OutboxStatus
-from commands.common import advisor_for, loading_view, notice_view, view_metadata
+from commands.common import (
+    action_value,
+    advisor_for,
+    loading_view,
+    notice_view,
+    view_metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +122,13 @@ def on_open_button(
     ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
 ) -> None:
     ack()
-    try:
-        case_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    case_id = parse_id(action_value(body))
+    if case_id is None:
+        # A value no button of ours carries: the case it named cannot be found.
         log.warning("carte de contact : bouton sans dossier")
+        client.views_open(
+            trigger_id=body["trigger_id"], view=notice_view(_title(), say(words().refused("gone")))
+        )
         return
     open_card(
         app_context,
@@ -140,9 +150,9 @@ def on_contact_typed(
     ack()
     view = body["view"]
     metadata = view_metadata(view)
-    case_id = metadata.get("case")
+    case_id = parse_id(metadata.get("case"))
     asker = advisor_for(app_context, client, body["user"]["id"])
-    if asker is None or not isinstance(case_id, int):
+    if asker is None or case_id is None:
         return
     channels, phone, email, objection = read_state(view.get("state", {}))
     try:
@@ -165,9 +175,8 @@ def on_card_submitted(
     ack: Ack, body: dict[str, Any], client: WebClient, app_context: AppContext
 ) -> None:
     view = body["view"]
-    try:
-        case_id = int(view_metadata(view)["case"])
-    except (KeyError, TypeError, ValueError):
+    case_id = parse_id(view_metadata(view).get("case"))
+    if case_id is None:
         ack(response_action="update", view=notice_view(_title(), say(words().refused("gone"))))
         return
     asker = advisor_for(app_context, client, body["user"]["id"])

@@ -148,3 +148,37 @@ def test_a_client_who_objected_gets_nothing(
     # A submission forged from an older view is refused too.
     send(server, {**view, "callback_id": "card_view"}, both_channels())
     assert outbox(factory, case["id"]) == []
+
+
+def test_a_button_or_view_naming_no_case_says_so_and_sends_nothing(
+    server: str,
+    fake: FakeSlack,
+    responses: Responses,
+    loaded: M3,
+    factory: sessionmaker[Session],
+) -> None:
+    """A card button or modal whose case is not an id (never one of ours: an old client, a
+    forged payload) gets the « n'existe plus » notice, as `/m3 done` does, never another case's
+    card nor an error."""
+    case = julies_open_case(loaded)
+    gone = "Ce dossier n'existe plus"
+    for value in ["abc", "0", "-3", "1e3", "9" * 25, " "]:
+        before = len(fake.calls_to("views.open"))
+        payload = {
+            "type": "block_actions",
+            "user": {"id": JULIE[0]},
+            "team": {"id": "T1"},
+            "trigger_id": "1.2.card",
+            "actions": [{"action_id": "card_open", "value": value, "type": "button"}],
+        }
+        assert interact(server, payload)[0] == 200
+        wait_for(fake, "views.open", before + 1)
+        opened = fake.calls_to("views.open")[-1].params["view"]
+        assert gone in json.dumps(opened, ensure_ascii=False), value
+    view = open_card(server, fake, responses, case["client_number"])
+    for forged in [True, str(case["id"]) + "x", None]:
+        metadata = json.dumps({"case": forged})
+        answer = send(server, {**view, "private_metadata": metadata}, both_channels())
+        assert answer.get("response_action") == "update"
+        assert gone in json.dumps(answer["view"], ensure_ascii=False), forged
+    assert outbox(factory, case["id"]) == []
