@@ -1,6 +1,8 @@
 """`bot.bulk`, on SQLite and PostgreSQL: what `Loader` writes reads back as the values it was
 given, whether a value was converted afresh or remembered from an earlier row; a large load on
-PostgreSQL has its foreign keys checked once after it, and keeps them whatever happens."""
+PostgreSQL has its foreign keys checked once after it, and keeps them whatever happens; a first
+large load on SQLite has its plain indexes built after it, and gets them back whatever
+happens."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -211,3 +214,109 @@ def test_busy_tables_keep_the_row_by_row_checks(
             setting = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar()
             assert setting == "0"  # the short wait was for the keys only
         reader.rollback()
+
+
+# --- Plain indexes built after a first large load (SQLite) --------------------------------------
+
+INDEXED = Table(
+    "m3_test_indexed",
+    META,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(10), nullable=False),
+    Column("group_id", Integer),
+    Column("current", Boolean, nullable=False),
+    Index("ix_test_indexed_group", "group_id"),
+    Index("uq_test_indexed_code", "code", unique=True),
+    Index(
+        "ix_test_indexed_current",
+        "group_id",
+        sqlite_where=text("current"),
+        postgresql_where=text("current"),
+    ),
+)
+
+
+def indexes(connection: Connection) -> list[str]:
+    """The indexes of `INDEXED` as the database has them (their definitions)."""
+    if connection.dialect.name != "postgresql":
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+    else:
+        query = "SELECT indexdef FROM pg_indexes WHERE tablename = :t"
+    return sorted(str(row[0]) for row in connection.execute(text(query), {"t": INDEXED.name}))
+
+
+def load_indexed(connection: Connection, numbers: range) -> None:
+    connection.execute(
+        INDEXED.insert(),
+        [{"code": f"C{n}", "group_id": n % 3, "current": n % 2 == 0} for n in numbers],
+    )
+
+
+@pytest.fixture
+def indexed(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setattr(bulk, "BULK_CHECK_ROWS", 3)
+    META.create_all(engine)
+    yield engine
+    META.drop_all(engine)
+
+
+def test_a_first_large_load_builds_the_plain_indexes_after(indexed: Engine) -> None:
+    with indexed.begin() as connection:
+        before = indexes(connection)
+        load_indexed(connection, range(100, 101))  # the transaction has written: it has begun
+        with bulk.indexes_built_after(connection, INDEXED, rows=4):
+            during = indexes(connection)
+            load_indexed(connection, range(4))
+        after = indexes(connection)
+        plan = connection.execute(
+            text(f"EXPLAIN QUERY PLAN SELECT id FROM {INDEXED.name} WHERE group_id = 1")
+            if indexed.dialect.name == "sqlite"
+            else text("SELECT 1")
+        ).all()
+    assert len(before) >= 3
+    assert after == before
+    if indexed.dialect.name == "sqlite":
+        # Only the plain one is dropped: the unique one checks the rows, the partial one
+        # chooses them.
+        assert [d for d in before if d not in during] == [
+            d for d in before if "ix_test_indexed_group" in d
+        ]
+        assert any("ix_test_indexed_group" in str(row) for row in plan)  # in use again
+    else:
+        assert during == before  # PostgreSQL keeps them
+
+
+def test_a_small_load_or_a_large_table_keeps_the_indexes(indexed: Engine) -> None:
+    with indexed.begin() as connection:
+        before = indexes(connection)
+        with bulk.indexes_built_after(connection, INDEXED, rows=2):  # fewer than 3 rows
+            assert indexes(connection) == before
+            load_indexed(connection, range(2))
+        load_indexed(connection, range(2, 6))
+        with bulk.indexes_built_after(connection, INDEXED, rows=4):  # 6 rows there already
+            assert indexes(connection) == before
+            load_indexed(connection, range(6, 10))
+
+
+def test_a_failed_load_gets_its_indexes_back(indexed: Engine) -> None:
+    with indexed.connect() as connection:
+        before = indexes(connection)
+    with pytest.raises(IntegrityError), indexed.begin() as connection:
+        load_indexed(connection, range(100, 101))
+        with bulk.indexes_built_after(connection, INDEXED, rows=4):
+            assert len(indexes(connection)) == len(before) - (indexed.dialect.name == "sqlite")
+            load_indexed(connection, range(3))
+            load_indexed(connection, range(2, 3))  # the same code again: the unique index says no
+    with indexed.connect() as connection:
+        assert indexes(connection) == before
+        assert connection.execute(select(func.count()).select_from(INDEXED)).scalar() == 0
+
+
+def test_indexes_stay_until_the_transaction_has_begun(indexed: Engine) -> None:
+    """SQLite's driver begins a transaction at its first write: a `DROP INDEX` before it
+    would be committed at once, beyond a rollback's reach."""
+    with indexed.begin() as connection:
+        before = indexes(connection)
+        with bulk.indexes_built_after(connection, INDEXED, rows=4):
+            assert indexes(connection) == before
+            load_indexed(connection, range(4))

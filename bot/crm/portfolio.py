@@ -67,7 +67,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.bulk import Loader, foreign_keys_checked_after
+from bot.bulk import Loader, foreign_keys_checked_after, indexes_built_after
 from bot.cases.engine import (
     CASE_FIELDS,
     NEW_CASE_COLUMNS,
@@ -205,7 +205,7 @@ class _Import:
         self.known_updated = 0  # known rows of a client whose details changed
         self.known_rejected = 0  # known rows rejected as a duplicate with other values
         self.new_cases: SyncReport | None = None  # the cases of new clients
-        self.new_clients = 0  # how many, counted on PostgreSQL only (see `_count`)
+        self.new_clients = 0  # how many
 
     # --- 1. Reading ---------------------------------------------------------------------------
 
@@ -452,7 +452,10 @@ class _Import:
         changed ones."""
         connection = self.connection
         self.new_clients = self._count(F, F.c.is_new.is_(True))
-        with foreign_keys_checked_after(connection, _client, self.new_clients):
+        with (
+            foreign_keys_checked_after(connection, _client, self.new_clients),
+            indexes_built_after(connection, _client, self.new_clients),
+        ):
             created = connection.execute(
                 insert(_client)
                 .from_select(
@@ -602,7 +605,10 @@ class _Import:
         connection.execute(insert(T).from_select(["client_id"], touched))
         L = stage.stage_link
         fresh = self._count(S, S.c.contract_id.is_(None))
-        with foreign_keys_checked_after(connection, _contract, fresh):
+        with (
+            foreign_keys_checked_after(connection, _contract, fresh),
+            indexes_built_after(connection, _contract, fresh),
+        ):
             created = connection.execute(
                 insert(_contract)
                 .from_select(
@@ -866,10 +872,8 @@ class _Import:
         links.flush()
 
     def _count(self, table: Any, *where: Any) -> int:
-        """How many staged rows a large load would insert (PostgreSQL only: elsewhere the
-        count decides nothing)."""
-        if not self.postgresql:
-            return 0
+        """How many staged rows a load would insert (`bot.bulk` handles a large one its own
+        way)."""
         return int(
             self.connection.execute(select(func.count()).select_from(table).where(*where)).scalar()
             or 0
