@@ -575,7 +575,9 @@ class _Import:
 
     def _contracts(self) -> None:
         connection, result = self.connection, self.result
-        if connection.execute(select(_contract.c.id).limit(1)).first() is not None:
+        # Before the first import, no contract to look up, compare or keep a fingerprint of.
+        any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
+        if any_contract:
             existing = (
                 select(_contract.c.id)
                 .where(_contract.c.number == S.c.contract_number)
@@ -637,7 +639,14 @@ class _Import:
             )
         result.created = created.rowcount
 
-        # Existing contracts: compare those that differ, in pages.
+        if any_contract:
+            self._existing_contracts(remembered)
+
+    def _existing_contracts(self, remembered: Any) -> None:
+        """The staged rows of existing contracts: those that differ are updated (audited),
+        and each keeps its row's fingerprint (`remembered`) or loses it."""
+        connection, result = self.connection, self.result
+        # Compare those that differ, in pages.
         differs = or_(
             _contract.c.client_id != F.c.client_id,
             *[
