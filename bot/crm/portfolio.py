@@ -113,6 +113,7 @@ _contract = Base.metadata.tables[Contract.__tablename__]
 _audit = Base.metadata.tables[AuditEntry.__tablename__]
 _rejected = Base.metadata.tables[RejectedRow.__tablename__]
 _case = Base.metadata.tables[Case.__tablename__]
+AUDIT_COLUMNS = ("at", "actor", "entity", "entity_key", "field", "old_value", "new_value")
 S = stage.stage_row
 SC = stage.stage_client
 F = stage.stage_final
@@ -656,13 +657,18 @@ class _Import:
         )
         last = 0
         touched_ids: set[int] = set()
+        changed_lines: list[int] = []
         width = len(CONTRACT_FIELDS)
+        audit = Loader(connection, _audit, AUDIT_COLUMNS)
+        if not self.postgresql:  # for the correlated subqueries below
+            connection.execute(
+                text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
+            )
         while True:
             page = connection.execute(
                 select(
                     S.c.line,
                     S.c.contract_number,
-                    _contract.c.id,
                     _contract.c.client_id,
                     F.c.client_id,
                     *_fields(_contract),
@@ -677,34 +683,28 @@ class _Import:
             if not page:
                 break
             last = page[-1][0]
-            updates: list[dict[str, Any]] = []
-            audit: list[dict[str, Any]] = []
-            lines: list[dict[str, Any]] = []
             for row in page:
-                line, number, contract_id, old_client, new_client = row[:5]
-                current = dict(zip(CONTRACT_FIELDS, row[5 : 5 + width], strict=True))
+                line, number, old_client, new_client = row[:4]
+                current = dict(zip(CONTRACT_FIELDS, row[4 : 4 + width], strict=True))
                 current["client_id"] = old_client
-                values = dict(zip(CONTRACT_FIELDS, row[5 + width :], strict=True))
+                values = dict(zip(CONTRACT_FIELDS, row[4 + width :], strict=True))
                 values["client_id"] = new_client
                 changes = diff(current, values)
                 if changes:
-                    updates.append({"b_id": contract_id, **values})
-                    audit.extend(audit_rows(self.actor, "contract", number, changes))
-                    lines.append({"b_line": line})
+                    changed_lines.append(line)
+                    audit.extend(
+                        [
+                            tuple(entry[name] for name in AUDIT_COLUMNS)
+                            for entry in audit_rows(self.actor, "contract", number, changes)
+                        ]
+                    )
                     if not CASE_FIELDS.isdisjoint(changes):
                         touched_ids.update((old_client, new_client))
-            if updates:
-                connection.execute(
-                    update(_contract)
-                    .where(_contract.c.id == bindparam("b_id"))
-                    .values({name: bindparam(name) for name in (*CONTRACT_FIELDS, "client_id")}),
-                    updates,
-                )
-                connection.execute(
-                    update(S).where(S.c.line == bindparam("b_line")).values(changed=True), lines
-                )
-            if audit:
-                connection.execute(insert(_audit), audit)
+        audit.flush()
+        if changed_lines:
+            for chunk in _chunks(changed_lines):
+                connection.execute(update(S).where(S.c.line.in_(chunk)).values(changed=True))
+            connection.execute(self._changed_contracts_updated())
         if touched_ids:
             self._touch(touched_ids)
         # Every existing contract read from a row keeps (or loses) that row's fingerprint.
@@ -714,10 +714,7 @@ class _Import:
                 .values(row_hash=remembered)
                 .where(_contract.c.id == S.c.contract_id, F.c.client_number == S.c.client_number)
             )
-        else:  # a correlated subquery (`UPDATE … FROM` needs SQLite 3.33), by an index
-            connection.execute(
-                text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
-            )
+        else:  # a correlated subquery (`UPDATE … FROM` needs SQLite 3.33), by the index
             keep = (
                 update(_contract)
                 .where(
@@ -743,6 +740,36 @@ class _Import:
         ).one()
         result.updated += updated
         result.unchanged += parsed_existing - updated
+
+    def _changed_contracts_updated(self) -> Any:
+        """The statement that gives each changed contract (`changed` staged row) its staged
+        values and client, set-wise."""
+        new_values = {name: S.c[name] for name in CONTRACT_FIELDS} | {"client_id": F.c.client_id}
+        if self.postgresql:
+            return (
+                update(_contract)
+                .where(
+                    _contract.c.id == S.c.contract_id,
+                    F.c.client_number == S.c.client_number,
+                    S.c.changed.is_(True),
+                )
+                .values(new_values)
+            )
+        # SQLite: a correlated subquery a column (`UPDATE … FROM` needs SQLite 3.33).
+        return (
+            update(_contract)
+            .where(_contract.c.id.in_(select(S.c.contract_id).where(S.c.changed.is_(True))))
+            .values(
+                {
+                    name: select(column)
+                    .select_from(S)
+                    .join(F, F.c.client_number == S.c.client_number)
+                    .where(S.c.contract_id == _contract.c.id)
+                    .scalar_subquery()
+                    for name, column in new_values.items()
+                }
+            )
+        )
 
     def _open_cases_of_new_clients(self) -> None:
         """The cases of new clients, placed before their contracts are written (each new
