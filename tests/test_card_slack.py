@@ -48,6 +48,18 @@ def send(server: str, view: dict[str, Any], values: dict[str, Any]) -> dict[str,
     return json.loads(body) if body else {}
 
 
+def click_card_button(server: str, value: str) -> int:
+    """Julie clicks « Envoyer ma carte », a button carrying `value`: the HTTP status."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": JULIE[0]},
+        "team": {"id": "T1"},
+        "trigger_id": "1.2.card",
+        "actions": [{"action_id": "card_open", "value": value, "type": "button"}],
+    }
+    return interact(server, payload)[0]
+
+
 def both_channels() -> dict[str, Any]:
     return {
         "channels": {
@@ -115,14 +127,7 @@ def test_the_reports_confirmation_offers_the_card(
     (card_button,) = [b for b in buttons if b["action_id"] == "card_open"]
     assert card_button["value"] == str(case["id"])
     before = len(fake.calls_to("views.update"))
-    payload = {
-        "type": "block_actions",
-        "user": {"id": JULIE[0]},
-        "team": {"id": "T1"},
-        "trigger_id": "1.2.card",
-        "actions": [{"action_id": "card_open", "value": str(case["id"]), "type": "button"}],
-    }
-    assert interact(server, payload)[0] == 200
+    assert click_card_button(server, str(case["id"])) == 200
     wait_for(fake, "views.update", before + 1)
     assert last_view(fake)["callback_id"] == "card_view"
 
@@ -164,14 +169,7 @@ def test_a_button_or_view_naming_no_case_says_so_and_sends_nothing(
     gone = "Ce dossier n'existe plus"
     for value in ["abc", "0", "-3", "1e3", "9" * 25, " "]:
         before = len(fake.calls_to("views.open"))
-        payload = {
-            "type": "block_actions",
-            "user": {"id": JULIE[0]},
-            "team": {"id": "T1"},
-            "trigger_id": "1.2.card",
-            "actions": [{"action_id": "card_open", "value": value, "type": "button"}],
-        }
-        assert interact(server, payload)[0] == 200
+        assert click_card_button(server, value) == 200
         wait_for(fake, "views.open", before + 1)
         opened = fake.calls_to("views.open")[-1].params["view"]
         assert gone in json.dumps(opened, ensure_ascii=False), value
