@@ -26,8 +26,10 @@ How, at scale (hundreds of thousands of rows, bounded memory):
    CSV file mostly new to the database is read on two processes (`bot.crm.scan`).
 2. Set-wise statements over the staged rows then settle the duplicates, find each client's
    last row, insert the new clients, open their cases (`_open_cases_of_new_clients`) and
-   insert the contracts (`INSERT … SELECT`), and compare the existing ones; only the rows that
-   differ come back to Python, for the audit log.
+   insert the contracts (`INSERT … SELECT`; a first load on SQLite builds their plain indexes
+   after it, `bot.bulk`), and compare the existing ones; only the rows that differ come back
+   to Python, for the comparison and the audit log, and the changed contracts are updated
+   from their staged rows in one statement.
 3. The case engine (`bot.cases.engine`) and the CRM corrections run over the touched clients:
    those with new contracts or new details, and both clients of a contract changed in a field
    the engine reads (`CASE_FIELDS`).
