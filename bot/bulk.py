@@ -198,7 +198,7 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
     and when the table holds fewer rows than the load brings (a first import), its plain
     indexes (neither unique nor partial: those check or choose rows) are dropped and built
     again after the load, one sort each instead of an insertion a row (at 100 000 contracts,
-    0.6–0.9 s for the `INSERT … SELECT` with them, 0.4–0.6 s with the two rebuilt after).
+    0.6–0.9 s for the `INSERT … SELECT` with them, 0.5–0.7 s with the two built after).
     DDL is transactional there once the transaction has begun (the driver begins it at the
     first write: before, a `DROP INDEX` would be committed at once, and nothing changes): a
     failed load gets them back with its rollback. PostgreSQL, measured the same way, gained
