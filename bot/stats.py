@@ -85,6 +85,7 @@ from bot.models import (
     Correction,
     NextAction,
 )
+from bot.rendering import number as french_number
 from bot.rules import CaseState, Status, TagValue, is_working_day
 
 # --- Periods -------------------------------------------------------------------------------
@@ -1065,7 +1066,7 @@ def display(figure: Figure, value: float | int | None) -> str:
     if value is None:
         return "—"
     if figure.kind is Kind.COUNT:
-        return f"{int(value):,}".replace(",", "\u202f")
+        return french_number(int(value))
     if figure.kind is Kind.RATE:
         return f"{value * 100:.0f}\u00a0%"
     return f"{value:.1f}".replace(".", ",")
