@@ -88,7 +88,16 @@ from bot.crm.rows import (
     native_values,
     sqlite_values,
 )
-from bot.crm.run import ImportResult, Lookup, Progress, Rejection, audit_rows, diff, start
+from bot.crm.run import (
+    AUDIT_COLUMNS,
+    ImportResult,
+    Lookup,
+    Progress,
+    Rejection,
+    audit_rows,
+    diff,
+    start,
+)
 from bot.crm.scan import Scanner, scan_file
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
 from bot.models import (
@@ -115,7 +124,6 @@ _contract = Base.metadata.tables[Contract.__tablename__]
 _audit = Base.metadata.tables[AuditEntry.__tablename__]
 _rejected = Base.metadata.tables[RejectedRow.__tablename__]
 _case = Base.metadata.tables[Case.__tablename__]
-AUDIT_COLUMNS = ("at", "actor", "entity", "entity_key", "field", "old_value", "new_value")
 S = stage.stage_row
 SC = stage.stage_client
 F = stage.stage_final
@@ -662,7 +670,7 @@ class _Import:
         changed_lines: list[int] = []
         width = len(CONTRACT_FIELDS)
         audit = Loader(connection, _audit, AUDIT_COLUMNS)
-        if not self.postgresql:  # for the correlated subqueries below
+        if not self.postgresql:  # for the correlated subqueries of `_from_staged_rows`
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
             )
@@ -706,31 +714,15 @@ class _Import:
         if changed_lines:
             for chunk in _chunks(changed_lines):
                 connection.execute(update(S).where(S.c.line.in_(chunk)).values(changed=True))
-            connection.execute(self._changed_contracts_updated())
+            new_values = {name: S.c[name] for name in CONTRACT_FIELDS}
+            new_values["client_id"] = F.c.client_id
+            connection.execute(self._from_staged_rows(new_values, S.c.changed.is_(True)))
         if touched_ids:
             self._touch(touched_ids)
         # Every existing contract read from a row keeps (or loses) that row's fingerprint.
-        if self.postgresql:
-            keep = (
-                update(_contract)
-                .values(row_hash=remembered)
-                .where(_contract.c.id == S.c.contract_id, F.c.client_number == S.c.client_number)
-            )
-        else:  # a correlated subquery (`UPDATE … FROM` needs SQLite 3.33), by the index
-            keep = (
-                update(_contract)
-                .where(
-                    _contract.c.id.in_(select(S.c.contract_id).where(S.c.contract_id.is_not(None)))
-                )
-                .values(
-                    row_hash=select(remembered)
-                    .select_from(S)
-                    .join(F, F.c.client_number == S.c.client_number)
-                    .where(S.c.contract_id == _contract.c.id)
-                    .scalar_subquery()
-                )
-            )
-        connection.execute(keep)
+        connection.execute(
+            self._from_staged_rows({"row_hash": remembered}, S.c.contract_id.is_not(None))
+        )
         parsed_existing, updated = connection.execute(
             select(
                 func.count(),
@@ -743,32 +735,32 @@ class _Import:
         result.updated += updated
         result.unchanged += parsed_existing - updated
 
-    def _changed_contracts_updated(self) -> Any:
-        """The statement that gives each changed contract (`changed` staged row) its staged
-        values and client, set-wise."""
-        new_values = {name: S.c[name] for name in CONTRACT_FIELDS} | {"client_id": F.c.client_id}
+    def _from_staged_rows(self, values: dict[str, Any], staged: Any) -> Any:
+        """The statement that sets `values` (expressions over a staged row and its client's
+        final row) on the contract of each staged row that meets `staged`, set-wise."""
         if self.postgresql:
             return (
                 update(_contract)
                 .where(
                     _contract.c.id == S.c.contract_id,
                     F.c.client_number == S.c.client_number,
-                    S.c.changed.is_(True),
+                    staged,
                 )
-                .values(new_values)
+                .values(values)
             )
-        # SQLite: a correlated subquery a column (`UPDATE … FROM` needs SQLite 3.33).
+        # SQLite: a correlated subquery a column (`UPDATE … FROM` needs SQLite 3.33), by the
+        # index on the staged rows' contract.
         return (
             update(_contract)
-            .where(_contract.c.id.in_(select(S.c.contract_id).where(S.c.changed.is_(True))))
+            .where(_contract.c.id.in_(select(S.c.contract_id).where(staged)))
             .values(
                 {
-                    name: select(column)
+                    name: select(value)
                     .select_from(S)
                     .join(F, F.c.client_number == S.c.client_number)
                     .where(S.c.contract_id == _contract.c.id)
                     .scalar_subquery()
-                    for name, column in new_values.items()
+                    for name, value in values.items()
                 }
             )
         )

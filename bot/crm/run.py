@@ -194,6 +194,10 @@ def start(
     return table, columns, Lookup(session), run
 
 
+# The audit log's columns an entry of `audit_rows` fills, in order (for a bulk load).
+AUDIT_COLUMNS = ("at", "actor", "entity", "entity_key", "field", "old_value", "new_value")
+
+
 def audit_rows(
     actor: str, entity: str, key: str, changes: dict[str, tuple[Any, Any]]
 ) -> list[dict[str, Any]]:
