@@ -109,17 +109,18 @@ def test_a_one_percent_change_reads_one_percent(
     ok_json(staff, "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", _export(400))))
     parsed[0] = 0
     changed = {7, 150, 151, 399}
-    summary = ok_json(
-        staff,
-        "import",
-        "portfolio",
-        str(portfolio_csv(tmp_path / "e2.csv", _export(400, changed=changed))),
-    )
+    second = portfolio_csv(tmp_path / "e2.csv", _export(400, changed=changed))
+    summary = ok_json(staff, "import", "portfolio", str(second))
     assert parsed[0] == len(changed)
     assert (summary["updated"], summary["unchanged"]) == (4, 396)
     with factory() as session:
         audit = session.scalars(select(AuditEntry.entity_key).where(AuditEntry.field == "product"))
         assert sorted(audit) == sorted(f"K{i}" for i in changed)
+    # The changed contracts now keep their new rows' fingerprints: the same file again is
+    # read no more.
+    parsed[0] = 0
+    again = ok_json(staff, "import", "portfolio", str(second))
+    assert (again["unchanged"], parsed[0]) == (400, 0)
 
 
 def test_flagged_rows_are_read_and_reported_at_every_import(
