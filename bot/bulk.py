@@ -1,9 +1,10 @@
 """Writing many rows fast: `Loader` buffers rows for a table and writes them in batches with
 the driver itself — `executemany` on SQLite, `COPY` on PostgreSQL — without SQLAlchemy's
 per-row work; `reserve_ids` gives the ids of rows about to be inserted, so that they need no
-`RETURNING`; `foreign_keys_checked_after` has PostgreSQL check a large load's foreign keys in
-one pass, and `indexes_built_after` has SQLite build a first load's plain indexes in one sort.
-Used by the portfolio import and the case engine; never commits.
+`RETURNING`, and `new_ids` gives them within a set-wise statement; `foreign_keys_checked_after`
+has PostgreSQL check a large load's foreign keys in one pass, and `indexes_built_after` has
+SQLite build a first load's plain indexes in one sort. Used by the portfolio import and the
+case engine; never commits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Index, Table, func, inspect, select, text
+from sqlalchemy import JSON, Connection, Index, Table, case, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,22 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
         )
     largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
     return list(range(largest + 1, largest + 1 + count))
+
+
+def new_ids(connection: Connection, table: Table, *, existing: Any, order_by: Any) -> Any:
+    """The id of each row of a set-wise select that stages rows for `table`: `existing` (an
+    id, or NULL for a row to insert), else a fresh id, given in `order_by`'s order (the
+    select must be ordered by it). PostgreSQL takes them from the table's sequence (`nextval`,
+    evaluated for the new rows alone, after the sort); SQLite numbers them after the largest
+    id, on the condition `reserve_ids` states."""
+    new = existing.is_(None)
+    fresh: Any
+    if connection.dialect.name == "postgresql":
+        fresh = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+    else:
+        largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        fresh = func.row_number().over(partition_by=new, order_by=order_by) + largest
+    return case((new, fresh), else_=existing)
 
 
 # From this many new rows, PostgreSQL checks a table's foreign keys once after the load

@@ -320,3 +320,40 @@ def test_indexes_stay_until_the_transaction_has_begun(indexed: Engine) -> None:
         with bulk.indexes_built_after(connection, INDEXED, rows=4):
             assert indexes(connection) == before
             load_indexed(connection, range(4))
+
+
+# --- Ids given within a set-wise statement ---------------------------------------------------
+
+SOURCE = Table("m3_test_source", META, Column("code", String(10), primary_key=True))
+
+
+def test_new_ids_follow_the_largest_in_order_and_keep_the_existing(indexed: Engine) -> None:
+    """The rows to insert get the ids after the largest, in the order asked for (the codes),
+    whatever order the source holds them in; the rows already there keep theirs; and the ids
+    the table gives afterwards go on after them."""
+    with indexed.begin() as connection:
+        load_indexed(connection, range(5, 6))  # C5
+        load_indexed(connection, range(2, 3))  # C2
+        existing = dict(connection.execute(select(INDEXED.c.code, INDEXED.c.id)).all())
+        largest = max(existing.values())
+        connection.execute(SOURCE.insert(), [{"code": c} for c in ("C9", "C2", "C1", "C5", "C7")])
+        given = bulk.new_ids(connection, INDEXED, existing=INDEXED.c.id, order_by=SOURCE.c.code)
+        found = connection.execute(
+            select(SOURCE.c.code, given)
+            .outerjoin(INDEXED, INDEXED.c.code == SOURCE.c.code)
+            .order_by(SOURCE.c.code)
+        ).all()
+        assert found == [
+            ("C1", largest + 1),
+            ("C2", existing["C2"]),
+            ("C5", existing["C5"]),
+            ("C7", largest + 2),
+            ("C9", largest + 3),
+        ]
+        connection.execute(
+            INDEXED.insert(),
+            [{"id": i, "code": code, "current": True} for code, i in found if code not in existing],
+        )
+        load_indexed(connection, range(20, 21))  # an id from the table itself
+        after = connection.execute(select(INDEXED.c.id).where(INDEXED.c.code == "C20")).scalar_one()
+    assert after == largest + 4

@@ -69,7 +69,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.bulk import Loader, foreign_keys_checked_after, indexes_built_after
+from bot.bulk import Loader, foreign_keys_checked_after, indexes_built_after, new_ids
 from bot.cases.engine import (
     CASE_FIELDS,
     NEW_CASE_COLUMNS,
@@ -423,6 +423,10 @@ class _Import:
             .group_by(S.c.client_number)
             .subquery()
         )
+        # A new client's id is given here, in the order of the numbers (`bot.bulk.new_ids`):
+        # the client is then inserted with it, and nothing reads it back.
+        number = last.c.client_number
+        client_id = new_ids(connection, _client, existing=_client.c.id, order_by=number)
         connection.execute(
             insert(F).from_select(
                 ["client_number", "line", "client_ref", "client_id", "is_new"],
@@ -430,11 +434,12 @@ class _Import:
                     last.c.client_number,
                     last.c.line,
                     S.c.client_ref,
-                    _client.c.id,
+                    client_id,
                     _client.c.id.is_(None),
                 )
                 .join(S, S.c.line == last.c.line)
-                .outerjoin(_client, _client.c.number == last.c.client_number),
+                .outerjoin(_client, _client.c.number == last.c.client_number)
+                .order_by(last.c.client_number),
             )
         )
         # A later known row of the client: its details (those in the database) win.
@@ -470,28 +475,17 @@ class _Import:
             created = connection.execute(
                 insert(_client)
                 .from_select(
-                    ["number", *CLIENT_FIELDS],
-                    select(F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS])
+                    ["id", "number", *CLIENT_FIELDS],
+                    select(
+                        F.c.client_id, F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS]
+                    )
                     .join(SC, SC.c.client_ref == F.c.client_ref)
                     .where(F.c.is_new.is_(True))
-                    .order_by(F.c.client_number),
+                    .order_by(F.c.client_number),  # the ids' order
                 )
                 .execution_options(preserve_rowcount=True)
             )
         if created.rowcount:
-            if self.postgresql:  # a join there; `UPDATE … FROM` needs SQLite 3.33
-                set_ids = (
-                    update(F)
-                    .values(client_id=_client.c.id)
-                    .where(_client.c.number == F.c.client_number)
-                )
-            else:
-                set_ids = update(F).values(
-                    client_id=select(_client.c.id)
-                    .where(_client.c.number == F.c.client_number)
-                    .scalar_subquery()
-                )
-            connection.execute(set_ids.where(F.c.is_new.is_(True)))
             connection.execute(
                 text("CREATE INDEX m3_stage_final_client ON m3_stage_final (client_id)")
             )
