@@ -31,6 +31,9 @@ def chunked(items: Sequence[_T], size: int = 900) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
+POSTGRESQL_TEMP_BUFFERS = "64MB"
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -43,7 +46,20 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    # An import's staging tables are temporary: PostgreSQL holds them in the session's own
+    # buffers, 8 MB by default, beyond which it writes them to disk and reads them back
+    # (`bot.crm.stage`). A session takes that memory only as its temporary tables fill it,
+    # and PostgreSQL accepts the setting only before the session's first temporary table.
+    @event.listens_for(engine, "connect")
+    def _postgresql_settings(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET temp_buffers = '{POSTGRESQL_TEMP_BUFFERS}'")
+        cursor.close()
+        dbapi_connection.commit()
+
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:

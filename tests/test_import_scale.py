@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import bulk, db
-from bot.crm import portfolio, rows
+from bot.crm import portfolio, rows, stage
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import read_table
@@ -502,3 +502,22 @@ def test_the_cli_starts_without_the_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_postgresql_gives_an_import_room_in_memory(engine: Engine) -> None:
+    """PostgreSQL keeps a large import's staging tables and sorts in memory: a session may hold
+    64 MB of temporary tables, and the import's transaction sorts and hashes in 64 MB (with
+    the defaults, 8 and 4 MB, 100 000 rows went to disk and back); other transactions keep
+    the server's own setting."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's settings")
+    with engine.connect() as connection:
+        before = connection.execute(text("SHOW work_mem")).scalar()
+    with engine.begin() as connection:
+        assert connection.execute(text("SHOW temp_buffers")).scalar() == "64MB"
+        stage.create(connection)
+        assert connection.execute(text("SHOW work_mem")).scalar() == "64MB"
+        stage.drop(connection)
+    with engine.connect() as connection:
+        assert connection.execute(text("SHOW work_mem")).scalar() == before
+        assert connection.execute(text("SHOW temp_buffers")).scalar() == "64MB"

@@ -124,6 +124,10 @@ CLIENT_COLUMNS = ("client_ref", "client_number", *CLIENT_FIELDS)
 # SQLite's page cache while importing (the default is 2 MB): the staging tables and the
 # indexes of `client` and `contract` are written all over; bounded, it keeps the memory bound.
 SQLITE_CACHE_KIB = 16384
+# PostgreSQL's memory for each sort and hash of the import's statements (the default, 4 MB,
+# has the sorts of 100 000 rows spill to disk), for this transaction alone; its staging tables
+# have their own buffers (`bot.db`).
+POSTGRESQL_WORK_MEM = "64MB"
 
 
 def create(connection: Connection) -> None:
@@ -131,6 +135,8 @@ def create(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.execute(text(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}"))
         connection.execute(text(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KIB}"))
+    else:
+        connection.execute(text(f"SET LOCAL work_mem = '{POSTGRESQL_WORK_MEM}'"))
     for table in META.sorted_tables:
         table.create(connection)
 
