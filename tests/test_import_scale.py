@@ -332,6 +332,25 @@ def test_fingerprints_change_nothing_but_the_time(migrated_engine: Engine, seed:
     assert with_fingerprints == every_row
 
 
+def test_values_looked_up_a_page_at_a_time_give_what_one_page_gives(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The duplicates, the known rows, the kept details and the changed contracts are looked up
+    by their values a page at a time (`IN_PAGE` on SQLite, `ARRAY_PAGE` on PostgreSQL): pages
+    of two values give the same summaries and database as the whole list in one."""
+    for seed in (3, 11, 2026, 7):
+        try:
+            whole = _run(migrated_engine, seed, fingerprints=True)
+            empty(migrated_engine)
+            with monkeypatch.context() as patch:
+                patch.setattr(portfolio, "IN_PAGE", 2)
+                patch.setattr(portfolio, "ARRAY_PAGE", 2)
+                paged = _run(migrated_engine, seed, fingerprints=True)
+        finally:
+            empty(migrated_engine)
+        assert paged == whole
+
+
 def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

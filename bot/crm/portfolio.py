@@ -52,9 +52,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -116,6 +118,10 @@ from bot.rules import Status, oldest_effect_opening, window_for
 # misses once, and every row is read again.
 FINGERPRINT_VERSION = b"m3-portfolio-2"  # 2: French amounts only, format characters, namesakes
 PAGE = 2000
+# Values looked up a statement (`_Import._one_of`): on SQLite, within its limit on parameters;
+# on PostgreSQL, one array parameter.
+IN_PAGE = 900
+ARRAY_PAGE = 10_000
 # From this many new contracts, PostgreSQL's statistics are refreshed before the import ends.
 ANALYZE_ROWS = 10_000
 
@@ -365,20 +371,20 @@ class _Import:
         for line, number, _ in known_rows:
             known_by_number[number].append(line)
         if known_by_number:
-            for chunk in _chunks(sorted(known_by_number)):
+            for chunk in self._pages(sorted(known_by_number)):
                 numbers.update(
                     connection.execute(
-                        select(S.c.contract_number).where(S.c.contract_number.in_(chunk))
+                        select(S.c.contract_number).where(self._one_of(S.c.contract_number, chunk))
                     ).scalars()
                 )
         if not numbers:
             return
         gone_lines: list[int] = []
-        for chunk in _chunks(sorted(numbers)):
+        for chunk in self._pages(sorted(numbers)):
             occurrences: dict[str, list[tuple[int, str, dict[str, Any], bool]]] = defaultdict(list)
             for row in connection.execute(
                 select(S.c.line, S.c.contract_number, S.c.client_number, *_fields(S))
-                .where(S.c.contract_number.in_(chunk))
+                .where(self._one_of(S.c.contract_number, chunk))
                 .order_by(S.c.line)
             ):
                 values = dict(zip(CONTRACT_FIELDS, row[3:], strict=True))
@@ -388,7 +394,7 @@ class _Import:
                 for row in connection.execute(
                     select(_contract.c.number, _client.c.number, *_fields(_contract))
                     .join(_client, _client.c.id == _contract.c.client_id)
-                    .where(_contract.c.number.in_(in_file))
+                    .where(self._one_of(_contract.c.number, in_file))
                 ):
                     values = dict(zip(CONTRACT_FIELDS, row[2:], strict=True))
                     for line in known_by_number[row[0]]:
@@ -412,8 +418,8 @@ class _Import:
                     else:
                         gone_lines.append(line)
                         self.result.unchanged += same
-        for chunk in _chunks(gone_lines):
-            connection.execute(delete(S).where(S.c.line.in_(chunk)))
+        for chunk in self._pages(gone_lines):
+            connection.execute(delete(S).where(self._one_of(S.c.line, chunk)))
 
     def _final_rows(self, known_rows: list[tuple[int, str, str]]) -> None:
         """Each client's last row: its details are the client's."""
@@ -449,9 +455,11 @@ class _Import:
                 last_known[client_number] = line
         if last_known:
             later = []
-            for chunk in _chunks(sorted(last_known)):
+            for chunk in self._pages(sorted(last_known)):
                 for client_number, line in connection.execute(
-                    select(F.c.client_number, F.c.line).where(F.c.client_number.in_(chunk))
+                    select(F.c.client_number, F.c.line).where(
+                        self._one_of(F.c.client_number, chunk)
+                    )
                 ):
                     if last_known[client_number] > line:
                         later.append({"b_number": client_number})
@@ -564,9 +572,11 @@ class _Import:
                 values[revenue] = decimal_value(values[revenue])
             wanted[(row[0], hash((row[0], tuple(values))))] = row[0]
         matches = []
-        for chunk in _chunks(sorted({number for number, _ in wanted})):
+        for chunk in self._pages(sorted({number for number, _ in wanted})):
             for ref, number in connection.execute(
-                select(SC.c.client_ref, SC.c.client_number).where(SC.c.client_number.in_(chunk))
+                select(SC.c.client_ref, SC.c.client_number).where(
+                    self._one_of(SC.c.client_number, chunk)
+                )
             ):
                 if (number, ref) in wanted:
                     matches.append({"b_number": number, "match_ref": ref})
@@ -706,8 +716,9 @@ class _Import:
                         touched_ids.update((old_client, new_client))
         audit.flush()
         if changed_lines:
-            for chunk in _chunks(changed_lines):
-                connection.execute(update(S).where(S.c.line.in_(chunk)).values(changed=True))
+            for chunk in self._pages(changed_lines):
+                marked = update(S).where(self._one_of(S.c.line, chunk))
+                connection.execute(marked.values(changed=True))
             new_values = {name: S.c[name] for name in CONTRACT_FIELDS}
             new_values["client_id"] = F.c.client_id
             connection.execute(self._from_staged_rows(new_values, S.c.changed.is_(True)))
@@ -903,13 +914,25 @@ class _Import:
             or 0
         )
 
+    def _pages(self, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+        """`values` a statement at a time, for `_one_of`: within SQLite's limit on parameters;
+        on PostgreSQL, pages as large as what a caller holds of them stays small."""
+        return _chunks(values, ARRAY_PAGE if self.postgresql else IN_PAGE)
+
+    def _one_of(self, column: Any, values: Sequence[Any]) -> Any:
+        """`column` is one of `values` (a page of `_pages`). PostgreSQL takes them as one array:
+        a list of a thousand parameters cost more to send and to plan than to run."""
+        if self.postgresql:
+            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column.in_(values)
+
     def _touch(self, client_ids: Iterable[int]) -> None:
         connection = self.connection
         present: set[int] = set()
         ids = sorted(client_ids)
-        for chunk in _chunks(ids):
+        for chunk in self._pages(ids):
             present.update(
-                connection.execute(select(T.c.client_id).where(T.c.client_id.in_(chunk)))
+                connection.execute(select(T.c.client_id).where(self._one_of(T.c.client_id, chunk)))
                 .scalars()
                 .all()
             )
