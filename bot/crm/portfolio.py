@@ -25,11 +25,13 @@ How, at scale (hundreds of thousands of rows, bounded memory):
    staging tables (`bot.crm.stage`: `executemany` on SQLite, `COPY` on PostgreSQL). A large
    CSV file mostly new to the database is read on two processes (`bot.crm.scan`).
 2. Set-wise statements over the staged rows then settle the duplicates, find each client's
-   last row, insert the new clients, open their cases (`_open_cases_of_new_clients`) and
-   insert the contracts (`INSERT … SELECT`; a first load on SQLite builds their plain indexes
-   after it, `bot.bulk`), and compare the existing ones; only the rows that differ come back
-   to Python, for the comparison and the audit log, and the changed contracts are updated
-   from their staged rows in one statement.
+   last row (a new client's id is given there, `bot.bulk.new_ids`), insert the new clients,
+   open their cases (`_open_cases_of_new_clients`) and insert the contracts (`INSERT …
+   SELECT`; a first load on SQLite builds their plain indexes after it, `bot.bulk`), and
+   compare the existing ones; only the rows that differ come back to Python, for the
+   comparison and the audit log, and the changed contracts are updated from their staged rows
+   in one statement. PostgreSQL keeps the staging tables and the statements' sorts in memory
+   (`bot.db`, `bot.crm.stage`).
 3. The case engine (`bot.cases.engine`) and the CRM corrections run over the touched clients:
    those with new contracts or new details, and both clients of a contract changed in a field
    the engine reads (`CASE_FIELDS`).
@@ -721,12 +723,18 @@ class _Import:
                 connection.execute(marked.values(changed=True))
             new_values = {name: S.c[name] for name in CONTRACT_FIELDS}
             new_values["client_id"] = F.c.client_id
+            new_values["row_hash"] = remembered
             connection.execute(self._from_staged_rows(new_values, S.c.changed.is_(True)))
         if touched_ids:
             self._touch(touched_ids)
-        # Every existing contract read from a row keeps (or loses) that row's fingerprint.
+        # Every other existing contract read from a row keeps (or loses) that row's
+        # fingerprint: one new version of each changed contract, not two (on PostgreSQL a
+        # contract updated twice in a transaction has its foreign keys checked again).
         connection.execute(
-            self._from_staged_rows({"row_hash": remembered}, S.c.contract_id.is_not(None))
+            self._from_staged_rows(
+                {"row_hash": remembered},
+                and_(S.c.contract_id.is_not(None), S.c.changed.is_not(True)),
+            )
         )
         parsed_existing, updated = connection.execute(
             select(
@@ -916,7 +924,8 @@ class _Import:
 
     def _pages(self, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         """`values` a statement at a time, for `_one_of`: within SQLite's limit on parameters;
-        on PostgreSQL, pages as large as what a caller holds of them stays small."""
+        on PostgreSQL, larger pages, still small enough for what a caller holds of each page
+        (the rows of its duplicates, say)."""
         return _chunks(values, ARRAY_PAGE if self.postgresql else IN_PAGE)
 
     def _one_of(self, column: Any, values: Sequence[Any]) -> Any:
