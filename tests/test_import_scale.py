@@ -526,17 +526,20 @@ def test_the_cli_starts_without_the_heavy_modules() -> None:
 def test_postgresql_gives_an_import_room_in_memory(engine: Engine) -> None:
     """PostgreSQL keeps a large import's staging tables and sorts in memory: a session may hold
     64 MB of temporary tables, and the import's transaction sorts and hashes in 64 MB (with
-    the defaults, 8 and 4 MB, 100 000 rows went to disk and back); other transactions keep
-    the server's own setting."""
+    the defaults, 8 and 4 MB, 100 000 rows went to disk and back) and reads its tables as
+    being in memory; other transactions keep the server's own settings."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's settings")
     with engine.connect() as connection:
         before = connection.execute(text("SHOW work_mem")).scalar()
+        cost = connection.execute(text("SHOW random_page_cost")).scalar()
     with engine.begin() as connection:
         assert connection.execute(text("SHOW temp_buffers")).scalar() == "64MB"
         stage.create(connection)
         assert connection.execute(text("SHOW work_mem")).scalar() == "64MB"
+        assert connection.execute(text("SHOW random_page_cost")).scalar() == "1.1"
         stage.drop(connection)
     with engine.connect() as connection:
         assert connection.execute(text("SHOW work_mem")).scalar() == before
+        assert connection.execute(text("SHOW random_page_cost")).scalar() == cost
         assert connection.execute(text("SHOW temp_buffers")).scalar() == "64MB"

@@ -128,6 +128,11 @@ SQLITE_CACHE_KIB = 16384
 # has the sorts of 100 000 rows spill to disk), for this transaction alone; its staging tables
 # have their own buffers (`bot.db`).
 POSTGRESQL_WORK_MEM = "64MB"
+# And the cost it gives a page read out of order, against 1 for the next page (4 by default,
+# for disks that seek): an import's tables and indexes are in memory, just read or written.
+# A few thousand changed rows are then looked up by index in a million contracts, not by
+# reading them all (a 1 % change of a million rows: its lookups 0.78 → 0.35 s).
+POSTGRESQL_RANDOM_PAGE_COST = 1.1
 
 
 def create(connection: Connection) -> None:
@@ -137,6 +142,7 @@ def create(connection: Connection) -> None:
         connection.execute(text(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KIB}"))
     else:
         connection.execute(text(f"SET LOCAL work_mem = '{POSTGRESQL_WORK_MEM}'"))
+        connection.execute(text(f"SET LOCAL random_page_cost = {POSTGRESQL_RANDOM_PAGE_COST}"))
     for table in META.sorted_tables:
         table.create(connection)
 
