@@ -351,6 +351,25 @@ def test_values_looked_up_a_page_at_a_time_give_what_one_page_gives(
         assert paged == whole
 
 
+def test_an_older_sqlite_updates_the_changed_contracts_alike(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.33 has no `UPDATE … FROM`: the contracts changed by an import are
+    updated column by column, with the same summaries and database."""
+    if migrated_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always updates from a join")
+    for seed in (3, 11, 2026, 7):
+        try:
+            joined = _run(migrated_engine, seed, fingerprints=True)
+            empty(migrated_engine)
+            with monkeypatch.context() as patch:
+                patch.setattr(portfolio, "SQLITE_UPDATE_FROM", (99,))
+                by_column = _run(migrated_engine, seed, fingerprints=True)
+        finally:
+            empty(migrated_engine)
+        assert by_column == joined
+
+
 def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,6 +124,9 @@ PAGE = 2000
 # on PostgreSQL, one array parameter.
 IN_PAGE = 900
 ARRAY_PAGE = 10_000
+# The SQLite that has `UPDATE … FROM` (before it, `_Import._from_staged_rows` sets each column
+# by its own subquery).
+SQLITE_UPDATE_FROM = (3, 33)
 # From this many new contracts, PostgreSQL's statistics are refreshed before the import ends.
 ANALYZE_ROWS = 10_000
 
@@ -214,6 +217,8 @@ class _Import:
         self.actor = f"import:{run.id}"
         self.result = ImportResult()
         self.postgresql = connection.dialect.name == "postgresql"
+        version = connection.dialect.server_version_info or ()
+        self.update_from = self.postgresql or version >= SQLITE_UPDATE_FROM
         self.converters = native_values() if self.postgresql else sqlite_values()
         # The known rows (fingerprint met in the database): fingerprint and line, in order.
         self.known_hashes = array("q")
@@ -676,7 +681,7 @@ class _Import:
         changed_lines: list[int] = []
         width = len(CONTRACT_FIELDS)
         audit = Loader(connection, _audit, AUDIT_COLUMNS)
-        if not self.postgresql:  # for the correlated subqueries of `_from_staged_rows`
+        if not self.update_from:  # for the correlated subqueries of `_from_staged_rows`
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
             )
@@ -751,7 +756,7 @@ class _Import:
     def _from_staged_rows(self, values: dict[str, Any], staged: Any) -> Any:
         """The statement that sets `values` (expressions over a staged row and its client's
         final row) on the contract of each staged row that meets `staged`, set-wise."""
-        if self.postgresql:
+        if self.update_from:
             return (
                 update(_contract)
                 .where(
@@ -761,8 +766,9 @@ class _Import:
                 )
                 .values(values)
             )
-        # SQLite: a correlated subquery a column (`UPDATE … FROM` needs SQLite 3.33), by the
-        # index on the staged rows' contract.
+        # SQLite before 3.33 (no `UPDATE … FROM`): a correlated subquery a column, by the index
+        # on the staged rows' contract (a changed contract's eleven took 35 µs, against 21 µs
+        # for its row of the join, among a million contracts).
         return (
             update(_contract)
             .where(_contract.c.id.in_(select(S.c.contract_id).where(staged)))
