@@ -483,24 +483,24 @@ class _Import:
         changed ones."""
         connection = self.connection
         self.new_clients = self._count(F, F.c.is_new.is_(True))
-        with (
-            foreign_keys_checked_after(connection, _client, self.new_clients),
-            indexes_built_after(connection, _client, self.new_clients),
-        ):
-            created = connection.execute(
-                insert(_client)
-                .from_select(
-                    ["id", "number", *CLIENT_FIELDS],
-                    select(
-                        F.c.client_id, F.c.client_number, *[SC.c[name] for name in CLIENT_FIELDS]
+        if self.new_clients:  # (a daily import has none: no statement for them)
+            with (
+                foreign_keys_checked_after(connection, _client, self.new_clients),
+                indexes_built_after(connection, _client, self.new_clients),
+            ):
+                connection.execute(
+                    insert(_client).from_select(
+                        ["id", "number", *CLIENT_FIELDS],
+                        select(
+                            F.c.client_id,
+                            F.c.client_number,
+                            *[SC.c[name] for name in CLIENT_FIELDS],
+                        )
+                        .join(SC, SC.c.client_ref == F.c.client_ref)
+                        .where(F.c.is_new.is_(True))
+                        .order_by(F.c.client_number),  # the ids' order
                     )
-                    .join(SC, SC.c.client_ref == F.c.client_ref)
-                    .where(F.c.is_new.is_(True))
-                    .order_by(F.c.client_number),  # the ids' order
                 )
-                .execution_options(preserve_rowcount=True)
-            )
-        if created.rowcount:
             connection.execute(
                 text("CREATE INDEX m3_stage_final_client ON m3_stage_final (client_id)")
             )
@@ -596,7 +596,7 @@ class _Import:
             )
 
     def _contracts(self) -> None:
-        connection, result = self.connection, self.result
+        connection = self.connection
         # Before the first import, no contract to look up, compare or keep a fingerprint of.
         any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
         if any_contract:
@@ -627,8 +627,15 @@ class _Import:
             ),
         )
         connection.execute(insert(T).from_select(["client_id"], touched))
-        L = stage.stage_link
         fresh = self._count(S, S.c.contract_id.is_(None))
+        if fresh:
+            self._insert_contracts(fresh, remembered)
+        if any_contract:
+            self._existing_contracts(remembered)
+
+    def _insert_contracts(self, fresh: int, remembered: Any) -> None:
+        """The `fresh` staged rows of new contracts, each with its case (new clients')."""
+        connection, L = self.connection, stage.stage_link
         with (
             foreign_keys_checked_after(connection, _contract, fresh),
             indexes_built_after(connection, _contract, fresh),
@@ -659,10 +666,7 @@ class _Import:
                 )
                 .execution_options(preserve_rowcount=True)
             )
-        result.created = created.rowcount
-
-        if any_contract:
-            self._existing_contracts(remembered)
+        self.result.created = created.rowcount
 
     def _existing_contracts(self, remembered: Any) -> None:
         """The staged rows of existing contracts: those that differ are updated (audited),
@@ -796,6 +800,8 @@ class _Import:
         latest one's deadline (it grows with the effect date), every contract in it. The few
         clients whose contracts spread further go through the case engine, a client at a
         time."""
+        if not self.new_clients:  # (a daily import has none)
+            return
         connection = self.connection
         oldest = oldest_effect_opening(self.today)
         active_an = (S.c.new_business.is_(True), S.c.status == ContractStatus.ACTIVE.value)
