@@ -19,7 +19,8 @@ temporary directory and measures, in one run:
   re-import of a copy with 1 % of its rows changed — each with its wall time, its ratio to
   every floor and the child's own peak memory (`os.wait4()`);
 - then the same three imports in one child process that has already imported the modules
-  (`import_portfolio` and the commit, timed alone): the importer without the CLI's start-up;
+  (`import_portfolio` and the commit, timed alone): the importer without the CLI's start-up,
+  and what the 1 % change adds to the unchanged re-import, in percent of the first import;
   with `--repeat N`, N times on a new database each, then each import's best and median (the
   floors being each the best of 3, the best import is the like-for-like ratio).
 
@@ -369,6 +370,11 @@ def in_process_runs(
     times = [json.loads(line)["seconds"] for line in lines]
     for (name, _, _), seconds in zip(files, times, strict=True):
         print(f"  {name:<18} {seconds:7.2f} s  {ratios(seconds, floors)}")
+    _, same, changed = times
+    print(
+        f"  a 1 % change adds {changed - same:.2f} s to the unchanged re-import: "
+        f"{change_cost(times):.1f} % of the first import"
+    )
     peak = json.loads(peaks)
     print(
         f"  (peak RSS, all three imports: the process {peak['peak_mb']:.0f} MB, its reader "
@@ -378,6 +384,13 @@ def in_process_runs(
         together = " / ".join(f"{mb:.0f}" for mb in peak["pss_mb"])
         print(f"  (peak PSS of the process and its reader child together: {together} MB)")
     return times
+
+
+def change_cost(times: Sequence[float]) -> float:
+    """What a 1 % change adds to an unchanged re-import, in percent of the first import (the
+    aim: about 1 %), from the three imports of one process."""
+    first, same, changed = times
+    return 100 * (changed - same) / first
 
 
 def ratios(seconds: float, floors: dict[str, float | None]) -> str:
@@ -414,6 +427,11 @@ def repeated_in_process_runs(
             best, median = times[0], statistics.median(times)
             print(f"  {name:<18} best {best:6.2f} s  {ratios(best, floors)}")
             print(f"  {'':<18} median {median:4.2f} s  {ratios(median, floors)}")
+        costs = sorted(change_cost(run) for run in runs)
+        print(
+            f"  a 1 % change adds {costs[0]:.1f} % (best) / {statistics.median(costs):.1f} % "
+            "(median) of the first import to the unchanged re-import"
+        )
 
 
 ARGS_TODAY: list[dt.date] = []
