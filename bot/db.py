@@ -48,10 +48,10 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
-    # An import's staging tables are temporary: PostgreSQL holds them in the session's own
+    # An import's staging tables are temporary: PostgreSQL holds them in the connection's own
     # buffers, 8 MB by default, beyond which it writes them to disk and reads them back
-    # (`bot.crm.stage`). A session takes that memory only as its temporary tables fill it,
-    # and PostgreSQL accepts the setting only before the session's first temporary table.
+    # (`bot.crm.stage`). A connection takes that memory only as its temporary tables fill it,
+    # and PostgreSQL accepts the setting only before the connection's first temporary table.
     @event.listens_for(engine, "connect")
     def _postgresql_settings(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()

@@ -543,7 +543,7 @@ def test_the_cli_starts_without_the_heavy_modules() -> None:
 
 
 def test_postgresql_gives_an_import_room_in_memory(engine: Engine) -> None:
-    """PostgreSQL keeps a large import's staging tables and sorts in memory: a session may hold
+    """PostgreSQL keeps a large import's staging tables and sorts in memory: a connection may hold
     64 MB of temporary tables, and the import's transaction sorts and hashes in 64 MB (with
     the defaults, 8 and 4 MB, 100 000 rows went to disk and back) and reads its tables as
     being in memory; other transactions keep the server's own settings."""
