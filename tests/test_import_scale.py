@@ -332,23 +332,29 @@ def test_fingerprints_change_nothing_but_the_time(migrated_engine: Engine, seed:
     assert with_fingerprints == every_row
 
 
+def _alike(engine: Engine, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
+    """A few scenarios imported as the importer stands, then with `settings` of
+    `bot.crm.portfolio` changed: the same summaries and the same database."""
+    for seed in (3, 11, 2026, 7):
+        try:
+            plain = _run(engine, seed, fingerprints=True)
+            empty(engine)
+            with monkeypatch.context() as patch:
+                for name, value in settings.items():
+                    patch.setattr(portfolio, name, value)
+                changed = _run(engine, seed, fingerprints=True)
+        finally:
+            empty(engine)
+        assert changed == plain, seed
+
+
 def test_values_looked_up_a_page_at_a_time_give_what_one_page_gives(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The duplicates, the known rows, the kept details and the changed contracts are looked up
     by their values a page at a time (`IN_PAGE` on SQLite, `ARRAY_PAGE` on PostgreSQL): pages
     of two values give the same summaries and database as the whole list in one."""
-    for seed in (3, 11, 2026, 7):
-        try:
-            whole = _run(migrated_engine, seed, fingerprints=True)
-            empty(migrated_engine)
-            with monkeypatch.context() as patch:
-                patch.setattr(portfolio, "IN_PAGE", 2)
-                patch.setattr(portfolio, "ARRAY_PAGE", 2)
-                paged = _run(migrated_engine, seed, fingerprints=True)
-        finally:
-            empty(migrated_engine)
-        assert paged == whole
+    _alike(migrated_engine, monkeypatch, IN_PAGE=2, ARRAY_PAGE=2)
 
 
 def test_an_older_sqlite_updates_the_changed_contracts_alike(
@@ -358,16 +364,7 @@ def test_an_older_sqlite_updates_the_changed_contracts_alike(
     updated column by column, with the same summaries and database."""
     if migrated_engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL always updates from a join")
-    for seed in (3, 11, 2026, 7):
-        try:
-            joined = _run(migrated_engine, seed, fingerprints=True)
-            empty(migrated_engine)
-            with monkeypatch.context() as patch:
-                patch.setattr(portfolio, "SQLITE_UPDATE_FROM", (99,))
-                by_column = _run(migrated_engine, seed, fingerprints=True)
-        finally:
-            empty(migrated_engine)
-        assert by_column == joined
+    _alike(migrated_engine, monkeypatch, SQLITE_UPDATE_FROM=(99,))
 
 
 def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
