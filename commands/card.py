@@ -50,6 +50,11 @@ def _title() -> str:
     return say(words().title())
 
 
+def _refused(reason: str) -> dict[str, Any]:
+    """The card's notice for a refusal (`words().refused`): not an advisor, a case gone…"""
+    return notice_view(_title(), say(words().refused(reason)))
+
+
 def find_case(app_context: AppContext, asker: Advisor, query: str) -> tuple[int | None, list[str]]:
     """The current case of the client `query` names (number, or part of the name), among the
     asker's clients (every client for a manager): (case id, []) or (None, candidates)."""
@@ -110,11 +115,11 @@ def _view_for(
     email: str | None = None,
 ) -> dict[str, Any]:
     if asker is None:
-        return notice_view(_title(), say(words().refused("not_advisor")))
+        return _refused("not_advisor")
     try:
         the_plan = _plan_for(app_context, asker, case_id, phone=phone, email=email)
     except CardRefusal as refusal:
-        return notice_view(_title(), say(words().refused(str(refusal))))
+        return _refused(str(refusal))
     return card_view(the_plan, metadata={"case": case_id})
 
 
@@ -126,9 +131,7 @@ def on_open_button(
     if case_id is None:
         # A value no button of ours carries: the case it named cannot be found.
         log.warning("carte de contact : bouton sans dossier")
-        client.views_open(
-            trigger_id=body["trigger_id"], view=notice_view(_title(), say(words().refused("gone")))
-        )
+        client.views_open(trigger_id=body["trigger_id"], view=_refused("gone"))
         return
     open_card(
         app_context,
@@ -177,7 +180,7 @@ def on_card_submitted(
     view = body["view"]
     case_id = parse_id(view_metadata(view).get("case"))
     if case_id is None:
-        ack(response_action="update", view=notice_view(_title(), say(words().refused("gone"))))
+        ack(response_action="update", view=_refused("gone"))
         return
     asker = advisor_for(app_context, client, body["user"]["id"])
     if asker is None:
@@ -192,7 +195,7 @@ def on_card_submitted(
             allowed = case is not None and (case.advisor_id == asker.id or asker.is_manager)
             client_id, name = (case.client_id, case.client.display_name) if case else (0, "")
         if not allowed:
-            ack(response_action="update", view=notice_view(_title(), say(w.refused("not_yours"))))
+            ack(response_action="update", view=_refused("not_yours"))
             return
         changed, cancelled = _object(app_context, asker, client_id)
         text = say(w.objection_recorded(name, changed, cancelled))
@@ -210,7 +213,7 @@ def on_card_submitted(
             email=email,
         )
     except CardRefusal as refusal:
-        ack(response_action="update", view=notice_view(_title(), say(w.refused(str(refusal)))))
+        ack(response_action="update", view=_refused(str(refusal)))
         return
     if result.objected:
         ack(response_action="update", view=_view_for(app_context, asker, case_id))
