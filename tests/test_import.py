@@ -327,3 +327,49 @@ def test_dry_run_changes_nothing(m3: M3, sample_dir: Path, factory: sessionmaker
         assert session.scalars(select(Contract)).all() == []
         assert session.scalars(select(Case)).all() == []
         assert session.scalars(select(ImportRun).where(ImportRun.kind == "portfolio")).all() == []
+
+
+def test_a_contract_moved_to_another_client_follows_it(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The CRM moves a contract to another client (two records of one person merged, say)."""
+    rows = [contract("C1", "K1", "28/08/2026"), contract("C2", "K2", "01/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    moved = [contract("C2", "K1", "28/08/2026"), rows[1]]
+    summary = import_rows(staff, tmp_path / "e2.csv", moved)
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (0, 1, 1)
+    with factory() as session:
+        owner = session.scalars(
+            select(Client.number)
+            .join(Contract, Contract.client_id == Client.id)
+            .where(Contract.number == "K1")
+        ).one()
+        assert owner == "C2"
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_key == "K1")).all()
+        assert [a.field for a in audit] == ["client_id"]
+    # Its first client has no AN contract left: that case is cancelled; K1 joins the open case
+    # of its new client (its effect date is before that case's first deadline, 01/01/2027).
+    assert (summary["cases"]["cancelled"], summary["cases"]["joined"]) == (1, 1)
+    cases = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    by_client = {c["client_number"]: c for c in cases}
+    assert by_client["C1"]["state"] == "cancelled"
+    assert by_client["C2"]["contract_numbers"] == ["K1", "K2"]
+    again = import_rows(staff, tmp_path / "e3.csv", moved)
+    assert (again["updated"], again["unchanged"]) == (0, 2)
+
+
+def test_a_case_keeps_the_contracts_that_did_not_move(staff: M3, tmp_path: Path) -> None:
+    rows = [contract("C1", "K0", "28/08/2026"), contract("C1", "K1", "01/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert case["contract_numbers"] == ["K0", "K1"]
+    moved = [rows[0], contract("C3", "K1", "01/09/2026")]  # C3: a client new to the bot
+    summary = import_rows(staff, tmp_path / "e2.csv", moved)
+    assert summary["cases"]["cancelled"] == 0
+    by_client = {
+        c["client_number"]: c for c in ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    }
+    assert by_client["C1"]["contract_numbers"] == ["K0"]
+    assert by_client["C1"]["state"] != "cancelled"
+    assert by_client["C3"]["contract_numbers"] == ["K1"]
+    assert by_client["C3"]["due_date"] == "2026-12-01"  # K1's effect date + 3 months

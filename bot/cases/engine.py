@@ -3,7 +3,9 @@
 `sync_cases()` is called after every import (and may be called by any job): it opens cases for
 new AN contracts (grouped by `bot.rules.place_contracts`), drops terminated contracts from open
 cases and cancels a case whose contracts have all ended, and moves open cases to the client's
-current advisor. It takes the session (or a connection) and never commits.
+current advisor. A contract the CRM moved to another client leaves its open case for one of
+its new client's (a case left with none of its client's AN contracts is cancelled); a case
+already done or cancelled keeps it. It takes the session (or a connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
 contract's, so that a client who signed again while the first M+3 was pending is still called
@@ -304,6 +306,7 @@ class _Sync:
                 and case.advisor_id != advisor_of.get(client_id)
             ]
         )
+        moved_in = self._open_cases_of_others(contracts_by_client, cases_by_client)
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
             cases = cases_by_client.get(client_id, [])
@@ -311,8 +314,17 @@ class _Sync:
                 continue
             advisor_id = advisor_of[client_id]
             in_case: dict[int, list[_ContractRow]] = defaultdict(list)
+            own = {case.id for case in cases}
             for contract in contracts:
-                if contract.case_id is not None:
+                if contract.case_id in moved_in and contract.case_id not in own:
+                    # Now this client's (the CRM moved it): it leaves the other client's case
+                    # and is placed below like any contract in no case.
+                    audit.append(
+                        self._audit(contract.case_id, "contract_left", contract.number, None)
+                    )
+                    contract.case_id = None
+                    links.append({"b_id": contract.id, "case_id": None})
+                elif contract.case_id is not None:
                     in_case[contract.case_id].append(contract)
 
             for case in cases:
@@ -320,7 +332,9 @@ class _Sync:
                     continue
                 members = in_case.get(case.id, [])
                 still = [c for c in members if c.active]
-                if members and not still:
+                if not still:
+                    # Its contracts have all ended, or none of them is still this client's AN
+                    # contract (moved to another client, or no longer an AN).
                     ended = [c.termination for c in members if c.termination]
                     case.cancelled_on = min(max(ended), today) if ended else today
                     case.is_current = False
@@ -351,6 +365,34 @@ class _Sync:
                 self.place(client_id, advisor_id, waiting, current, links, new_cases)
 
         self._write(cases_by_client, new_cases, links, audit)
+
+    def _open_cases_of_others(
+        self,
+        contracts_by_client: dict[int, list[_ContractRow]],
+        cases_by_client: dict[int, list[_CaseRow]],
+    ) -> set[int]:
+        """The open cases of another client that contracts of these clients are in: the CRM
+        moved those contracts (a client's record merged into another, say). A case already
+        done or cancelled keeps them: it is the history of the call."""
+        others: set[int] = set()
+        for client_id, contracts in contracts_by_client.items():
+            own = {case.id for case in cases_by_client.get(client_id, ())}
+            others.update(
+                contract.case_id
+                for contract in contracts
+                if contract.case_id is not None and contract.case_id not in own
+            )
+        if not others:
+            return set()
+        return set(
+            self.connection.execute(
+                select(_case.c.id).where(
+                    _case.c.id.in_(sorted(others)),
+                    _case.c.completed_on.is_(None),
+                    _case.c.cancelled_on.is_(None),
+                )
+            ).scalars()
+        )
 
     def place(
         self,

@@ -805,7 +805,9 @@ class _Import:
         connection = self.connection
         oldest = oldest_effect_opening(self.today)
         active_an = (S.c.new_business.is_(True), S.c.status == ContractStatus.ACTIVE.value)
-        recent = (*active_an, S.c.effect_date >= oldest)  # of a new client: in `G`
+        # Of a new client: in `G`. A contract the bot knows already (the CRM moved it to this
+        # client) leaves its case through the case engine, which places it then.
+        recent = (*active_an, S.c.effect_date >= oldest, S.c.contract_id.is_(None))
         W, G, L = stage.stage_window, stage.stage_group, stage.stage_link
         windows = Loader(connection, W, [c.name for c in W.columns])
         for effect in connection.execute(
@@ -886,7 +888,12 @@ class _Import:
         too_old = (
             select(S.c.contract_number)
             .join(F, F.c.client_number == S.c.client_number)
-            .where(F.c.is_new.is_(True), *active_an, S.c.effect_date < oldest)
+            .where(
+                F.c.is_new.is_(True),
+                *active_an,
+                S.c.effect_date < oldest,
+                S.c.contract_id.is_(None),
+            )
         )
         count = connection.execute(select(func.count()).select_from(too_old.subquery())).scalar()
         if count:
