@@ -352,9 +352,10 @@ def test_values_looked_up_a_page_at_a_time_give_what_one_page_gives(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The duplicates, the known rows, the kept details and the changed contracts are looked up
-    by their values a page at a time (`IN_PAGE` on SQLite, `ARRAY_PAGE` on PostgreSQL): pages
-    of two values give the same summaries and database as the whole list in one."""
-    _alike(migrated_engine, monkeypatch, IN_PAGE=2, ARRAY_PAGE=2)
+    by their values a page at a time (`IN_PAGE` on SQLite, `ARRAY_PAGE` on PostgreSQL), and the
+    staged clients and contracts compared with the database a window of `PAGE` rows at a time:
+    pages and windows of two give the same summaries and database as the whole list in one."""
+    _alike(migrated_engine, monkeypatch, IN_PAGE=2, ARRAY_PAGE=2, PAGE=2)
 
 
 def test_an_older_sqlite_updates_the_changed_contracts_alike(

@@ -508,9 +508,8 @@ class _Import:
         # Existing clients whose details come from a staged row: compare, in pages.
         differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
         changed: set[str] = set()
-        last = ""
         width = len(CLIENT_FIELDS)
-        while True:
+        for window in self._windows(F.c.client_number, ""):
             page = connection.execute(
                 select(
                     F.c.client_number,
@@ -520,13 +519,9 @@ class _Import:
                 )
                 .join(SC, SC.c.client_ref == F.c.client_ref)
                 .join(_client, _client.c.id == F.c.client_id)
-                .where(F.c.is_new.is_not(True), F.c.client_number > last, differs)
+                .where(F.c.is_new.is_not(True), window, differs)
                 .order_by(F.c.client_number)
-                .limit(PAGE)
             ).all()
-            if not page:
-                break
-            last = page[-1][0]
             updates: list[dict[str, Any]] = []
             audit: list[dict[str, Any]] = []
             numbers: list[dict[str, Any]] = []
@@ -680,7 +675,6 @@ class _Import:
                 for name in CONTRACT_FIELDS
             ],
         )
-        last = 0
         touched_ids: set[int] = set()
         changed_lines: list[int] = []
         width = len(CONTRACT_FIELDS)
@@ -689,7 +683,7 @@ class _Import:
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
             )
-        while True:
+        for window in self._windows(S.c.line, 0):
             page = connection.execute(
                 select(
                     S.c.line,
@@ -701,13 +695,9 @@ class _Import:
                 )
                 .join(_contract, _contract.c.id == S.c.contract_id)
                 .join(F, F.c.client_number == S.c.client_number)
-                .where(S.c.line > last, differs)
+                .where(window, differs)
                 .order_by(S.c.line)
-                .limit(PAGE)
             ).all()
-            if not page:
-                break
-            last = page[-1][0]
             for row in page:
                 line, number, old_client, new_client = row[:4]
                 current = dict(zip(CONTRACT_FIELDS, row[4 : 4 + width], strict=True))
@@ -932,6 +922,24 @@ class _Import:
             open_cases(connection, clients(), today=self.today, actor=self.actor, link=links.extend)
         )
         links.flush()
+
+    def _windows(self, key: Any, start: Any) -> Iterator[Any]:
+        """The rows of a staging table `PAGE` at a time, by its primary key `key` (all greater
+        than `start`): a condition on `key` for each window, that a statement reading a page
+        of changes adds to its own (keeping the memory bound). Each window is its own range of
+        the key, found by its index: a page that took the next `PAGE` changes after the last
+        one (`LIMIT`) had PostgreSQL join every staged row again for each page, expecting few
+        to differ (10 000 changed contracts: 80 ms a page)."""
+        after = start
+        while True:
+            up_to = self.connection.execute(
+                select(key).where(key > after).order_by(key).offset(PAGE - 1).limit(1)
+            ).scalar()
+            if up_to is None:
+                yield key > after
+                return
+            yield and_(key > after, key <= up_to)
+            after = up_to
 
     def _count(self, table: Any, *where: Any) -> int:
         """How many staged rows a load would insert (`bot.bulk` handles a large one its own
