@@ -51,7 +51,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -189,6 +189,15 @@ def _context_key(table: Table, lookup: Lookup) -> bytes:
     return context.digest()
 
 
+class _KnownRow(NamedTuple):
+    """A row of the file whose fingerprint a contract keeps (`_Import._known_rows_of_interest`)."""
+
+    line: int
+    number: str  # the contract's
+    client_number: str
+    staged: bool  # a staged row (parsed) has the same contract: a duplicate to settle
+
+
 class _Import:
     def __init__(
         self,
@@ -317,14 +326,14 @@ class _Import:
             )
             self.known_updated = sum(
                 1
-                for line, _, client_number in known_rows
-                if line not in self.dead_known and client_number in changed_clients
+                for row in known_rows
+                if row.line not in self.dead_known and row.client_number in changed_clients
             )
         self._contracts()
 
-    def _known_rows_of_interest(self) -> list[tuple[int, str, str]]:
-        """The known rows (line, contract number, client number) that share a contract or a
-        client with a staged row: they matter for duplicates and for whose details win."""
+    def _known_rows_of_interest(self) -> list[_KnownRow]:
+        """The known rows that share a contract or a client with a staged row: they matter
+        for duplicates and for whose details win."""
         if not self.known_hashes:
             return []
         columns = (_contract.c.row_hash, _contract.c.number, _client.c.number)
@@ -344,28 +353,31 @@ class _Import:
             .join(_contract, _contract.c.client_id == _client.c.id)
             .where(_contract.c.row_hash.is_not(None))
         )
+        # Fingerprint: contract number, client number, whether a staged row has the contract.
         interest = {
-            h: (number, client)
-            for query in (same_contract, same_client)
-            for h, number, client in self.connection.execute(query)
+            h: (number, client, False) for h, number, client in self.connection.execute(same_client)
         }
+        interest.update(
+            (h, (number, client, True))
+            for h, number, client in self.connection.execute(same_contract)
+        )
         if not interest:
             return []
         found = [
-            (line, *interest[h])
+            _KnownRow(line, *interest[h])
             for h, line in zip(self.known_hashes, self.known_lines, strict=True)
             if h in interest
         ]
         # The same row twice: the later one is a duplicate, which leaves the client's details
         # alone (it stays counted unchanged).
         first: set[str] = set()
-        for line, number, _ in found:
-            if number in first:
-                self.dead_known.add(line)
-            first.add(number)
+        for row in found:
+            if row.number in first:
+                self.dead_known.add(row.line)
+            first.add(row.number)
         return found
 
-    def _duplicates(self, known_rows: list[tuple[int, str, str]]) -> None:
+    def _duplicates(self, known_rows: list[_KnownRow]) -> None:
         """The same contract on several rows: the first is kept, a later one with the same
         values is dropped (counted unchanged), one with other values is rejected."""
         connection = self.connection
@@ -375,15 +387,10 @@ class _Import:
             ).scalars()
         )
         known_by_number: dict[str, list[int]] = defaultdict(list)
-        for line, number, _ in known_rows:
-            known_by_number[number].append(line)
-        if known_by_number:
-            for chunk in self._pages(sorted(known_by_number)):
-                numbers.update(
-                    connection.execute(
-                        select(S.c.contract_number).where(self._one_of(S.c.contract_number, chunk))
-                    ).scalars()
-                )
+        for seen in known_rows:
+            known_by_number[seen.number].append(seen.line)
+            if seen.staged:  # a known row and a staged row of one contract
+                numbers.add(seen.number)
         if not numbers:
             return
         gone_lines: list[int] = []
@@ -428,7 +435,7 @@ class _Import:
         for chunk in self._pages(gone_lines):
             connection.execute(delete(S).where(self._one_of(S.c.line, chunk)))
 
-    def _final_rows(self, known_rows: list[tuple[int, str, str]]) -> None:
+    def _final_rows(self, known_rows: list[_KnownRow]) -> None:
         """Each client's last row: its details are the client's."""
         connection = self.connection
         last = (
@@ -457,9 +464,9 @@ class _Import:
         )
         # A later known row of the client: its details (those in the database) win.
         last_known: dict[str, int] = {}
-        for line, _, client_number in known_rows:
-            if line not in self.dead_known and line > last_known.get(client_number, 0):
-                last_known[client_number] = line
+        for row in known_rows:
+            if row.line not in self.dead_known and row.line > last_known.get(row.client_number, 0):
+                last_known[row.client_number] = row.line
         if last_known:
             later = []
             for chunk in self._pages(sorted(last_known)):
@@ -567,21 +574,21 @@ class _Import:
             return
         decimal_value = self.converters["decimal_value"]
         revenue = CLIENT_FIELDS.index("revenue")
-        wanted: dict[tuple[str, int], str] = {}
+        wanted: set[tuple[str, int]] = set()
         for row in kept:
             values = list(row[1:])
             if values[revenue] is not None:
                 values[revenue] = decimal_value(values[revenue])
-            wanted[(row[0], hash((row[0], tuple(values))))] = row[0]
-        matches = []
-        for chunk in self._pages(sorted({number for number, _ in wanted})):
+            wanted.add((row[0], hash((row[0], tuple(values)))))
+        matches = [
+            {"b_number": number, "match_ref": ref}
             for ref, number in connection.execute(
-                select(SC.c.client_ref, SC.c.client_number).where(
-                    self._one_of(SC.c.client_number, chunk)
-                )
-            ):
-                if (number, ref) in wanted:
-                    matches.append({"b_number": number, "match_ref": ref})
+                select(SC.c.client_ref, SC.c.client_number)
+                .join(F, F.c.client_number == SC.c.client_number)
+                .where(F.c.client_ref.is_(None))
+            )
+            if (number, ref) in wanted
+        ]
         if matches:
             connection.execute(
                 update(F)
