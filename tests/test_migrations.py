@@ -487,3 +487,25 @@ def test_a_migration_stops_on_rows_referring_to_missing_rows(empty_engine: Engin
         db.upgrade(empty_engine, "0002")
     assert _revision(empty_engine) == "0001"
     assert "digest" not in inspect(empty_engine).get_table_names()  # 0002's table
+
+
+def test_0009_leaves_room_on_postgresql_pages_and_takes_it_back(empty_engine: Engine) -> None:
+    """From 0009, PostgreSQL fills the pages of `client` and `contract` to 90 % (room for a
+    changed row to stay on its page); down to 0008, back to its default."""
+    if empty_engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+
+    def options() -> dict[str, list[str] | None]:
+        query = text(
+            "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' AND relname IN "
+            "('client', 'contract') AND relnamespace = to_regnamespace(current_schema())::oid"
+        )
+        with empty_engine.connect() as c:
+            return {name: reloptions for name, reloptions in c.execute(query)}
+
+    db.upgrade(empty_engine, "0008")
+    assert options() == {"client": None, "contract": None}
+    db.upgrade(empty_engine)
+    assert options() == {"client": ["fillfactor=90"], "contract": ["fillfactor=90"]}
+    _downgrade(empty_engine, "0008")
+    assert options() == {"client": None, "contract": None}
