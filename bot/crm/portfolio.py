@@ -513,7 +513,7 @@ class _Import:
         differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
         changed: set[str] = set()
         width = len(CLIENT_FIELDS)
-        for window in self._windows(F.c.client_number, ""):
+        for window in self._windows(F.c.client_number, "", F.c.is_new.is_not(True)):
             page = connection.execute(
                 select(
                     F.c.client_number,
@@ -681,7 +681,7 @@ class _Import:
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
             )
-        for window in self._windows(S.c.line, 0):
+        for window in self._windows(S.c.line, 0, S.c.contract_id.is_not(None)):
             page = connection.execute(
                 select(
                     S.c.line,
@@ -963,17 +963,18 @@ class _Import:
             numbers, new = zip(*chunk, strict=True)
             self.connection.execute(statement, {"numbers": list(numbers), "values": list(new)})
 
-    def _windows(self, key: Any, start: Any) -> Iterator[Any]:
-        """The rows of a staging table `PAGE` at a time, by its primary key `key` (all greater
-        than `start`): a condition on `key` for each window, that a statement reading a page
-        of changes adds to its own (keeping the memory bound). Each window is its own range of
-        the key, found by its index: a page that took the next `PAGE` changes after the last
-        one (`LIMIT`) had PostgreSQL join every staged row again for each page, expecting few
-        to differ (10 000 changed contracts: 80 ms a page)."""
+    def _windows(self, key: Any, start: Any, *where: Any) -> Iterator[Any]:
+        """The rows of a staging table that meet `where` (those that may differ: a first
+        import has one window, empty), `PAGE` at a time, by its primary key `key` (all greater
+        than `start`): a condition on `key` for each window, that a statement reading a page of
+        changes adds to its own (keeping the memory bound). Each window is its own range of the
+        key, found by its index: a page that took the next `PAGE` changes after the last one
+        (`LIMIT`) had PostgreSQL join every staged row again for each page, expecting few to
+        differ (10 000 changed contracts: 80 ms a page)."""
         after = start
         while True:
             up_to = self.connection.execute(
-                select(key).where(key > after).order_by(key).offset(PAGE - 1).limit(1)
+                select(key).where(key > after, *where).order_by(key).offset(PAGE - 1).limit(1)
             ).scalar()
             if up_to is None:
                 yield key > after
