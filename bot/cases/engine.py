@@ -306,7 +306,7 @@ class _Sync:
                 and case.advisor_id != advisor_of.get(client_id)
             ]
         )
-        moved_in = self._open_cases_of_others(contracts_by_client, cases_by_client)
+        moved_in = self._moved_in(contracts_by_client, cases_by_client)
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
             cases = cases_by_client.get(client_id, [])
@@ -314,14 +314,12 @@ class _Sync:
                 continue
             advisor_id = advisor_of[client_id]
             in_case: dict[int, list[_ContractRow]] = defaultdict(list)
-            own = {case.id for case in cases}
             for contract in contracts:
-                if contract.case_id in moved_in and contract.case_id not in own:
+                left = moved_in.get(contract.id)
+                if left is not None:
                     # Now this client's (the CRM moved it): it leaves the other client's case
                     # and is placed below like any contract in no case.
-                    audit.append(
-                        self._audit(contract.case_id, "contract_left", contract.number, None)
-                    )
+                    audit.append(self._audit(left, "contract_left", contract.number, None))
                     contract.case_id = None
                     links.append({"b_id": contract.id, "case_id": None})
                 elif contract.case_id is not None:
@@ -366,33 +364,34 @@ class _Sync:
 
         self._write(cases_by_client, new_cases, links, audit)
 
-    def _open_cases_of_others(
+    def _moved_in(
         self,
         contracts_by_client: dict[int, list[_ContractRow]],
         cases_by_client: dict[int, list[_CaseRow]],
-    ) -> set[int]:
-        """The open cases of another client that contracts of these clients are in: the CRM
-        moved those contracts (a client's record merged into another, say). A case already
-        done or cancelled keeps them: it is the history of the call."""
-        others: set[int] = set()
+    ) -> dict[int, int]:
+        """The contracts of these clients that are in an open case of another client, with
+        that case (ids): the CRM moved them (a client's record merged into another, say). A
+        case already done or cancelled keeps them: it is the history of the call."""
+        in_others: list[tuple[int, int]] = []  # (contract, its case)
         for client_id, contracts in contracts_by_client.items():
             own = {case.id for case in cases_by_client.get(client_id, ())}
-            others.update(
-                contract.case_id
+            in_others.extend(
+                (contract.id, contract.case_id)
                 for contract in contracts
                 if contract.case_id is not None and contract.case_id not in own
             )
-        if not others:
-            return set()
-        return set(
+        if not in_others:
+            return {}
+        open_ = set(
             self.connection.execute(
                 select(_case.c.id).where(
-                    _case.c.id.in_(sorted(others)),
+                    _case.c.id.in_(sorted({case_id for _, case_id in in_others})),
                     _case.c.completed_on.is_(None),
                     _case.c.cancelled_on.is_(None),
                 )
             ).scalars()
         )
+        return {contract_id: case_id for contract_id, case_id in in_others if case_id in open_}
 
     def place(
         self,
