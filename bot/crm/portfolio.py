@@ -477,10 +477,7 @@ class _Import:
                 ):
                     if last_known[client_number] > line:
                         later.append(client_number)
-            for chunk in self._pages(later):
-                connection.execute(
-                    update(F).where(self._one_of(F.c.client_number, chunk)).values(client_ref=None)
-                )
+            self._set_where(F.c.client_number, later, client_ref=None)
 
     def _clients(self) -> set[str]:
         """Insert the new clients, update the changed ones (audited); the numbers of the
@@ -546,10 +543,7 @@ class _Import:
                     .values({name: bindparam(name) for name in CLIENT_FIELDS}),
                     updates,
                 )
-                for chunk in self._pages(numbers):
-                    connection.execute(
-                        update(F).where(self._one_of(F.c.client_number, chunk)).values(changed=True)
-                    )
+                self._set_where(F.c.client_number, numbers, changed=True)
             if audit:
                 connection.execute(insert(_audit), audit)
         self._kept_details()
@@ -722,9 +716,7 @@ class _Import:
                         touched_ids.update((old_client, new_client))
         audit.flush()
         if changed_lines:
-            for chunk in self._pages(changed_lines):
-                marked = update(S).where(self._one_of(S.c.line, chunk))
-                connection.execute(marked.values(changed=True))
+            self._set_where(S.c.line, changed_lines, changed=True)
             new_values = {name: S.c[name] for name in CONTRACT_FIELDS}
             if moved:
                 # Only then: SQLite rewrites the index of every column the update sets, even
@@ -1002,6 +994,14 @@ class _Import:
         if self.postgresql:
             return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
         return column.in_(values)
+
+    def _set_where(self, column: Any, values: Sequence[Any], **new: Any) -> None:
+        """Set `new` on the rows of `column`'s table whose `column` is one of `values`, a page
+        (`_pages`) a statement."""
+        for chunk in self._pages(values):
+            self.connection.execute(
+                update(column.table).where(self._one_of(column, chunk)).values(**new)
+            )
 
     def _touch(self, client_ids: Iterable[int]) -> None:
         connection = self.connection
