@@ -647,7 +647,9 @@ class _Import:
                     .join(F, F.c.client_number == S.c.client_number)
                     .outerjoin(L, L.c.line == S.c.line)
                     .where(S.c.contract_id.is_(None))
-                    .order_by(S.c.contract_number),
+                    # In the file's order, the staged rows' own: sorting the numbers cost
+                    # PostgreSQL 0.2 s more at 100 000 contracts, for nothing a reader sees.
+                    .order_by(S.c.line),
                 )
                 .execution_options(preserve_rowcount=True)
             )
