@@ -1,5 +1,5 @@
 """Writing many rows fast: `Loader` buffers rows for a table and writes them in batches with
-the driver itself — `executemany` on SQLite, `COPY` on PostgreSQL — without SQLAlchemy's
+the driver itself — `executemany` on SQLite, binary `COPY` on PostgreSQL — without SQLAlchemy's
 per-row work; `reserve_ids` gives the ids of rows about to be inserted, so that they need no
 `RETURNING`, and `new_ids` gives them within a set-wise statement; `foreign_keys_checked_after`
 has PostgreSQL check a large load's foreign keys in one pass, and `indexes_built_after` has
@@ -58,7 +58,11 @@ class Loader:
         self.postgresql = dialect.name == "postgresql"
         self.convert: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = []
         if self.postgresql:
-            self.statement = f"COPY {table.name} ({names}) FROM STDIN"
+            # Binary: the server parses nothing (a first import's staged rows: 0.29 s against
+            # 0.41 s in text, on this process alone while another reads the file).
+            self.statement = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+            self.columns_query = f"SELECT {names} FROM {table.name} LIMIT 0"
+            self.types: list[int] = []  # the columns' type oids, read at the first write
             if not ready:
                 self.convert = [
                     (index, _json_text, {})
@@ -95,7 +99,9 @@ class Loader:
         cursor = raw.cursor()
         try:
             if self.postgresql:
+                types = self.types or self._types(cursor)
                 with cursor.copy(self.statement) as copy:
+                    copy.set_types(types)
                     for row in rows:
                         copy.write_row(row)
             else:
@@ -104,6 +110,17 @@ class Loader:
             cursor.close()
         self.count += len(self.buffer)
         self.buffer.clear()  # in place: callers may append to it directly
+
+    def _types(self, cursor: Any) -> list[int]:
+        """The oids of the columns, as the server has them (binary values must be of the
+        column's own type). A `json` column's binary form is its text: the JSON, serialised
+        already, goes as `text`."""
+        cursor.execute(self.columns_query)
+        self.types = [
+            TEXT_OID if column.type_code == JSON_OID else column.type_code
+            for column in cursor.description
+        ]
+        return self.types
 
     def _converted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         values = list(row)
@@ -125,6 +142,7 @@ class Loader:
 
 
 _MISSING = object()
+TEXT_OID, JSON_OID = 25, 114  # PostgreSQL's `text` and `json`
 
 
 def _json_text(value: Any) -> Any:

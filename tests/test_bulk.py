@@ -7,6 +7,7 @@ happens."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -76,7 +77,8 @@ def rows() -> list[tuple[Any, ...]]:
                 at + dt.timedelta(minutes=number % 5),
                 [True, False, None][number % 3],
                 None if number % 8 == 0 else Decimal(f"{number % 4}.{number % 10}0"),
-                f"libellé {number % 3}",
+                # What COPY's text format would have to escape: tab, backslash, line end.
+                f"libellé {number % 3}" + ("\t\\N\r\n" if number % 4 == 0 else ""),
                 None if number % 7 == 0 else [f"pièce {number % 2}", "RIB"],
             )
         )
@@ -104,6 +106,21 @@ def test_loader_writes_what_it_was_given(engine: Engine, sample_table: Table) ->
         assert found.amount == amount
         assert found.label == label
         assert found.pieces == pieces
+
+
+def test_a_ready_loader_takes_json_already_serialised(engine: Engine, sample_table: Table) -> None:
+    """The importer gives its JSON as text (`ready`): stored as the JSON it is, not as a
+    string of it."""
+    given = [(1, "libellé", json.dumps(["CNI", "pièce"])), (2, "", json.dumps([])), (3, None, None)]
+    with engine.begin() as connection:
+        loader = Loader(connection, sample_table, ("id", "label", "pieces"), ready=True)
+        loader.extend(given)
+        loader.flush()
+    with engine.connect() as connection:
+        read = connection.execute(
+            select(sample_table.c.label, sample_table.c.pieces).order_by(sample_table.c.id)
+        ).all()
+    assert [tuple(row) for row in read] == [("libellé", ["CNI", "pièce"]), ("", []), (None, None)]
 
 
 # --- Foreign keys checked after a large load (PostgreSQL) ---------------------------------------
