@@ -253,6 +253,31 @@ def test_a_new_contract_in_a_later_export_joins_the_open_case(staff: M3, tmp_pat
     assert case["due_date"] == "2026-11-28"
 
 
+def test_an_earlier_contract_in_a_later_export_moves_the_window_earlier(
+    staff: M3, tmp_path: Path
+) -> None:
+    """The case's window is its earliest contract's (domain rules), whichever came first."""
+    rows = [contract("C1", "K2", "15/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert (case["due_date"], case["window_start"]) == ("2026-12-15", "2026-12-08")
+    rows.append(contract("C1", "K1", "28/08/2026"))
+    summary = import_rows(staff, tmp_path / "e2.csv", rows)
+    assert (summary["cases"]["joined"], summary["cases"]["opened"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--date", "2026-11-25")
+    assert case["contract_numbers"] == ["K1", "K2"]
+    assert case["state"] == "open"
+    assert (case["due_date"], case["window_start"], case["window_end"]) == (
+        "2026-11-28",
+        "2026-11-21",
+        "2026-12-05",
+    )
+    # Still to do up to the latest contract's effect + 4 months.
+    (late,) = ok_json(staff, "cases", "--date", "2027-01-15")
+    assert late["state"] == "late"
+    assert ok_json(staff, "cases", "--date", "2027-01-16", "--state", "late") == []
+
+
 def test_termination_cancels_the_open_case(
     staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:

@@ -428,6 +428,14 @@ class _Sync:
             if placement.case_key is not None and current is not None:
                 contract.case_id = placement.case_key
                 links.append({"b_id": contract.id, "case_id": current.id})
+                if contract.effect < current.effect_date:
+                    # An earlier contract (the CRM learnt of it late, or moved it to this
+                    # client): the case's window becomes the earliest contract's.
+                    window = window_for(contract.effect)
+                    current.effect_date = contract.effect
+                    current.due_date = window.due
+                    current.window_start = window.start
+                    current.window_end = window.end
                 current.deadline = max(current.deadline, window_for(contract.effect).deadline)
                 current.dirty = True
                 report.joined += 1
