@@ -329,6 +329,28 @@ def test_a_contract_that_becomes_an_an_in_a_later_export_opens_its_case(
     assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
 
 
+def test_a_contract_that_is_no_longer_an_an_leaves_its_open_case(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    rows = [contract("C1", "K1", "28/08/2026"), contract("C1", "K2", "15/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    rows[0] = contract("C1", "K1", "28/08/2026", origin="Avenant")  # the CRM corrected it
+    summary = import_rows(staff, tmp_path / "e2.csv", rows)
+    assert (summary["updated"], summary["cases"]["cancelled"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert case["contract_numbers"] == ["K2"]
+    assert case["due_date"] == "2026-12-15"  # the window follows the remaining contract
+    with factory() as session:
+        left = session.scalars(select(AuditEntry).where(AuditEntry.field == "contract_left")).all()
+        assert [(a.old_value, a.new_value) for a in left] == [("K1", None)]
+    # Its last AN contract no longer one: the case is cancelled (not a miss).
+    rows[1] = contract("C1", "K2", "15/09/2026", origin="Avenant")
+    summary = import_rows(staff, tmp_path / "e3.csv", rows)
+    assert summary["cases"]["cancelled"] == 1
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert case["state"] == "cancelled"
+
+
 def test_an_effect_date_corrected_in_a_later_export_opens_its_case(
     staff: M3, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, reserve_ids
@@ -116,7 +116,7 @@ class _ContractRow:
     id: int
     number: str
     effect: dt.date
-    active: bool
+    active: bool  # active, and an AN
     termination: dt.date | None
     case_id: int | None
 
@@ -274,12 +274,19 @@ class _Sync:
                 _contract.c.status,
                 _contract.c.termination_date,
                 _contract.c.case_id,
+                _contract.c.new_business,
             )
-            .where(_contract.c.client_id.in_(ids), _contract.c.new_business)
+            .where(
+                _contract.c.client_id.in_(ids),
+                # An AN, or a contract in a case: the CRM may have said since that it is not
+                # an AN, and it leaves its open case as an ended one does.
+                or_(_contract.c.new_business, _contract.c.case_id.is_not(None)),
+            )
             .order_by(_contract.c.id)
         ):
+            active = row[4] == _ACTIVE and bool(row[7])
             contracts_by_client[row[1]].append(
-                _ContractRow(row[0], row[2], row[3], row[4] == _ACTIVE, row[5], row[6])
+                _ContractRow(row[0], row[2], row[3], active, row[5], row[6])
             )
         cases_by_client: dict[int, list[_CaseRow]] = defaultdict(list)
         for found in connection.execute(
