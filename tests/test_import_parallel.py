@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import gc
 import logging
 import os
 from array import array
@@ -191,6 +192,36 @@ def test_a_file_the_child_refuses_is_refused(engine: Engine, tmp_path: Path) -> 
         empty(engine)
     assert messages[0] == messages[1]
     assert "UTF-16" in messages[0]
+
+
+@pytest.mark.usefixtures("shared")
+def test_the_collector_pauses_while_the_file_is_read(engine: Engine, tmp_path: Path) -> None:
+    """Reading makes no reference cycle: the cyclic collector waits for the end of it, and is
+    back after, whether the import succeeds or the file is refused; a caller that had paused
+    it keeps it paused."""
+    path = export(tmp_path / "export.csv", 3)
+    factory = db.session_factory(engine)
+    with factory.begin() as session:
+        import_advisors(session, demo_advisors_csv(), today=DAY)
+    seen: list[bool] = []
+    with factory.begin() as session:
+        import_portfolio(session, path, today=DAY, progress=lambda _: seen.append(gc.isenabled()))
+    *reading, done = seen  # the last report comes once the file is read
+    assert reading and not any(reading)
+    assert done
+    assert gc.isenabled()
+    refused = tmp_path / "refused.csv"
+    refused.write_bytes(codecs.BOM_UTF16_LE + path.read_bytes()[:-1])
+    with pytest.raises(FileRefused), factory.begin() as session:
+        import_portfolio(session, refused, today=DAY)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with factory.begin() as session:
+            import_portfolio(session, path, today=DAY, parallel=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_what_both_processes_found_is_put_back_in_file_order() -> None:
