@@ -14,7 +14,10 @@ open are written here, next to the code that makes them:
   its deadline (the end of « en retard ») is its latest contract's, so a client who signed
   again while the first M+3 was pending is still called.
 - A case is cancelled when every one of its contracts was terminated or suspended before the
-  case was completed; one terminated contract among others just leaves the case.
+  case was completed (or a later export says it is not an AN after all); one such contract
+  among others just leaves the case, whose window is then the remaining contracts'. A
+  contract effective before the case's earliest one that joins it later brings the window
+  forward.
 - The bot does not open a case for a contract it first learns about after that contract's
   deadline (an old portfolio imported for the first time): it was never the bot's to miss.
 """
