@@ -246,12 +246,12 @@ def _no_cycle_collection() -> Iterator[None]:
     cycle, and the collector's passes over them were 3-6 % of it (0.06-0.12 s at 100 000
     rows): memory is freed as before, by reference counting; what a cycle holds is collected
     once the reading is over."""
-    paused = gc.isenabled()
+    enabled = gc.isenabled()  # else the caller paused it, and it stays paused
     gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if enabled:
             gc.enable()
 
 
