@@ -228,17 +228,23 @@ def test_a_later_contract_joins_the_open_case_with_the_earliest_window(
     first = [contract("C1", "K1", "28/08/2026"), contract("C1", "K2", "15/09/2026")]
     summary = import_rows(staff, tmp_path / "e1.csv", first)
     assert summary["cases"]["opened"] == 1
-    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert_one_case_for_k1_and_k2(staff)
+
+
+def assert_one_case_for_k1_and_k2(m3: M3) -> None:
+    """The case of K1 (effect 28/08/2026) and K2 (15/09/2026): K1's window (due 28/11, ± 7
+    days), late after it up to K2's effect + 4 months (15/01/2027)."""
+    (case,) = ok_json(m3, "cases", "--all", "--date", "2026-11-25")
     assert case["contract_numbers"] == ["K1", "K2"]
+    assert case["state"] == "open"
     assert (case["due_date"], case["window_start"], case["window_end"]) == (
         "2026-11-28",
         "2026-11-21",
         "2026-12-05",
     )
-    # Late after its window, up to the latest contract's effect + 4 months (15/01/2027).
-    (late,) = ok_json(staff, "cases", "--date", "2027-01-15")
+    (late,) = ok_json(m3, "cases", "--date", "2027-01-15")
     assert late["state"] == "late"
-    assert ok_json(staff, "cases", "--date", "2027-01-16", "--state", "late") == []
+    assert ok_json(m3, "cases", "--date", "2027-01-16", "--state", "late") == []
 
 
 def test_a_new_contract_in_a_later_export_joins_the_open_case(staff: M3, tmp_path: Path) -> None:
@@ -264,18 +270,7 @@ def test_an_earlier_contract_in_a_later_export_moves_the_window_earlier(
     rows.append(contract("C1", "K1", "28/08/2026"))
     summary = import_rows(staff, tmp_path / "e2.csv", rows)
     assert (summary["cases"]["joined"], summary["cases"]["opened"]) == (1, 0)
-    (case,) = ok_json(staff, "cases", "--date", "2026-11-25")
-    assert case["contract_numbers"] == ["K1", "K2"]
-    assert case["state"] == "open"
-    assert (case["due_date"], case["window_start"], case["window_end"]) == (
-        "2026-11-28",
-        "2026-11-21",
-        "2026-12-05",
-    )
-    # Still to do up to the latest contract's effect + 4 months.
-    (late,) = ok_json(staff, "cases", "--date", "2027-01-15")
-    assert late["state"] == "late"
-    assert ok_json(staff, "cases", "--date", "2027-01-16", "--state", "late") == []
+    assert_one_case_for_k1_and_k2(staff)  # as when both came in one export
 
 
 def test_termination_cancels_the_open_case(
