@@ -3,7 +3,7 @@ the driver itself — `executemany` on SQLite, binary `COPY` on PostgreSQL — w
 per-row work; `reserve_ids` gives the ids of rows about to be inserted, so that they need no
 `RETURNING`, and `new_ids` gives them within a set-wise statement; `foreign_keys_checked_after`
 has PostgreSQL check a large load's foreign keys in one pass, and `indexes_built_after` has
-SQLite build a first load's plain indexes in one sort. Used by the portfolio import and the
+both databases build a first load's plain indexes in one sort. Used by the portfolio import and the
 case engine; never commits.
 """
 
@@ -221,22 +221,11 @@ def foreign_keys_checked_after(connection: Connection, table: Table, rows: int) 
         ),
         {"table": table.name},
     ).all()
-    dropped = False
-    if keys:
-        wait = "SELECT set_config('lock_timeout', :wait, true)"
-        before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
-        savepoint = connection.begin_nested()
-        try:
-            connection.execute(text(wait), {"wait": BULK_LOCK_WAIT})
-            for name, _ in keys:
-                connection.execute(text(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"'))
-            connection.execute(text(wait), {"wait": before})
-        except OperationalError as exc:  # the tables are busy: checked row by row
-            savepoint.rollback()
-            log.info("foreign keys of %s kept during the load: %s", table.name, exc.orig)
-        else:
-            savepoint.commit()
-            dropped = True
+    dropped = bool(keys) and _dropped_without_waiting(
+        connection,
+        [f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"' for name, _ in keys],
+        f"foreign keys of {table.name}",
+    )
     yield
     if dropped:
         for name, definition in keys:
@@ -247,18 +236,22 @@ def foreign_keys_checked_after(connection: Connection, table: Table, rows: int) 
 
 @contextmanager
 def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iterator[None]:
-    """Around the load of `rows` new rows into `table`: on SQLite, from `BULK_CHECK_ROWS` rows
-    and when the table holds fewer rows than the load brings (a first import), its plain
-    indexes (neither unique nor partial: those check or choose rows) are dropped and built
-    again after the load, one sort each instead of an insertion a row (at 100 000 contracts,
-    0.6–0.9 s for the `INSERT … SELECT` with them, 0.5–0.7 s with the two built after).
-    DDL is transactional there once the transaction has begun (the driver begins it at the
-    first write: before, a `DROP INDEX` would be committed at once, and nothing changes): a
-    failed load gets them back with its rollback. PostgreSQL, measured the same way, gained
-    nothing: it keeps them."""
+    """Around the load of `rows` new rows into `table`: from `BULK_CHECK_ROWS` rows, and when
+    the table holds fewer rows than the load brings (a first import), its plain indexes
+    (neither unique nor partial: those check or choose rows) are dropped and built again after
+    the load, one sort each instead of an insertion a row. At 100 000 contracts, the
+    `INSERT … SELECT` with its indexes took 0.6–0.9 s on SQLite, 0.5–0.7 s with the two built
+    after; on PostgreSQL, the whole step (the insert, the keys added back as above, the
+    indexes built) 0.76–1.30 s, 0.64–0.96 s (six first imports each, alternated).
+    DDL is transactional: a failed load gets them back with its rollback. On SQLite, once
+    the transaction has begun (the driver begins it at the first write: before, a `DROP
+    INDEX` would be committed at once, and nothing changes). On PostgreSQL the table is then
+    held exclusively until the import commits; when another transaction holds it for more
+    than `BULK_LOCK_WAIT`, the indexes stay (as the keys do)."""
+    postgresql = connection.dialect.name == "postgresql"
     raw = connection.connection.dbapi_connection
-    begun = getattr(raw, "in_transaction", False)
-    if connection.dialect.name != "sqlite" or rows < BULK_CHECK_ROWS or not begun:
+    begun = postgresql or getattr(raw, "in_transaction", False)
+    if rows < BULK_CHECK_ROWS or not begun:
         yield
         return
     first_rows = select(text("1")).select_from(table).limit(rows).subquery()
@@ -270,12 +263,43 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
         (index for index in table.indexes if _plain(index) and index.name in existing),
         key=lambda index: str(index.name),
     )
-    for index in plain:
-        connection.execute(text(f"DROP INDEX {index.name}"))
+    drops = [f"DROP INDEX {index.name}" for index in plain]
+    if not plain:
+        dropped = False
+    elif postgresql:
+        dropped = _dropped_without_waiting(connection, drops, f"indexes of {table.name}")
+    else:
+        for drop in drops:
+            connection.execute(text(drop))
+        dropped = True
     yield
-    for index in plain:
-        index.create(connection)
+    if dropped:
+        for index in plain:
+            index.create(connection)
+
+
+def _dropped_without_waiting(connection: Connection, statements: list[str], what: str) -> bool:
+    """Run the `DROP` statements (PostgreSQL) in a savepoint, waiting at most `BULK_LOCK_WAIT`
+    for the tables' locks; False (nothing dropped) when another transaction held them longer.
+    The connection's own lock wait is restored either way."""
+    wait = "SELECT set_config('lock_timeout', :wait, true)"
+    before = connection.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+    savepoint = connection.begin_nested()
+    try:
+        connection.execute(text(wait), {"wait": BULK_LOCK_WAIT})
+        for statement in statements:
+            connection.execute(text(statement))
+        connection.execute(text(wait), {"wait": before})
+    except OperationalError as exc:  # the tables are busy: kept
+        savepoint.rollback()
+        log.info("%s kept during the load: %s", what, exc.orig)
+        return False
+    savepoint.commit()
+    return True
 
 
 def _plain(index: Index) -> bool:
-    return not index.unique and index.dialect_options["sqlite"].get("where") is None
+    return not index.unique and not any(
+        index.dialect_options[dialect].get("where") is not None
+        for dialect in ("sqlite", "postgresql")
+    )
