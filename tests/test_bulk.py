@@ -258,7 +258,9 @@ def indexes(connection: Connection) -> list[str]:
     if connection.dialect.name != "postgresql":
         query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
     else:
-        query = "SELECT indexdef FROM pg_indexes WHERE tablename = :t"
+        query = (
+            "SELECT indexdef FROM pg_indexes WHERE tablename = :t AND schemaname = current_schema()"
+        )
     return sorted(str(row[0]) for row in connection.execute(text(query), {"t": INDEXED.name}))
 
 
