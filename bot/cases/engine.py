@@ -438,11 +438,7 @@ class _Sync:
                 if contract.effect < current.effect_date:
                     # An earlier contract (the CRM learnt of it late, or moved it to this
                     # client): the case's window becomes the earliest contract's.
-                    window = window_for(contract.effect)
-                    current.effect_date = contract.effect
-                    current.due_date = window.due
-                    current.window_start = window.start
-                    current.window_end = window.end
+                    _set_window(current, contract.effect)
                 current.deadline = max(current.deadline, window_for(contract.effect).deadline)
                 current.dirty = True
                 report.joined += 1
@@ -598,10 +594,15 @@ def _utc(at: dt.datetime) -> dt.datetime:
 
 
 def _set_dates(case: _CaseRow, effects: list[dt.date]) -> None:
-    window = window_for(min(effects))
-    case.effect_date = min(effects)
+    _set_window(case, min(effects))
+    case.deadline = max(window_for(e).deadline for e in effects)
+
+
+def _set_window(case: _CaseRow, earliest: dt.date) -> None:
+    """The case's effect date, due date and window: its earliest contract's."""
+    window = window_for(earliest)
+    case.effect_date = earliest
     case.due_date = window.due
     case.window_start = window.start
     case.window_end = window.end
-    case.deadline = max(window_for(e).deadline for e in effects)
     case.dirty = True
