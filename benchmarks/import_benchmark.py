@@ -22,7 +22,9 @@ temporary directory and measures, in one run:
   (`import_portfolio` and the commit, timed alone): the importer without the CLI's start-up,
   and what the 1 % change adds to the unchanged re-import, in percent of the first import;
   with `--repeat N`, N times on a new database each, then each import's best and median (the
-  floors being each the best of 3, the best import is the like-for-like ratio).
+  floors being each the best of 3, the best import is the like-for-like ratio); then once
+  more, untimed, for the peak memory (PSS) of the process and its reader child together,
+  sampled every 50 ms (the sampling slows the imports it watches).
 
 It exits 1 when an import fails or its counts are not the expected ones.
 """
@@ -45,6 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -327,14 +330,14 @@ def measure_in_process(args: argparse.Namespace) -> int:
         import_advisors(session, demo_advisors_csv(), today=args.today)
     trees = []
     for path in args.measure:
-        with TreeMemory() as memory:
+        with TreeMemory() if args.sample_memory else nullcontext() as memory:
             start = time.perf_counter()
             with factory.begin() as session:
                 result = import_portfolio(
                     session, path, today=args.today, parallel=not args.one_process
                 )
             seconds = time.perf_counter() - start
-        trees.append(memory.peak_mb)
+        trees.append(memory.peak_mb if memory is not None else None)
         print(json.dumps({"seconds": seconds, "created": result.created}), flush=True)
     engine.dispose()
     # This process's peak RSS, its reader child's (a large file is read on two processes),
@@ -352,6 +355,7 @@ def in_process_runs(
     files: list[tuple[str, Path, dict[str, int]]],
     floors: dict[str, float | None],
     tmp: Path,
+    sample_memory: bool = False,
 ) -> list[float]:
     command = [
         sys.executable,
@@ -359,13 +363,20 @@ def in_process_runs(
         f"--database-url={database_url}",
         f"--today={ARGS_TODAY[0].isoformat()}",
         *(["--one-process"] if ONE_PROCESS else []),
+        *(["--sample-memory"] if sample_memory else []),
         "--measure",
         *(str(path) for _, path, _ in files),
     ]
     run = run_child(command, env=dict(os.environ), cwd=tmp)
     check(run, f"in-process imports ({label})")
     how = "read on one process" if ONE_PROCESS else "a large file read on two processes"
-    print(f"{label}, the importer alone, without the CLI's start-up ({how})")
+    if sample_memory:
+        print(
+            f"{label}, the importer alone, its memory sampled ({how}; times not counted: the "
+            "sampling slows what it samples)"
+        )
+    else:
+        print(f"{label}, the importer alone, without the CLI's start-up ({how})")
     *lines, peaks = run.stdout.splitlines()
     times = [json.loads(line)["seconds"] for line in lines]
     for (name, _, _), seconds in zip(files, times, strict=True):
@@ -410,16 +421,26 @@ def repeated_in_process_runs(
 ) -> None:
     """`in_process_runs` `repeat` times, each on a new database, then each import's best and
     median: the floors are each the best of 3, so the best import is the like-for-like ratio
-    on a machine shared with other work."""
+    on a machine shared with other work. Then once more with the memory of the process and its
+    reader child sampled (`TreeMemory`), a run whose times are not counted: a thread of the
+    importer's own process reads `/proc/PID/smaps_rollup` every 50 ms, which walks the memory
+    of the process it reads (that run's first import was 2-3 % slower than the timed ones')."""
     runs = []
-    for attempt in range(repeat):
+    for attempt in range(repeat + 1):
         url, drop = database_url(attempt)
         try:
-            runs.append(
-                in_process_runs(label, database_url=url, files=files, floors=floors, tmp=tmp)
+            times = in_process_runs(
+                label,
+                database_url=url,
+                files=files,
+                floors=floors,
+                tmp=tmp,
+                sample_memory=attempt == repeat,
             )
         finally:
             drop()
+        if attempt < repeat:
+            runs.append(times)
     if repeat > 1:
         print(f"{label}, the importer alone, best and median of {repeat}")
         for index, (name, _, _) in enumerate(files):
@@ -599,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--generate-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--sample-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     ARGS_TODAY[:] = [args.today]
     global ONE_PROCESS
