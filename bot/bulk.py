@@ -3,8 +3,8 @@ the driver itself — `executemany` on SQLite, binary `COPY` on PostgreSQL — w
 per-row work; `reserve_ids` gives the ids of rows about to be inserted, so that they need no
 `RETURNING`, and `new_ids` gives them within a set-wise statement; `foreign_keys_checked_after`
 has PostgreSQL check a large load's foreign keys in one pass, and `indexes_built_after` has
-both databases build a first load's plain indexes in one sort. Used by the portfolio import and the
-case engine; never commits.
+both databases build a first load's plain indexes (PostgreSQL its unique constraints too) in
+one sort. Used by the portfolio import and the case engine; never commits.
 """
 
 from __future__ import annotations
@@ -243,6 +243,11 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
     `INSERT … SELECT` with its indexes took 0.6–0.9 s on SQLite, 0.5–0.7 s with the two built
     after; on PostgreSQL, the whole step (the insert, the keys added back as above, the
     indexes built) 0.76–1.30 s, 0.64–0.96 s (six first imports each, alternated).
+    On PostgreSQL the table's unique constraints (the client and contract numbers) are added
+    back after the load too, which checks them in one sort: a duplicate the load brought fails
+    that statement, and the transaction with it (SQLite cannot drop a constraint). The
+    contracts' step went from 0.49–0.53 s to 0.38–0.39 s, the clients' from 0.30–0.31 s to
+    0.27–0.28 s (three first imports each).
     DDL is transactional: a failed load gets them back with its rollback. On SQLite, once
     the transaction has begun (the driver begins it at the first write: before, a `DROP
     INDEX` would be committed at once, and nothing changes). On PostgreSQL the table is then
@@ -264,7 +269,17 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
         key=lambda index: str(index.name),
     )
     drops = [f"DROP INDEX {index.name}" for index in plain]
-    if not plain:
+    unique: Sequence[Any] = ()
+    if postgresql:
+        unique = connection.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:table AS regclass) AND contype = 'u' ORDER BY conname"
+            ),
+            {"table": table.name},
+        ).all()
+        drops += [f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"' for name, _ in unique]
+    if not drops:
         dropped = False
     elif postgresql:
         dropped = _dropped_without_waiting(connection, drops, f"indexes of {table.name}")
@@ -276,6 +291,10 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
     if dropped:
         for index in plain:
             index.create(connection)
+        for name, definition in unique:
+            connection.execute(
+                text(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}')
+            )
 
 
 def _dropped_without_waiting(connection: Connection, statements: list[str], what: str) -> bool:

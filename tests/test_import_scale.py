@@ -374,9 +374,10 @@ def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every import of these exports as a large one (on PostgreSQL the foreign keys of
-    `client`, `contract` and `m3_case` are then checked after the load, on SQLite the plain
-    indexes of `client` and `contract` built after a first one): the same summaries and
-    database as row by row, and the keys and indexes are all there afterwards."""
+    `client`, `contract` and `m3_case` are then checked after the load; on both, the plain
+    indexes of `client` and `contract` are built after a first one, and on PostgreSQL their
+    unique constraints too): the same summaries and database as row by row, and the keys,
+    constraints and indexes are all there afterwards."""
 
     def keys() -> list[Any]:
         with migrated_engine.connect() as connection:
@@ -395,15 +396,25 @@ def test_a_bulk_load_gives_what_a_row_by_row_load_gives(
                         ).all()
                     ),
                 ]
-            return sorted(
-                connection.execute(
-                    text(
-                        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-                        "FROM pg_constraint WHERE contype = 'f' AND conrelid IN "
-                        "('client'::regclass, 'contract'::regclass, 'm3_case'::regclass)"
-                    )
-                ).all()
-            )
+            return [
+                sorted(
+                    connection.execute(
+                        text(
+                            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                            "FROM pg_constraint WHERE contype IN ('f', 'u') AND conrelid IN "
+                            "('client'::regclass, 'contract'::regclass, 'm3_case'::regclass)"
+                        )
+                    ).all()
+                ),
+                sorted(
+                    connection.execute(
+                        text(
+                            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                            "AND tablename IN ('client', 'contract', 'm3_case')"
+                        )
+                    ).all()
+                ),
+            ]
 
     before = keys()
     assert before
