@@ -273,6 +273,42 @@ def test_an_earlier_contract_in_a_later_export_moves_the_window_earlier(
     assert_one_case_for_k1_and_k2(staff)  # as when both came in one export
 
 
+def test_a_corrected_effect_date_moves_the_open_case_window(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The CRM corrects a contract's effect date: its open case's window and deadline follow
+    (domain rules: M+3 is three months after the effect date, the window a week around it, the
+    deadline four months after), the other way too, and the case's change is audited."""
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "15/09/2026")])
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert (case["due_date"], case["window_start"]) == ("2026-12-15", "2026-12-08")
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "01/10/2026")])
+    assert (summary["created"], summary["updated"]) == (0, 1)
+    (moved,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert moved["id"] == case["id"]
+    assert (moved["due_date"], moved["window_start"], moved["window_end"]) == (
+        "2027-01-01",
+        "2026-12-25",
+        "2027-01-08",
+    )
+    assert (moved["effect_date"], moved["deadline"]) == ("2026-10-01", "2027-02-01")
+    import_rows(staff, tmp_path / "e3.csv", [contract("C1", "K1", "28/08/2026")])
+    (back,) = ok_json(staff, "cases", "--all", "--date", "2026-11-25")
+    assert (back["id"], back["due_date"], back["window_start"]) == (
+        case["id"],
+        "2026-11-28",
+        "2026-11-21",
+    )
+    with factory() as session:
+        audit = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "case", AuditEntry.field == "effect_date")
+        ).all()
+    assert [(a.old_value, a.new_value) for a in audit] == [
+        ("2026-09-15", "2026-10-01"),
+        ("2026-10-01", "2026-08-28"),
+    ]
+
+
 def test_termination_cancels_the_open_case(
     staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:

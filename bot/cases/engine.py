@@ -352,7 +352,11 @@ class _Sync:
                         gone.case_id = None
                         links.append({"b_id": gone.id, "case_id": None})
                         audit.append(self._audit(case.id, "contract_left", gone.number, None))
-                    _set_dates(case, [c.effect for c in still])
+                # The dates follow the contracts still in it: one left, or the CRM corrected
+                # an effect date (the call would be planned on the old one).
+                earliest = case.effect_date
+                if _set_dates(case, [c.effect for c in still]):
+                    audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
                 state = case.state(today)
                 if (
                     state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
@@ -593,9 +597,19 @@ def _utc(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
-def _set_dates(case: _CaseRow, effects: list[dt.date]) -> None:
-    _set_window(case, min(effects))
-    case.deadline = max(window_for(e).deadline for e in effects)
+def _set_dates(case: _CaseRow, effects: list[dt.date]) -> bool:
+    """The case's window, its earliest contract's (`effects`: its contracts' effect dates), and
+    its deadline, its latest contract's; whether its effect date changed (the case is marked
+    for writing only when a date did)."""
+    earliest = min(effects)
+    deadline = max(window_for(e).deadline for e in effects)
+    moved = earliest != case.effect_date
+    if moved:
+        _set_window(case, earliest)
+    if deadline != case.deadline:
+        case.deadline = deadline
+        case.dirty = True
+    return moved
 
 
 def _set_window(case: _CaseRow, earliest: dt.date) -> None:
