@@ -309,6 +309,35 @@ def test_a_corrected_effect_date_moves_the_open_case_window(
     ]
 
 
+def test_a_repeated_contract_that_changes_its_client_details_is_rejected(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The same contract on two lines, the later one giving the client another phone: the
+    export contradicts itself, so the later line is rejected and listed, and the client keeps
+    the first line's details; the same when the first line was imported before (a known row)
+    and only the repeat changed."""
+    first = contract("C1", "K1", "15/09/2026")
+    other_phone = contract("C1", "K1", "15/09/2026", **{"Téléphone": "07 00 00 00 01"})
+    code, summary = staff.json(
+        "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", [first, other_phone]))
+    )
+    assert code == 1
+    assert (summary["created"], summary["unchanged"]) == (1, 0)
+    assert [r["line"] for r in summary["rejected"]] == [3]
+    assert "K1" in summary["rejected"][0]["reason"]
+    with factory() as session:
+        assert session.scalars(select(Client.phone)).all() == ["+33612345678"]
+
+    import_rows(staff, tmp_path / "e2.csv", [first, first])  # the phone as the first line says
+    code, summary = staff.json(
+        "import", "portfolio", str(portfolio_csv(tmp_path / "e3.csv", [first, other_phone]))
+    )
+    assert code == 1
+    assert [r["line"] for r in summary["rejected"]] == [3]
+    with factory() as session:
+        assert session.scalars(select(Client.phone)).all() == ["+33612345678"]
+
+
 def test_termination_cancels_the_open_case(
     staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:

@@ -6,7 +6,9 @@ be read at all raises `FileRefused` and changes nothing. Re-importing the same f
 nothing. Choices where the rules are silent:
 
 - The same contract twice in one file with the same values is imported once; with different
-  values, the later row is rejected (the CRM export is inconsistent, a person must look).
+  values, the later row is rejected (the CRM export is inconsistent, a person must look). The
+  values are the contract's and its client's details: a repeat that gives the client another
+  phone is rejected too, not passed over.
 - A client's details come from its last row in the file.
 - The advisor column holds an e-mail or a "Prénom Nom"; an advisor the bot does not know
   rejects the row (import the advisors first: `m3 import advisors`). When no row names a known
@@ -139,6 +141,7 @@ S = stage.stage_row
 SC = stage.stage_client
 F = stage.stage_final
 T = stage.stage_touched
+ROW_FIELDS = (*CONTRACT_FIELDS, *CLIENT_FIELDS)  # what a row says, besides its numbers
 
 
 def import_portfolio(
@@ -396,21 +399,37 @@ class _Import:
         gone_lines: list[int] = []
         for chunk in self._pages(sorted(numbers)):
             occurrences: dict[str, list[tuple[int, str, dict[str, Any], bool]]] = defaultdict(list)
+            # A row's values: its contract's and its client's details (a repeat that changes
+            # the client's phone is another row, not the same one twice).
             for row in connection.execute(
-                select(S.c.line, S.c.contract_number, S.c.client_number, *_fields(S))
+                select(
+                    S.c.line,
+                    S.c.contract_number,
+                    S.c.client_number,
+                    *_fields(S),
+                    *[SC.c[name] for name in CLIENT_FIELDS],
+                )
+                .join(SC, SC.c.client_ref == S.c.client_ref)
                 .where(self._one_of(S.c.contract_number, chunk))
                 .order_by(S.c.line)
             ):
-                values = dict(zip(CONTRACT_FIELDS, row[3:], strict=True))
+                values = dict(zip(ROW_FIELDS, row[3:], strict=True))
                 occurrences[row[1]].append((row[0], row[2], values, False))
             in_file = [n for n in chunk if n in known_by_number]
             if in_file:
+                # A known row says what the database holds (its fingerprint is dropped when
+                # its client's details change).
                 for row in connection.execute(
-                    select(_contract.c.number, _client.c.number, *_fields(_contract))
+                    select(
+                        _contract.c.number,
+                        _client.c.number,
+                        *_fields(_contract),
+                        *[_client.c[name] for name in CLIENT_FIELDS],
+                    )
                     .join(_client, _client.c.id == _contract.c.client_id)
                     .where(self._one_of(_contract.c.number, in_file))
                 ):
-                    values = dict(zip(CONTRACT_FIELDS, row[2:], strict=True))
+                    values = dict(zip(ROW_FIELDS, row[2:], strict=True))
                     for line in known_by_number[row[0]]:
                         occurrences[row[0]].append((line, row[1], values, True))
             for number, found in occurrences.items():
