@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.crm.rows import _normalize_phone, normalize_phone
 from bot.models import Advisor, Client, Contract, RejectedRow
 from tests.conftest import M3
 from tests.exports import (
@@ -308,3 +310,53 @@ def test_a_reason_quotes_a_long_value_shortened(
     with factory() as session:
         stored = {r.line: r.reason for r in session.scalars(select(RejectedRow))}
         assert stored == {line: found[0] for line, found in rejected.items()}
+
+
+# --- Phones one digit short --------------------------------------------------------------------
+
+# A French number one digit short keeps its trunk zero in `phonenumbers` (`+33061234567`), a
+# length that is possible: it must be flagged, not stored as a wrong number.
+SHORT_PHONES = ["06 12 34 56 7", "061234567", "04 91 00 00 0", "+33 0 12 34 56 78"]
+
+# Written as in the export → E.164, as before the leading-zero check.
+GOOD_PHONES = [
+    ("06 12 34 56 78", "+33612345678"),
+    ("04 91 00 00 00", "+33491000000"),
+    ("+33 6 12 34 56 78", "+33612345678"),
+    ("612345678", "+33612345678"),  # a mobile whose leading zero a spreadsheet ate
+    ("+39 06 1234 5678", "+390612345678"),  # Italy dials the zero from abroad
+    ("+32 2 123 45 67", "+3221234567"),
+    ("+32 470 12 34 56", "+32470123456"),
+]
+
+
+@pytest.mark.parametrize("text", SHORT_PHONES)
+def test_a_phone_one_digit_short_is_invalid(text: str) -> None:
+    assert normalize_phone(text) is None
+    assert _normalize_phone.__wrapped__(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), GOOD_PHONES)
+def test_a_well_formed_phone_is_normalised(text: str, expected: str) -> None:
+    assert normalize_phone(text) == expected
+    assert _normalize_phone.__wrapped__(text) == expected  # the library path, not a shortcut
+
+
+def test_a_phone_one_digit_short_is_kept_as_written_and_flagged(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract(f"95000{i}", f"P{i}", "01/10/2026", **{"Téléphone": text})
+        for i, text in enumerate(SHORT_PHONES[:3])
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 0, summary["rejected"]
+    assert reasons(summary["to_fix"]) == {
+        line: [f"téléphone invalide « {text} » : à corriger dans Lagon"]
+        for line, text in enumerate(SHORT_PHONES[:3], start=2)
+    }
+    with factory() as session:
+        client = clients(session)
+        for i, text in enumerate(SHORT_PHONES[:3]):
+            assert (client[f"95000{i}"].phone, client[f"95000{i}"].phone_invalid) == (text, True)

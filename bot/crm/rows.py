@@ -25,12 +25,15 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from operator import gt, itemgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
 from bot.crm.vocabulary import CLIENT_TYPES, NEW_BUSINESS, STATUSES, fold
 from bot.models import Client, Contract, ContractStatus
+
+if TYPE_CHECKING:
+    from phonenumbers import PhoneNumber
 
 # --- Cell values ------------------------------------------------------------------------------
 
@@ -196,7 +199,9 @@ def normalize_phone(text: str) -> str | None:
 
     "Can exist" is `is_possible_number` (right length for its country), not `is_valid_number`:
     the latter also refuses ranges not yet allocated in the library's metadata, and flagging a
-    client's real number as wrong would send the advisor hunting for nothing.
+    client's real number as wrong would send the advisor hunting for nothing. A number whose
+    digits keep a leading zero its country does not dial from abroad (`06 12 34 56 7`, one digit
+    short, would be `+33061234567`) cannot exist either: see `_leading_zero_allowed`.
     """
     if _FR_NATIONAL.fullmatch(text):
         return "+33" + _NOT_DIGIT.sub("", text)[1:]
@@ -220,10 +225,37 @@ def _normalize_phone(text: str) -> str | None:
         number = phonenumbers.parse(text, "FR")
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    if not phonenumbers.is_possible_number(number) or not _leading_zero_allowed(number):
         return None
     normalized: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return normalized
+
+
+def _leading_zero_allowed(number: PhoneNumber) -> bool:
+    """False for a number that keeps a leading zero its country does not use after the code.
+
+    When stripping the trunk zero leaves a national number of the wrong length, `phonenumbers`
+    keeps the zero as part of the number (`italian_leading_zero`), and the length is then
+    possible: `061234567` becomes `+33061234567`. Some countries do dial that zero from abroad
+    (Italy: `+39 06 1234 5678`), so the zero is accepted when the national significant number
+    matches the general description of one of the country's regions (the broad pattern of all
+    its numbers, not the allocated ranges `is_valid_number` checks). `leading_zero_possible` in
+    the metadata cannot say it: libphonenumber no longer fills it in (False everywhere).
+    """
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    if not number.italian_leading_zero:
+        return True
+    national = phonenumbers.national_significant_number(number)
+    code = number.country_code or 0
+    for region in phonenumbers.region_codes_for_country_code(code):
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+        desc = metadata.general_desc if metadata else None
+        pattern = desc.national_number_pattern if desc else None
+        if pattern and re.fullmatch(pattern, national):
+            return True
+    return False
 
 
 # E-mails in the plain ASCII shape (dot-atom local part, a host name under a letters-only
