@@ -302,7 +302,7 @@ def test_a_reason_quotes_a_long_value_shortened(
         4: [f"type de client inconnu {shown} (attendu Particulier, Professionnel ou "
             "Entreprise)"],
         5: [f"statut de contrat inconnu {shown} (attendu Actif, Résilié ou Suspendu)"],
-        6: [f"date invalide {shown} (attendu JJ/MM/AAAA)"],
+        6: [f"date d'effet invalide {shown} (attendu JJ/MM/AAAA)"],
     }  # fmt: skip
     assert reasons(summary["to_fix"]) == {
         7: ["téléphone invalide « 00000000000000000000 » : à corriger dans Lagon"]
@@ -360,3 +360,62 @@ def test_a_phone_one_digit_short_is_kept_as_written_and_flagged(
         client = clients(session)
         for i, text in enumerate(SHORT_PHONES[:3]):
             assert (client[f"95000{i}"].phone, client[f"95000{i}"].phone_invalid) == (text, True)
+
+
+# --- Dates, statuses, DP -----------------------------------------------------------------------
+
+
+def test_a_date_names_its_column_and_an_iso_time_is_read(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("910001", "D1", "2026-10-01T00:00:00"),
+        contract("910002", "D2", "2026-10-01T08:30:00Z"),
+        contract("910003", "D3", "bientôt"),
+        contract("910004", "D4", "01/10/2026", **{"Date de résiliation": "31/02/2027"}),
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 1
+    assert reasons(summary["rejected"]) == {
+        4: ["date d'effet invalide « bientôt » (attendu JJ/MM/AAAA)"],
+        5: ["date de résiliation invalide « 31/02/2027 » (attendu JJ/MM/AAAA)"],
+    }
+    with factory() as session:
+        effects = dict(session.execute(select(Contract.number, Contract.effect_date)).all())
+    assert effects == {"D1": dt.date(2026, 10, 1), "D2": dt.date(2026, 10, 1)}
+
+
+def test_an_active_contract_whose_termination_passed_reads_as_terminated(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« Actif » with a termination date before the import's day (2026-11-23): the contract
+    ended then, opens no M+3, and the CRM is to be corrected (at every import, as a bad phone
+    is); with a termination date still to come it stays active."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("920001", "T1", "01/10/2026", **{"Date de résiliation": "20/11/2026"}),
+        contract("920002", "T2", "01/10/2026", **{"Date de résiliation": "20/12/2026"}),
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows)
+    flag = "contrat « Actif » résilié le 20/11/2026 : lu comme résilié, à corriger dans Lagon"
+    for _ in range(2):
+        code, summary = import_json(m3, path)
+        assert code == 0
+        assert reasons(summary["to_fix"]) == {2: [flag]}
+    assert summary["cases"]["opened"] == 0
+    with factory() as session:
+        statuses = dict(session.execute(select(Contract.number, Contract.status)).all())
+        cases = {c.client.number for c in session.scalars(select(Contract)) if c.case_id}
+    assert statuses == {"T1": "Résilié", "T2": "Actif"}
+    assert cases == {"920002"}
+
+
+def test_an_unreadable_dp_is_to_be_corrected_in_the_crm(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [contract("930001", "P1", "01/10/2026", **{"DP signées": "peut-être"})]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 0
+    assert reasons(summary["to_fix"]) == {
+        2: ["DP signées : valeur oui/non invalide « peut-être » : à corriger dans Lagon"]
+    }

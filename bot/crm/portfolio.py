@@ -14,7 +14,9 @@ nothing. Choices where the rules are silent:
   rejects the row (import the advisors first: `m3 import advisors`). When no row names a known
   advisor, the whole file is refused with one line listing the unknown ones: the staff file
   was not imported, or this export belongs to another agency.
-- An empty contract status reads as active, unless a termination date already passed.
+- An empty contract status reads as active, unless a termination date already passed. A
+  contract the CRM calls « Actif » whose termination date has passed reads as terminated (it
+  opens no M+3 and leaves its open case), flagged "à corriger dans Lagon".
 - An effect or termination date before 1950 or more than two years ahead rejects the row.
 
 How, at scale (hundreds of thousands of rows, bounded memory):

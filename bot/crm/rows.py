@@ -77,7 +77,8 @@ _DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%Y
 
 
 def parse_date(value: Any) -> dt.date | None:
-    """`15/01/2025`, `15/01/25`, `2025-01-15` or an Excel date cell; empty → None."""
+    """`15/01/2025`, `15/01/25`, `2025-01-15` or an Excel date cell; empty → None. A time after
+    the date is ignored (`15/01/2025 00:00:00`, ISO `2025-01-15T00:00:00Z`)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -90,6 +91,8 @@ def _parse_date_text(text: str) -> dt.date | None:
     if not text:
         return None
     day = text.split(" ")[0]  # `15/01/2025 00:00:00` from some exports
+    if len(day) > 10 and day[10] == "T":  # ISO 8601 with a time: `2025-01-15T00:00:00`
+        day = day[:10]
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(day, fmt).date()
@@ -438,6 +441,8 @@ Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
 _MISSING = object()
 _SHARED = object()  # a name several advisors share: the row's branch decides
 _DATE_COLUMNS = frozenset({"effect_date", "termination_date"})
+_ACTIVE = ContractStatus.ACTIVE.value
+_TERMINATED = ContractStatus.TERMINATED.value
 
 
 def _fr(day: dt.date) -> str:
@@ -582,13 +587,20 @@ class PortfolioParser:
             if type(termination) is str:
                 raise RowError(termination)
         remember = True
+        ended_on = None  # the termination date of a contract the CRM still calls active
         if raw_status:
             status = self._statuses.get(raw_status)
             if status is None:
                 status = self._status(raw_status)
+            if termination is not None and status == _ACTIVE:
+                if termination[0] <= self.today:
+                    # It ended on that day: calling about it would be a mistake.
+                    status, ended_on = _TERMINATED, termination[0]
+                else:  # active until then: read again once that day has come
+                    remember = False
         else:
             ended = termination is not None and termination[0] <= self.today
-            status = (ContractStatus.TERMINATED if ended else ContractStatus.ACTIVE).value
+            status = _TERMINATED if ended else _ACTIVE
             # Active until its termination date: read again once that day has come.
             remember = termination is None or ended
 
@@ -628,6 +640,11 @@ class PortfolioParser:
             raise self._too_long("seller", seller)
 
         flags: list[str] = []
+        if ended_on is not None:
+            flags.append(
+                f"contrat « Actif » résilié le {_fr(ended_on)} : lu comme résilié, à corriger "
+                "dans Lagon"
+            )
         revenue = self._amounts.get(revenue_raw, _MISSING) if revenue_raw else None
         if revenue is _MISSING or type(revenue) is str:
             revenue = self._amount(revenue_raw, flags)
@@ -836,8 +853,8 @@ class PortfolioParser:
             return None
         try:
             day = parse_date(raw)
-        except ValueError as exc:
-            found: Any = str(exc)
+        except ValueError:
+            found: Any = f"{label} invalide {quote(clean(raw))} (attendu JJ/MM/AAAA)"
         else:
             if day is None:
                 return None
@@ -898,7 +915,7 @@ class PortfolioParser:
             try:
                 found = parse_yes_no(raw)
             except ValueError as exc:
-                found = f"DP signées : {exc}"
+                found = f"DP signées : {exc} : à corriger dans Lagon"
             self._yes_no[raw] = found
         if isinstance(found, str):
             flags.append(found)
