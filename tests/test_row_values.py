@@ -21,6 +21,8 @@ from tests.conftest import M3
 from tests.exports import (
     ADVISORS_HEADER,
     ALICE,
+    BRUNO,
+    CLARA,
     PORTFOLIO_HEADER,
     advisors_csv,
     contract,
@@ -238,6 +240,38 @@ def test_a_shared_name_is_settled_by_the_branch_or_rejected(
         for number in ("700001", "700002", "700003", "700004"):
             assert advisor_of(session, number) == JULIE_ROUVIERE
         assert advisor_of(session, "700005") == JULIE_CORNICHE
+
+
+def test_an_advisor_written_last_name_first_is_found(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« MARTIN Alice », as many CRMs list people, is Alice Martin; a name two advisors answer
+    to once the order is free (Paul Martin and Martin Paul) is settled as namesakes are: by
+    the row's branch, else the row is rejected rather than given to either."""
+    staff = [
+        [ALICE, "Alice", "Martin", "", "Corniche", "Conseiller"],
+        [BRUNO, "Paul", "Martin", "", "Corniche", "Conseiller"],
+        [CLARA, "Martin", "Paul", "", "Rouvière", "Conseiller"],
+    ]
+    ok(m3, "import", "advisors", str(write_csv(tmp_path / "staff.csv", ADVISORS_HEADER, staff)))
+    rows = [
+        contract("710001", "N1", "01/10/2026", "MARTIN Alice"),
+        contract("710002", "N2", "01/10/2026", "Alice Martin"),
+        contract("710003", "N3", "01/10/2026", "Martin Paul", **{"Agence": "Rouvière"}),
+        contract("710004", "N4", "01/10/2026", "Martin Paul", **{"Agence": "Vieux-Port"}),
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 1
+    assert reasons(summary["rejected"]) == {
+        5: [
+            "conseiller ambigu : plusieurs conseillers s'appellent « Martin Paul » ; "
+            "indiquez son e-mail"
+        ]
+    }
+    with factory() as session:
+        assert advisor_of(session, "710001") == ALICE
+        assert advisor_of(session, "710002") == ALICE
+        assert advisor_of(session, "710003") == CLARA
 
 
 # --- Invisible characters --------------------------------------------------------------------

@@ -10,10 +10,10 @@ nothing. Choices where the rules are silent:
   values are the contract's and its client's details: a repeat that gives the client another
   phone is rejected too, not passed over.
 - A client's details come from its last row in the file.
-- The advisor column holds an e-mail or a "Prénom Nom"; an advisor the bot does not know
-  rejects the row (import the advisors first: `m3 import advisors`). When no row names a known
-  advisor, the whole file is refused with one line listing the unknown ones: the staff file
-  was not imported, or this export belongs to another agency.
+- The advisor column holds an e-mail, a "Prénom Nom" or a "NOM Prénom"; an advisor the bot
+  does not know rejects the row (import the advisors first: `m3 import advisors`). When no row
+  names a known advisor, the whole file is refused with one line listing the unknown ones: the
+  staff file was not imported, or this export belongs to another agency.
 - An empty contract status reads as active, unless a termination date already passed. A
   contract the CRM calls « Actif » whose termination date has passed reads as terminated (it
   opens no M+3 and leaves its open case), flagged "à corriger dans Lagon".

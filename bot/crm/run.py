@@ -67,7 +67,8 @@ class Lookup:
     """Advisors and branches known to the database, by e-mail, name and branch name (plain
     rows, no ORM objects; a branch named for the first time is created).
 
-    An e-mail names one advisor. A "Prénom Nom" several advisors share (namesakes) names the
+    An e-mail names one advisor, and so does a "Prénom Nom" or a "NOM Prénom". A name several
+    advisors answer to (namesakes, or a first and a last name swapped) names the
     active one when only one of them is active (the others left the agency); else the one of
     the row's branch when that settles it; else the row cannot say whose client it is: the
     advisor is ambiguous, and the export must give the e-mail instead. The first one created
@@ -100,9 +101,12 @@ class Lookup:
         for advisor_id, email, first_name, last_name, branch_id, active in rows:
             self.staff.append((advisor_id, email, first_name, last_name))
             self.advisors[email.casefold()] = advisor_id
-            full = fold(f"{first_name}{last_name}")
-            if full:
-                by_name.setdefault(full, []).append((advisor_id, email, branch_id, bool(active)))
+            # "Prénom Nom", or "NOM Prénom" as many CRMs list people: both name the advisor
+            # (when two advisors answer to one of them, it is settled as for namesakes).
+            entry = (advisor_id, email, branch_id, bool(active))
+            for full in {fold(f"{first_name}{last_name}"), fold(f"{last_name}{first_name}")}:
+                if full:
+                    by_name.setdefault(full, []).append(entry)
         for full, named in by_name.items():
             if len(named) == 1:
                 self.advisors.setdefault(full, named[0][0])
