@@ -1,6 +1,7 @@
 """The edges of reading an export: a workbook whatever its name, other archives, blank files,
 a long quoted value, a symbolic link in a loop, headers that name a field loosely next to its
-own name, and a workbook whose first sheet is empty. Every refusal is French, with no name of
+own name, a workbook whose first sheet is empty, and a separator inside a column name (a comma
+in a `;` or tab file, a quoted `;` in a comma one). Every refusal is French, with no name of
 a Python exception or of a system error code."""
 
 from __future__ import annotations
@@ -300,3 +301,155 @@ def test_several_missing_required_columns_are_said_in_the_plural() -> None:
     message = str(caught.value)
     assert message.startswith("colonnes obligatoires introuvables\u00a0: «\u00a0N° client\u00a0»")
     assert "«\u00a0Origine\u00a0»" in message and not NOT_FRENCH.search(message)
+
+
+# --- The separator: a comma (or a `;`) inside a column name ---------------------------------------
+
+
+def _renamed(old: str, new: str) -> list[str]:
+    return [new if h == old else h for h in PORTFOLIO_HEADER]
+
+
+TURNOVER = "Chiffre d'affaires (€, HT)"
+STREET = "Adresse (n°, voie)"
+
+
+def _rows_with_commas() -> list[dict[str, str]]:
+    """Two rows whose turnover (a French decimal) and address hold a comma, unquoted in a `;`
+    or tab file: as many commas on each line as in the header."""
+    return [
+        contract("C8201", "K8201", "28/10/2026", Adresse="12, rue Paradis")
+        | {"Chiffre d'affaires": "1234,50"},
+        contract("C8202", "K8202", "28/10/2026", Adresse="3, bd Périer")
+        | {"Chiffre d'affaires": "99,90"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "old", "new"),
+    [
+        (";", "Chiffre d'affaires", TURNOVER),
+        ("\t", "Adresse", STREET),
+        (";", "Adresse", STREET),
+        ("\t", "Chiffre d'affaires", TURNOVER),
+    ],
+)
+def test_a_comma_in_a_column_name_does_not_change_the_separator(
+    tmp_path: Path, delimiter: str, old: str, new: str
+) -> None:
+    header = _renamed(old, new)
+    path = portfolio_csv(
+        tmp_path / "export.csv", _rows_with_commas(), header=header, delimiter=delimiter
+    )
+    table = read_table(path)
+    assert table.delimiter == delimiter
+    assert table.header == header
+    rows = list(table.rows())
+    assert all(isinstance(r, Row) for r in rows), rows
+    assert [r.line for r in rows] == [2, 3]
+    assert [r.cells[header.index(new)] for r in rows if isinstance(r, Row)] == (
+        ["1234,50", "99,90"] if old == "Chiffre d'affaires" else ["12, rue Paradis", "3, bd Périer"]
+    )
+    assert [len(r.cells) for r in rows if isinstance(r, Row)] == [len(header)] * 2
+
+
+def test_a_semicolon_file_with_a_comma_in_a_column_name_is_imported(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    header = _renamed("Chiffre d'affaires", TURNOVER)
+    path = portfolio_csv(tmp_path / "export.csv", _rows_with_commas(), header=header)
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert (summary["created"], summary["rejected"]) == (2, [])
+
+
+def test_a_comma_in_a_column_name_of_a_header_alone(tmp_path: Path) -> None:
+    header = _renamed("Chiffre d'affaires", TURNOVER)
+    path = write_csv(tmp_path / "export.csv", header, [])
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (";", header)
+    assert list(table.rows()) == []
+
+
+def test_a_quoted_semicolon_in_a_column_name_of_a_comma_file(tmp_path: Path) -> None:
+    header = _renamed("Chiffre d'affaires", "Chiffre d'affaires (€; HT)")
+    row = contract("C8203", "K8203", "28/10/2026") | {"Chiffre d'affaires": "12,5"}
+    cells = [row.get(name, "") for name in PORTFOLIO_HEADER]
+    # Every field quoted, as some CRMs write them: the `;` is inside quotes, the decimal too.
+    lines = [",".join(f'"{c}"' for c in fields) for fields in (header, cells, cells)]
+    path = tmp_path / "export.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (",", header)
+    rows = list(table.rows())
+    assert [(r.line, r.cells) for r in rows if isinstance(r, Row)] == [(2, cells), (3, cells)]
+
+
+def test_a_comma_file_with_quoted_decimals_stays_a_comma_file(tmp_path: Path) -> None:
+    rows = [
+        contract("C8204", "K8204", "28/10/2026") | {"Chiffre d'affaires": "12,5"},
+        contract("C8205", "K8205", "28/10/2026", Adresse="4; impasse"),
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows, delimiter=",")
+    assert b'"12,5"' in path.read_bytes()
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (",", PORTFOLIO_HEADER)
+    read = [r for r in table.rows() if isinstance(r, Row)]
+    assert [r.cells[PORTFOLIO_HEADER.index("Chiffre d'affaires")] for r in read] == ["12,5", ""]
+    assert read[1].cells[PORTFOLIO_HEADER.index("Adresse")] == "4; impasse"
+
+
+def test_a_value_on_several_lines_does_not_change_the_separator(tmp_path: Path) -> None:
+    header = _renamed("Chiffre d'affaires", TURNOVER)
+    rows = [
+        contract("C8206", "K8206", "28/10/2026", Adresse="Bât. B, 2e étage\r\n12, rue Paradis"),
+        *_rows_with_commas(),
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows, header=header)
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (";", header)
+    read = [r for r in table.rows() if isinstance(r, Row)]
+    assert [r.line for r in read] == [2, 4, 5]
+    assert read[0].cells[header.index("Adresse")] == "Bât. B, 2e étage 12, rue Paradis"
+
+
+def test_a_short_row_does_not_hand_the_file_to_the_comma(tmp_path: Path) -> None:
+    """Every line has one comma, as the header: read with `,` they all have two fields; with
+    `;` one row is short. The separator that gives the header its thirty columns wins."""
+    header = _renamed("Chiffre d'affaires", TURNOVER)
+    rows = [
+        contract(f"C821{n}", f"K821{n}", "28/10/2026") | {"Chiffre d'affaires": "1234,50"}
+        for n in range(3)
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows, header=header)
+    data = path.read_bytes().replace(b"Oui;\r\n", b"\r\n", 1)  # the first row: one field less
+    path.write_bytes(data)
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (";", header)
+    widths = [len(r.cells) for r in table.rows() if isinstance(r, Row)]
+    assert widths == [len(header) - 1, len(header), len(header)]
+
+
+@pytest.mark.parametrize(
+    ("data", "delimiter", "header"),
+    [
+        (b"Nom\r\nDupont, Jean\r\n", ";", ["Nom"]),
+        (b'"N\xc2\xb0 client","Nom"\r\n', ",", ["N° client", "Nom"]),
+        (
+            b"N\xc2\xb0 client\tNom (ou raison, sociale)\r\n",
+            "\t",
+            ["N° client", "Nom (ou raison, sociale)"],
+        ),
+    ],
+)
+def test_the_separator_of_a_header_with_few_or_no_rows(
+    tmp_path: Path, data: bytes, delimiter: str, header: list[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (delimiter, header)
+
+
+def test_a_header_with_a_quote_left_open_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b'N\xc2\xb0 client;"Nom;Pr\xc3\xa9nom\r\nC1;Dupont;Jean\r\n')
+    assert "guillemets mal formés" in refusal(path)

@@ -28,6 +28,11 @@ How a CSV export is read, and why:
   bytes the encoding cannot decode and lines longer than `MAX_LINE_BYTES` reject their line,
   with the reason. Tabs, line breaks and other blank control characters inside a value read as
   a space. Blank records are skipped (not counted).
+- **Separator.** `;`, `,` or tab: the one that splits the header and the first lines after it
+  (`SNIFF_LINES` of them, within `SNIFF_BYTES`) into the same number of fields, quotes taken
+  into account, preferring the one that gives the header the most fields; so a comma in a
+  column name (« Chiffre d'affaires (€, HT) ») does not make a `;` file a comma one. A tie
+  goes to `;`, then tab, then `,`.
 - **Header.** The first line; a column named twice refuses the file (`bot.crm.vocabulary`).
 """
 
@@ -41,7 +46,7 @@ import re
 import stat
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -51,6 +56,9 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 16 << 20  # longer physical lines are rejected without being held
 MAX_SPAN = 20  # physical lines one record may span (a quoted field with line breaks)
 HEAD_BYTES = 1 << 16
+# The separator is chosen on the header and the lines after it, up to these many (or bytes).
+SNIFF_LINES = 20
+SNIFF_BYTES = 1 << 16
 # The csv module refuses a field over 128 KiB; a longer one is let through for the importer to
 # reject with its length and column (a record is never longer than this anyway).
 FIELD_BYTES = 2 * MAX_LINE_BYTES + MAX_SPAN
@@ -333,7 +341,7 @@ class _CsvFile:
     def table(self) -> Table:
         encoding = self._encoding()
         reader = _Lines(self, encoding)
-        header_raw = reader.header_bytes()
+        header_raw, sample = reader.head_lines()
         try:
             header_text = header_raw.decode(encoding.codec)
         except UnicodeDecodeError:
@@ -347,9 +355,11 @@ class _CsvFile:
                 "la ligne d'en-têtes contient des caractères de contrôle (octets nuls ou "
                 "binaires) : le fichier est endommagé ou n'est pas un export CSV"
             )
-        delimiter = _delimiter(header_text)
         if csv.field_size_limit() < FIELD_BYTES:
             csv.field_size_limit(FIELD_BYTES)
+        delimiter = _delimiter(
+            header_text, [line.decode(encoding.codec, errors="replace") for line in sample]
+        )
         try:
             (header,) = list(csv.reader([header_text], delimiter=delimiter, strict=True))
         except (csv.Error, ValueError):
@@ -518,12 +528,84 @@ def _around(data: bytes, pattern: re.Pattern[bytes], ends: bytes) -> list[bytes]
     return found
 
 
-def _delimiter(first_line: str) -> str:
-    try:
-        return csv.Sniffer().sniff(first_line, delimiters=";,\t").delimiter
-    except csv.Error:
-        counts = {d: first_line.count(d) for d in ";,\t"}
-        return max(counts, key=lambda d: counts[d])
+_DELIMITERS = (";", "\t", ",")  # in the order a tie is settled
+
+
+def _delimiter(header: str, sample: list[str]) -> str:
+    """The separator of a CSV file, from its header line and the physical lines after it.
+
+    Candidates are those that read the header by the CSV rules. First come the ones that
+    split it into two fields or more and at least half of the records of `sample` into as
+    many; among them, the one that gives the header the most fields (a real export has some
+    thirty columns, commas inside column names make only a few fields); then the one more
+    records agree with; then `_DELIMITERS`' order. Reading `sample` with each candidate, not
+    counting characters on the header alone, is what keeps `(€, HT)` in a column name from
+    making a `;` file a comma one. A header no candidate splits into two fields gets the
+    separator it holds most (`;` when none: a one-column file)."""
+    ranked: list[tuple[bool, int, int, int, str]] = []
+    for preference, delimiter in enumerate(_DELIMITERS):
+        try:
+            (fields,) = list(csv.reader([header], delimiter=delimiter, strict=True))
+        except (csv.Error, ValueError):
+            continue
+        width = len(fields)
+        agree, total = _agreement(sample, delimiter, width)
+        plausible = width > 1 and 2 * agree >= total
+        ranked.append((plausible, width, agree, -preference, delimiter))
+    best = max(ranked, default=None)
+    if best is None or best[1] < 2:
+        # Nothing splits the header: the separator it holds, if any (a quote left open
+        # then refuses the header, rather than read it as one column).
+        return max(_DELIMITERS, key=header.count)
+    return best[-1]
+
+
+def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
+    """How many of the records `lines` hold have `width` fields read with `delimiter`, and how
+    many records there are. Records are assembled as `_Lines.records` does: a quoted field
+    may span up to `MAX_SPAN` lines; a record that cannot be read, or that spans several
+    lines into a row of another width, counts as its first line alone, and the lines after it
+    are read again. A record still open where the sample ends is left out."""
+    agree = total = 0
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip():
+            continue
+        if '"' not in line:
+            total += 1
+            agree += int(line.count(delimiter) + 1 == width)
+            continue
+        span = 1
+        while True:
+            try:
+                rows = list(
+                    csv.reader(
+                        ["\n".join(lines[index - 1 : index - 1 + span])],
+                        delimiter=delimiter,
+                        strict=True,
+                    )
+                )
+                fields = len(rows[0]) if len(rows) == 1 else -1
+            except csv.Error as exc:
+                if "unexpected end of data" not in str(exc):
+                    fields = -1
+                elif index - 1 + span >= len(lines):
+                    return agree, total  # open where the sample ends
+                elif span < MAX_SPAN:
+                    span += 1
+                    continue
+                else:
+                    fields = -1
+            except ValueError:
+                fields = -1
+            break
+        total += 1
+        if fields == width:
+            agree += 1
+            index += span - 1
+    return agree, total
 
 
 # --- Records ---------------------------------------------------------------------------------
@@ -583,7 +665,7 @@ class _Lines:
         if tail:
             yield tail.encode("utf-8", errors="surrogatepass")
 
-    def _line_chunks(self) -> Iterator[list[bytes]]:
+    def _line_chunks(self) -> Generator[list[bytes], None, None]:
         """Complete physical lines (without their ends), a chunk at a time; a line longer
         than `MAX_LINE_BYTES` comes as `_OVERLONG`, its length in `self.overlong`."""
         carry = b""
@@ -631,14 +713,34 @@ class _Lines:
         elif carry:
             yield carry.splitlines()
 
-    def header_bytes(self) -> bytes:
-        for lines in self._line_chunks():
-            if lines:
-                line = lines[0]
-                if line is _OVERLONG:
-                    raise FileRefused("la première ligne (les en-têtes) est démesurément longue")
-                return line
-        return b""
+    def head_lines(self) -> tuple[bytes, list[bytes]]:
+        """The header line, and up to `SNIFF_LINES` physical lines after it (fewer when they
+        would hold over `SNIFF_BYTES`, or at a line too long to hold), to choose the separator
+        on: only the first chunks of the file are read."""
+        header: bytes | None = None
+        sample: list[bytes] = []
+        size = 0
+        chunks = self._line_chunks()
+        try:
+            for lines in chunks:
+                for line in lines:
+                    if header is None:
+                        if line is _OVERLONG:
+                            raise FileRefused(
+                                "la première ligne (les en-têtes) est démesurément longue"
+                            )
+                        header = line
+                        continue
+                    size += len(line)
+                    if line is _OVERLONG or size > SNIFF_BYTES:
+                        return header, sample
+                    sample.append(line)
+                    if len(sample) >= SNIFF_LINES:
+                        return header, sample
+        finally:
+            chunks.close()
+            self.overlong.clear()  # `records()` reads the file again from its start
+        return header or b"", sample
 
     def records(self) -> Iterator[Record]:
         lines: Iterator[bytes] = chain.from_iterable(self._line_chunks())
