@@ -244,6 +244,8 @@ class _Group(TyperGroup):
             close = get_close_matches(name, self.list_commands(ctx))
             if close:
                 message = _word("did_you_mean", message=message, names=_either(close))
+            if "--json" in args:  # a script reads stdout: one JSON object, as for any failure
+                print(json.dumps({"error": message}, ensure_ascii=False))
             raise _FrenchUsageError(message, ctx)
         return super().resolve_command(ctx, args)
 

@@ -54,6 +54,18 @@ def test_json_import_prints_only_json(tmp_path: Path, sample_dir: Path) -> None:
     assert result.stderr == ""
 
 
+def test_a_mistyped_command_with_json_prints_one_json_object(tmp_path: Path) -> None:
+    for args, name in (
+        (["import", "portefeuille", "x.csv", "--json"], "portefeuille"),
+        (["imprt", "portfolio", "x.csv", "--json"], "imprt"),
+    ):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2
+        error = json.loads(result.stdout)["error"]
+        assert error.startswith(f"commande inconnue «\u00a0{name}\u00a0»"), error
+        assert error in result.stderr and "Traceback" not in result.stderr
+
+
 def test_db_upgrade_on_postgres_url_rewrites_the_driver(tmp_path: Path) -> None:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
