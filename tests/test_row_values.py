@@ -453,3 +453,20 @@ def test_an_unreadable_dp_is_to_be_corrected_in_the_crm(m3: M3, tmp_path: Path) 
     assert reasons(summary["to_fix"]) == {
         2: ["DP signées : valeur oui/non invalide « peut-être » : à corriger dans Lagon"]
     }
+
+
+# --- A note beside a workbook's table ---------------------------------------------------------
+
+
+def test_a_note_beside_a_workbook_table_is_not_a_column(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = workbook(tmp_path / "export.xlsx", [contract("950001", "X1", "01/10/2026")])
+    book = openpyxl.load_workbook(path)
+    book.active.cell(row=2, column=len(PORTFOLIO_HEADER) + 2, value="à rappeler")
+    book.save(path)
+    code, summary = import_json(m3, path)
+    assert (code, summary["created"], summary["rejected"]) == (0, 1, [])
+    with factory() as session:
+        assert session.scalars(select(Contract.number)).all() == ["X1"]

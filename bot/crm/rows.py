@@ -527,10 +527,7 @@ class PortfolioParser:
 
     def parse(self, cells: list[Any]) -> Parsed:
         if len(cells) != self.width:
-            raise RowError(
-                f"nombre de champs incorrect ({len(cells)} au lieu de {self.width}) : "
-                "vérifiez les séparateurs et les guillemets de la ligne"
-            )
+            cells = self._fitted(cells)
         if self.plain:
             values = list(map(str.strip, cells))
             if sum(map(len, values)) > MAX_CELL:
@@ -726,6 +723,20 @@ class PortfolioParser:
             contract,
             flags,
             remember and not flags,
+        )
+
+    def _fitted(self, cells: list[Any]) -> list[Any]:
+        """A workbook row with more or fewer cells than the header has columns: a cell right
+        of the last column is in no column (a note beside the table), a missing one is empty;
+        a workbook's cells cannot shift. A CSV row is rejected: an extra or a missing
+        separator would put its values in the wrong columns, even when the cell it adds or
+        drops at the end is empty (`1 rue; Paradis` shifts every value after it)."""
+        width = self.width
+        if not self.plain:
+            return [*cells[:width], *([""] * (width - len(cells)))]
+        raise RowError(
+            f"nombre de champs incorrect ({len(cells)} au lieu de {width}) : "
+            "vérifiez les séparateurs et les guillemets de la ligne"
         )
 
     # Helpers: the first time a value is met (their result is remembered).
