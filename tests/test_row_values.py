@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crm.rows import _normalize_phone, normalize_phone
+from bot.crm.vocabulary import is_new_business
 from bot.models import Advisor, Client, Contract, RejectedRow
 from tests.conftest import M3
 from tests.exports import (
@@ -470,3 +471,42 @@ def test_a_note_beside_a_workbook_table_is_not_a_column(
     assert (code, summary["created"], summary["rejected"]) == (0, 1, [])
     with factory() as session:
         assert session.scalars(select(Contract.number)).all() == ["X1"]
+
+
+# --- Origins that say AN -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "new_business"),
+    [
+        ("AN", True),
+        ("A.N.", True),
+        ("Affaire nouvelle", True),
+        ("AN - Affaire nouvelle", True),
+        ("Affaire Nouvelle (AN)", True),
+        ("Affaires nouvelles", True),
+        ("Nouvelle affaire", True),
+        ("Aff. nouvelle", True),
+        ("Avenant", False),
+        ("Transfert", False),
+        ("Remplacement", False),
+        ("Remplacement AN", False),  # replaces a contract: not new business
+        ("Non AN", False),
+        ("Nouvelle", False),
+        ("Affaire", False),
+        ("", False),
+    ],
+)
+def test_an_origin_says_an_however_it_is_spelt(origin: str, new_business: bool) -> None:
+    assert is_new_business(origin) is new_business
+
+
+def test_an_origin_spelt_out_opens_its_m3(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("960001", "O1", "01/10/2026", origin="AN - Affaire nouvelle"),
+        contract("960002", "O2", "01/10/2026", origin="Affaires nouvelles"),
+        contract("960003", "O3", "01/10/2026", origin="Avenant"),
+    ]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert (code, summary["created"], summary["cases"]["opened"]) == (0, 3, 2)

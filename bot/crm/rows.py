@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
-from bot.crm.vocabulary import CLIENT_TYPES, NEW_BUSINESS, STATUSES, fold
+from bot.crm.vocabulary import CLIENT_TYPES, STATUSES, fold, is_new_business
 from bot.models import Client, Contract, ContractStatus
 
 if TYPE_CHECKING:
@@ -674,7 +674,7 @@ class PortfolioParser:
             raise self._too_long("siret", siret)
         new_business = self._origins.get(origin)
         if new_business is None:
-            new_business = fold(origin) in NEW_BUSINESS
+            new_business = is_new_business(origin)
             _remember(self._origins, origin, new_business)
         pieces = self._pieces.get(pieces_raw)
         if pieces is None:

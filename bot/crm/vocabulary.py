@@ -209,6 +209,28 @@ CLIENT_TYPES = {
     **dict.fromkeys(("entreprise", "societe", "personnemorale", "pm"), ClientType.COMPANY),
 }
 NEW_BUSINESS = {"an", "affairenouvelle", "nouvelleaffaire", "affnouvelle"}
+# The words of an origin label that says "new business" however a CRM spells it out:
+# « AN - Affaire nouvelle », « Affaire Nouvelle (AN) », « Affaires nouvelles ».
+_NEW_BUSINESS_WORDS = frozenset(
+    {"an", "aff", "affaire", "affaires", "nouv", "nouvelle", "nouvelles", "nouveau", "nouveaux"}
+)
+
+
+def is_new_business(origin: str) -> bool:
+    """Whether a contract's origin says AN (affaire nouvelle): one of `NEW_BUSINESS` once
+    folded, or only the words of one (`_NEW_BUSINESS_WORDS`) with « AN » or an « affaire »
+    among them. Any other label (« Avenant », « Transfert », « Remplacement AN »…) is not."""
+    if fold(origin) in NEW_BUSINESS:
+        return True
+    words = set(re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", origin).casefold()))
+    return (
+        bool(words)
+        and words <= _NEW_BUSINESS_WORDS
+        and bool(words & {"an", "affaire", "affaires", "aff"})
+        and bool(words & {"an", "nouv", "nouvelle", "nouvelles", "nouveau", "nouveaux"})
+    )
+
+
 STATUSES = {
     **dict.fromkeys(
         ("actif", "active", "encours", "envigueur", "valide", "enregle"), ContractStatus.ACTIVE
