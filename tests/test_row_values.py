@@ -82,6 +82,7 @@ def test_workbook_cells_that_are_not_text(
             "N° client": 400007,
             "Date d'effet": dt.datetime(2026, 10, 1),
             "Code postal": 1000,
+            "SIRET": 5208108000014,  # 05208108000014: thirteen digits left in a number cell
             "Téléphone": 612345678,
             "Chiffre d'affaires": 1234.5,
             "Effectif": 12.0,
@@ -106,6 +107,7 @@ def test_workbook_cells_that_are_not_text(
     with factory() as session:
         client = clients(session)["400007"]
         assert client.postal_code == "01000"  # French postal codes have five digits
+        assert client.siret == "05208108000014"  # a SIRET has fourteen
         assert client.phone == "+33612345678"
         assert client.revenue == Decimal("1234.50")
         assert client.headcount == 12

@@ -801,9 +801,9 @@ class PortfolioParser:
     def _typed(self, position: int, value: Any) -> Any:
         """A workbook cell that is not text, in a column the import reads: a number as its
         French text (`12,5`; a postal code a spreadsheet made a number, `1000`, given back its
-        leading zero: French postal codes have five digits); a date in a date column as is,
-        a yes/no in « DP signées » as « oui »/« non ». A date, a time or a yes/no anywhere
-        else makes no sense: the row is rejected, naming the column."""
+        leading zero: French postal codes have five digits, a SIRET fourteen); a date in a
+        date column as is, a yes/no in « DP signées » as « oui »/« non ». A date, a time or a
+        yes/no anywhere else makes no sense: the row is rejected, naming the column."""
         name = self._names.get(position)
         if name is None:  # a column the import does not read
             return ""
@@ -817,6 +817,8 @@ class PortfolioParser:
             text = clean(value)
             if name == "postal_code" and len(text) == 4 and text.isdigit():
                 return "0" + text
+            if name == "siret" and len(text) == 13 and text.isdigit():
+                return "0" + text  # fourteen digits, the first a zero the number cell lost
             return text
         if isinstance(value, dt.datetime):
             if name in _DATE_COLUMNS:
