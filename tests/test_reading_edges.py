@@ -1,8 +1,9 @@
 """The edges of reading an export: a workbook whatever its name, other archives, blank files,
 a long quoted value, a symbolic link in a loop, headers that name a field loosely next to its
-own name, a workbook whose first sheet is empty, and a separator inside a column name (a comma
-in a `;` or tab file, a quoted `;` in a comma one). Every refusal is French, with no name of
-a Python exception or of a system error code."""
+own name, a workbook whose first sheet is empty, a separator inside a column name (a comma
+in a `;` or tab file, a quoted `;` in a comma one), and lines above the header (Excel's
+`sep=;`, blank lines, a title). Every refusal is French, with no name of a Python exception
+or of a system error code."""
 
 from __future__ import annotations
 
@@ -15,12 +16,20 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
+from bot.crm import scan
 from bot.crm.reading import FileRefused, Problem, Row, os_reason, read_table
-from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, match_headers
+from bot.crm.vocabulary import (
+    PORTFOLIO_FIELDS,
+    PORTFOLIO_REQUIRED,
+    find_headers,
+    match_headers,
+)
 from tests.conftest import M3
 from tests.exports import (
+    ADVISORS_HEADER,
     ALICE,
     PORTFOLIO_HEADER,
+    STAFF,
     advisors_csv,
     contract,
     ok,
@@ -453,3 +462,212 @@ def test_a_header_with_a_quote_left_open_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(b'N\xc2\xb0 client;"Nom;Pr\xc3\xa9nom\r\nC1;Dupont;Jean\r\n')
     assert "guillemets mal formés" in refusal(path)
+
+
+# --- Lines above the header -----------------------------------------------------------------------
+
+
+def is_portfolio_header(cells: list[str]) -> bool:
+    """What the portfolio import asks of a header line (`bot.crm.run.start`)."""
+    return set(PORTFOLIO_REQUIRED) <= find_headers(cells, PORTFOLIO_FIELDS)
+
+
+def _with_lines_above(path: Path, above: str, delimiter: str = ";") -> Path:
+    """A portfolio export with `above` written before its header: four rows, the second with
+    an effect date that is none (rejected by the import), the third with a stray quote
+    (rejected by the reading), the others imported."""
+    rows = [
+        contract("C8301", "K8301", "28/10/2026"),
+        contract("C8302", "K8302", "pas une date"),
+        contract("C8303", "K8303", "28/10/2026"),
+        contract("C8304", "K8304", "28/10/2026"),
+    ]
+    data = portfolio_csv(path, rows, delimiter=delimiter).read_bytes()
+    data = data.replace(b"ClientC8303", b'Cli"entC8303')
+    path.write_bytes(above.encode("cp1252") + data)
+    return path
+
+
+TITLE = "Export du portefeuille au 12/11/2026\r\n"
+# (lines above the header, separator of the file): the header is on line 1 + lines above.
+LINES_ABOVE = {
+    "sep": ("sep=;\r\n", ";"),
+    "sep-quoted-upper-case": ('"SEP=;"\r\n', ";"),
+    "sep-comma": ("sep=,\r\n", ","),
+    "sep-tab-written-out": ("sep=\\t\r\n", "\t"),
+    "sep-tab": ("sep=\t\r\n", "\t"),
+    "blank-lines": ("\r\n;;;;\r\n  \r\n", ";"),
+    "title": (TITLE, ";"),
+    "title-with-commas": ("Portefeuille, agence Corniche, au 12/11/2026\r\n", ";"),
+    "titles-with-separators": (
+        "Agence Corniche;;;\r\n" + TITLE.replace("\r", ";;;\r") + ";;;\r\n",
+        ";",
+    ),
+    "title-with-semicolons-in-a-comma-file": ("Agence Corniche;;;;;;\r\n", ","),
+    "sep-blank-and-title": ("sep=;\r\n\r\n" + TITLE, ";"),
+}
+
+
+@pytest.mark.parametrize(("above", "delimiter"), LINES_ABOVE.values(), ids=list(LINES_ABOVE))
+def test_the_header_is_found_below_the_lines_above_it(
+    tmp_path: Path, above: str, delimiter: str
+) -> None:
+    path = _with_lines_above(tmp_path / "export.csv", above, delimiter)
+    table = read_table(path, is_header=is_portfolio_header)
+    header_line = 1 + above.count("\n")
+    assert (table.header, table.delimiter) == (PORTFOLIO_HEADER, delimiter)
+    assert table.header_line == header_line
+    read = [(type(r).__name__, r.line) for r in table.rows()]
+    assert read == [("Row", header_line + n) for n in (1, 2)] + [
+        ("Problem", header_line + 3),
+        ("Row", header_line + 4),
+    ]
+    cells = [r.cells for r in table.rows() if isinstance(r, Row)]
+    assert [c[0] for c in cells] == ["C8301", "C8302", "C8304"]
+    assert all(len(c) == len(PORTFOLIO_HEADER) for c in cells)
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+@pytest.mark.parametrize(
+    "above",
+    ["sep=;\r\n", "\r\n;;;;\r\n  \r\n", TITLE, "Agence Corniche;;;\r\n" + TITLE + ";;;\r\n"],
+    ids=["sep", "blank-lines", "title", "titles-with-separators"],
+)
+def test_an_export_with_lines_above_its_header_is_imported(
+    m3: M3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, above: str, processes: int
+) -> None:
+    """The rows below the header are imported, a rejected one with its physical line number;
+    on two processes too, as a large file is read (the threshold lowered: the file is shared
+    in blocks of 2 records)."""
+    shared: list[int] = []
+    if processes == 2:
+        monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(scan, "BLOCK", 2)
+        run = scan._TwoProcesses.run
+        monkeypatch.setattr(scan._TwoProcesses, "run", lambda self: shared.append(1) or run(self))
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = _with_lines_above(tmp_path / "export.csv", above)
+    header_line = 1 + above.count("\n")
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 1, summary
+    assert summary["created"] == 2
+    assert [r["line"] for r in summary["rejected"]] == [header_line + 2, header_line + 3]
+    assert "date" in summary["rejected"][0]["reason"]
+    assert "guillemet isolé" in summary["rejected"][1]["reason"]
+    assert shared == ([1] if processes == 2 and scan._can_fork() else [])
+    # The stray quote fixed: its row is created, the others are known (their fingerprints
+    # were taken under the same header), the bad date is rejected on its line again.
+    path.write_bytes(path.read_bytes().replace(b'Cli"entC8303', b"ClientC8303"))
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 1, summary
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (1, 0, 2)
+    assert [r["line"] for r in summary["rejected"]] == [header_line + 2]
+
+
+def test_excels_hint_names_the_separator_whatever_the_lines_say(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"sep=,\r\nNom;Pr\xe9nom\r\nDupont;Jean\r\n")
+    table = read_table(path)
+    assert (table.delimiter, table.header, table.header_line) == (",", ["Nom;Prénom"], 2)
+    path.write_bytes(path.read_bytes().removeprefix(b"sep=,\r\n"))
+    assert read_table(path).delimiter == ";"
+
+
+def test_a_staff_file_with_a_title_and_excels_hint_is_imported(m3: M3, tmp_path: Path) -> None:
+    path = tmp_path / "staff.csv"
+    write_csv(path, ADVISORS_HEADER, [[email, *STAFF[email]] for email in STAFF])
+    path.write_bytes(b"sep=;\r\nListe du personnel;;;\r\n\r\n" + path.read_bytes())
+    summary = ok_json(m3, "import", "advisors", str(path))
+    assert (summary["created"], summary["rejected"]) == (len(STAFF), [])
+
+
+def test_without_a_test_the_header_is_the_first_non_blank_line(tmp_path: Path) -> None:
+    path = _with_lines_above(tmp_path / "export.csv", "sep=,\r\n\r\n;;;\r\n" + TITLE, ",")
+    table = read_table(path)
+    assert (table.header, table.header_line, table.delimiter) == (
+        ["Export du portefeuille au 12/11/2026"],
+        4,
+        ",",
+    )
+    blank = _with_lines_above(tmp_path / "blank.csv", "\r\n  ;;\r\n")
+    assert read_table(blank).header == PORTFOLIO_HEADER
+
+
+def _title_workbook(path: Path) -> Path:
+    rows: list[list[Any]] = [
+        ["Export du portefeuille au 12/11/2026"],
+        [],
+        ["Agence Corniche", None, None],
+        SHORT_HEADER,
+        ROWS[0],
+        [*ROWS[1][:8], "pas une date"],
+        [],
+        ["C8003", *ROWS[0][1:6], "K8003", *ROWS[0][7:]],
+    ]
+    return workbook(path, (rows, False))
+
+
+def test_a_workbook_with_a_title_row_is_read_from_its_header(tmp_path: Path) -> None:
+    path = _title_workbook(tmp_path / "export.xlsx")
+    table = read_table(path, is_header=is_portfolio_header)
+    assert (table.header, table.header_line) == (SHORT_HEADER, 4)
+    read = [(r.line, r.cells[0]) for r in table.rows() if isinstance(r, Row)]
+    assert read == [(5, "C8001"), (6, "C8002"), (8, "C8003")]
+    # Without a test, the first non-blank row, as ever.
+    assert read_table(path).header == ["Export du portefeuille au 12/11/2026"]
+
+
+def test_a_workbook_with_a_title_row_is_imported(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = _title_workbook(tmp_path / "export.xlsx")
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 1, summary
+    assert summary["created"] == 2
+    assert [r["line"] for r in summary["rejected"]] == [6]
+
+
+def test_a_file_whose_first_lines_name_no_required_column_is_refused(
+    m3: M3, tmp_path: Path
+) -> None:
+    """No line among the first few names the required columns: the first non-blank line is
+    read as the header, and the refusal lists what it holds."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    header = [name for name in PORTFOLIO_HEADER if name != "Origine"]
+    path = tmp_path / "export.csv"
+    write_csv(path, header, [["C8321", "Particulier"]])
+    path.write_bytes(b"\r\n;;;\r\n" + TITLE.encode() + path.read_bytes())
+    table = read_table(path, is_header=is_portfolio_header)
+    assert (table.header, table.header_line) == (["Export du portefeuille au 12/11/2026"], 3)
+    code, document = m3.json("import", "portfolio", str(path))
+    assert code == 2
+    message = document["error"]
+    assert message.startswith("fichier refusé : colonnes obligatoires introuvables")
+    assert "Origine" in message and "Colonnes lues" in message
+    assert "Export du portefeuille au 12/11/2026" in message
+    assert not NOT_FRENCH.search(message), message
+
+
+def test_a_header_below_too_many_lines_is_not_looked_for(m3: M3, tmp_path: Path) -> None:
+    """The header is looked for among the first ten non-blank lines only: the reading never
+    goes far into a file that has none."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    titles = "".join(f"Ligne de titre {n}\r\n" for n in range(1, 11))
+    path = _with_lines_above(tmp_path / "export.csv", titles)
+    assert read_table(path, is_header=is_portfolio_header).header == ["Ligne de titre 1"]
+    code, document = m3.json("import", "portfolio", str(path))
+    assert code == 2
+    assert "colonnes obligatoires introuvables" in document["error"]
+    assert "Ligne de titre 1" in document["error"]
+    # Nine lines above it: the header is the tenth non-blank line, and is found.
+    path = _with_lines_above(tmp_path / "nine.csv", titles.split("\r\n", 1)[1])
+    assert read_table(path, is_header=is_portfolio_header).header_line == 10
+
+
+def test_a_file_of_excels_hint_alone_is_refused_in_french(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"sep=;\r\n;;;\r\n")
+    message = refusal(path)
+    assert message == (
+        "le fichier est vide ou ne commence que par des lignes vides : sa ligne d'en-têtes "
+        "est introuvable"
+    )

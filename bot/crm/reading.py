@@ -1,10 +1,11 @@
 """Reading the agency's CRM exports: CSV (`;`, `,` or tab) in whatever encoding the file turns
 out to be, or an `.xlsx` workbook, streamed: a file is never held whole in memory.
 
-`read_table()` opens a file, reads its header and decides how to decode it, or raises
+`read_table()` opens a file, finds its header and decides how to decode it, or raises
 `FileRefused` with a French message; `Table.records()` then gives each record with its line
-number (the header is line 1; a record spanning several physical lines has the number of its
-first one). Nothing a file holds makes it raise anything else.
+number: the physical line (or row) of the file, whatever comes above the header (a record
+spanning several physical lines has the number of its first one). Nothing a file holds makes
+it raise anything else.
 
 How a CSV export is read, and why:
 
@@ -28,12 +29,23 @@ How a CSV export is read, and why:
   bytes the encoding cannot decode and lines longer than `MAX_LINE_BYTES` reject their line,
   with the reason. Tabs, line breaks and other blank control characters inside a value read as
   a space. Blank records are skipped (not counted).
-- **Separator.** `;`, `,` or tab: the one that splits the header and the first lines after it
-  (`SNIFF_LINES` of them, within `SNIFF_BYTES`) into the same number of fields, quotes taken
-  into account, preferring the one that gives the header the most fields; so a comma in a
-  column name (« Chiffre d'affaires (€, HT) ») does not make a `;` file a comma one. A tie
-  goes to `;`, then tab, then `,`.
-- **Header.** The first line; a column named twice refuses the file (`bot.crm.vocabulary`).
+- **Separator.** The one Excel's hint on the first line names (`sep=;`, `sep=,`, `sep=\\t` or
+  a tab, any case, maybe quoted; that line is no header). Else `;`, `,` or tab: the one that
+  splits the header and the first lines after it (`SNIFF_LINES` of them, within
+  `SNIFF_BYTES`) into the same number of fields, quotes taken into account, preferring the
+  one that gives the header the most fields; so a comma in a column name (« Chiffre
+  d'affaires (€, HT) ») does not make a `;` file a comma one. A tie goes to `;`, then tab,
+  then `,`.
+- **Header.** Lines above it are common (Excel's `sep=;`, blank lines, a title such as
+  « Export du portefeuille au 12/11/2026 » or « Agence Corniche;;; »). Blank lines (empty, or
+  only separators, quotes and spaces) are passed over; the header is the first of the first
+  `HEADER_LINES` non-blank lines (within `HEADER_SEARCH_LINES` lines and `HEADER_SEARCH_BYTES`:
+  only the first chunks of the file are read) that the caller's `is_header` accepts, each
+  read with the separator chosen on it and the lines after it, so that a title line never
+  chooses it. Without `is_header`, or when no line qualifies, it is the first non-blank line
+  (whose columns the importer's refusal then lists). A column named twice refuses the file
+  (`bot.crm.vocabulary`). A workbook's header row is found the same way (its rows numbered as
+  the sheet's).
 """
 
 from __future__ import annotations
@@ -56,6 +68,11 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 16 << 20  # longer physical lines are rejected without being held
 MAX_SPAN = 20  # physical lines one record may span (a quoted field with line breaks)
 HEAD_BYTES = 1 << 16
+# The header is looked for among the first non-blank lines, up to these many, within the
+# first physical lines and bytes (the first non-blank line aside, taken whole).
+HEADER_LINES = 10
+HEADER_SEARCH_LINES = 100
+HEADER_SEARCH_BYTES = 1 << 20
 # The separator is chosen on the header and the lines after it, up to these many (or bytes).
 SNIFF_LINES = 20
 SNIFF_BYTES = 1 << 16
@@ -94,6 +111,10 @@ class Problem:
 # - `problem`: None, or the French reason the record is rejected.
 Record = tuple[int, bytes, list[Any] | None, str | None]
 
+# Whether a candidate line, as its stripped cells, is the header (the importer's test: it names
+# the required columns).
+HeaderTest = Callable[[list[str]], bool]
+
 
 @dataclass
 class Table:
@@ -103,6 +124,7 @@ class Table:
     size_hint: int  # bytes for a CSV, rows for a workbook: for a progress bar
     records: Callable[[], Iterator[Record]]
     split: Callable[[bytes], list[Any]] = field(default=lambda key: [])
+    header_line: int = 1  # the header's physical line (or row) in the file
 
     def rows(self) -> Iterator[Row | Problem]:
         """Each record as a `Row` of cells, or a `Problem` (for small files: no fingerprints)."""
@@ -128,8 +150,11 @@ def blank(value: Any) -> bool:
 # --- Opening a file --------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> Table:
-    """Open a CSV or XLSX export; `FileRefused` (in French) when it cannot be read at all."""
+def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
+    """Open a CSV or XLSX export; `FileRefused` (in French) when it cannot be read at all.
+
+    The header is the first non-blank line; with `is_header`, the first of the first few
+    non-blank lines it accepts, else still the first non-blank one (see the module)."""
     shown = path.name or str(path)
     try:
         info = path.stat()
@@ -149,7 +174,7 @@ def read_table(path: Path) -> Table:
         raise FileRefused("le fichier est vide")
     suffix = path.suffix.lower()
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _zip_table(path, suffix)
+        return _zip_table(path, suffix, is_header)
     if head.startswith(b"\xd0\xcf\x11\xe0") and suffix not in _OFFICE_SUFFIXES:
         # Excel 97-2003, whatever the name; an .xlsx protected by a password is stored so too.
         raise FileRefused(
@@ -163,7 +188,7 @@ def read_table(path: Path) -> Table:
             f"format « {path.suffix if suffix == '.pdf' else '.pdf'} » non pris en charge : "
             "enregistrez l'export en CSV ou .xlsx"
         )
-    return _CsvFile(path, head, info.st_size).table()
+    return _CsvFile(path, head, info.st_size).table(is_header)
 
 
 _OFFICE_SUFFIXES = {".xls", ".ods", ".doc", ".docx"}
@@ -177,7 +202,7 @@ def _unsupported(format_name: str) -> FileRefused:
     )
 
 
-def _zip_table(path: Path, suffix: str) -> Table:
+def _zip_table(path: Path, suffix: str, is_header: HeaderTest | None) -> Table:
     """A ZIP archive is told by what it holds, whatever its name: an Excel workbook (`.xlsx`,
     or one renamed `.csv` or without extension) is read; a LibreOffice `.ods` sheet or any
     other archive is refused, saying what to do."""
@@ -195,7 +220,7 @@ def _zip_table(path: Path, suffix: str) -> Table:
             "incomplet\u00a0?)\u00a0: exportez-le à nouveau, en CSV ou en classeur .xlsx"
         ) from None
     if {"[Content_Types].xml", "xl/workbook.xml"} <= names:
-        return _xlsx_table(path)
+        return _xlsx_table(path, is_header)
     if mimetype.strip() == _ODS:
         raise FileRefused(
             "classeur LibreOffice ou OpenOffice (.ods) non pris en charge\u00a0: enregistrez-le "
@@ -338,34 +363,42 @@ class _CsvFile:
         except OSError as exc:
             raise FileRefused(os_reason(exc, self.path.name)) from None
 
-    def table(self) -> Table:
+    def table(self, is_header: HeaderTest | None = None) -> Table:
         encoding = self._encoding()
         reader = _Lines(self, encoding)
-        header_raw, sample = reader.head_lines()
-        try:
-            header_text = header_raw.decode(encoding.codec)
-        except UnicodeDecodeError:
+        lines, searched = reader.head_lines()
+        hint = _separator_hint(lines[0]) if lines else None
+        candidates = [
+            index for index in range(1 if hint else 0, searched) if not _blank_line(lines[index])
+        ]
+        if not candidates:
+            if searched < len(lines) and lines[searched] is _OVERLONG:
+                raise FileRefused(
+                    f"{_header_line(searched + 1, 'la première ligne (les en-têtes)')} est "
+                    "démesurément longue"
+                )
             raise FileRefused(
-                f"la ligne d'en-têtes n'est pas lisible en {encoding.label}"
-            ) from None
-        if not header_text.strip(" \t;,"):
-            raise FileRefused("le fichier est vide ou sa première ligne (les en-têtes) est vide")
-        if any(_control(c) and c != "\t" for c in header_text):
-            raise FileRefused(
-                "la ligne d'en-têtes contient des caractères de contrôle (octets nuls ou "
-                "binaires) : le fichier est endommagé ou n'est pas un export CSV"
+                "le fichier est vide ou ne commence que par des lignes vides : sa ligne "
+                "d'en-têtes est introuvable"
             )
         if csv.field_size_limit() < FIELD_BYTES:
             csv.field_size_limit(FIELD_BYTES)
-        delimiter = _delimiter(
-            header_text, [line.decode(encoding.codec, errors="replace") for line in sample]
-        )
-        try:
-            (header,) = list(csv.reader([header_text], delimiter=delimiter, strict=True))
-        except (csv.Error, ValueError):
-            raise FileRefused(
-                "impossible de lire la ligne d'en-têtes du fichier (guillemets mal formés)"
-            ) from None
+        found: tuple[int, list[str], str] | None = None
+        if is_header is not None:
+            for index in candidates:
+                try:
+                    header, delimiter = self._header(lines, index, hint, encoding)
+                except FileRefused:
+                    continue  # a title line that does not even read as one
+                if is_header([h.strip() for h in header]):
+                    found = index, header, delimiter
+                    break
+        if found is None:
+            # The first non-blank line: its refusals, or the importer's (the columns it holds).
+            index = candidates[0]
+            found = (index, *self._header(lines, index, hint, encoding))
+        index, header, delimiter = found
+        reader.header_line = index + 1
         reader.delimiter = delimiter
         reader.names = [h.strip() for h in header]
         reader.controls = _CONTROLS_BUT_TAB if delimiter == "\t" else _CONTROLS
@@ -377,7 +410,38 @@ class _CsvFile:
             size_hint=self.size,
             records=reader.records,
             split=reader.split,
+            header_line=index + 1,
         )
+
+    @staticmethod
+    def _header(
+        lines: list[bytes], index: int, hint: str | None, encoding: _Encoding
+    ) -> tuple[list[str], str]:
+        """The cells of `lines[index]` read as the header, and the separator: the hint's, else
+        the one chosen on that line and the lines after it; `FileRefused` when it cannot be
+        a header."""
+        where = _header_line(index + 1, "la ligne d'en-têtes")
+        try:
+            text = lines[index].decode(encoding.codec)
+        except UnicodeDecodeError:
+            raise FileRefused(f"{where} n'est pas lisible en {encoding.label}") from None
+        if not text.strip(" \t;,"):
+            raise FileRefused(f"le fichier est vide ou {where} est vide")
+        if any(_control(c) and c != "\t" for c in text):
+            raise FileRefused(
+                f"{where} contient des caractères de contrôle (octets nuls ou "
+                "binaires) : le fichier est endommagé ou n'est pas un export CSV"
+            )
+        delimiter = hint or _delimiter(
+            text, [line.decode(encoding.codec, errors="replace") for line in _after(lines, index)]
+        )
+        try:
+            (header,) = list(csv.reader([text], delimiter=delimiter, strict=True))
+        except (csv.Error, ValueError):
+            raise FileRefused(
+                f"impossible de lire {where} du fichier (guillemets mal formés)"
+            ) from None
+        return header, delimiter
 
     def _encoding(self) -> _Encoding:
         head = self.head
@@ -529,6 +593,45 @@ def _around(data: bytes, pattern: re.Pattern[bytes], ends: bytes) -> list[bytes]
 
 
 _DELIMITERS = (";", "\t", ",")  # in the order a tie is settled
+# Excel's separator hint, a file's first line: `sep=;`, `"sep=,"`, `SEP=\t` (written out, or a
+# tab), maybe followed by empty fields.
+_SEPARATOR_HINT = re.compile(rb'(?i)[ \t]*"?sep=(;|,|\t|\\t)"?[ \t;,]*')
+_BLANK_BYTES = b' \t;,"'  # what a blank line holds, if anything
+
+
+def _separator_hint(line: bytes) -> str | None:
+    """The separator Excel's hint on the first line names, or None when it is no hint."""
+    if line is _OVERLONG:
+        return None
+    match = _SEPARATOR_HINT.fullmatch(line)
+    if match is None:
+        return None
+    return "\t" if match.group(1) == b"\\t" else match.group(1).decode("ascii")
+
+
+def _blank_line(line: bytes) -> bool:
+    """Empty, or only separators, quotes and spaces (`;;;;`): no header, no record."""
+    return line is not _OVERLONG and not line.strip(_BLANK_BYTES)
+
+
+def _after(lines: list[bytes], index: int) -> list[bytes]:
+    """Up to `SNIFF_LINES` of the lines after `lines[index]`, within `SNIFF_BYTES` and up to
+    a line too long to hold: to choose the separator on, with that line as the header."""
+    sample: list[bytes] = []
+    size = 0
+    for line in lines[index + 1 :]:
+        size += len(line)
+        if line is _OVERLONG or size > SNIFF_BYTES:
+            break
+        sample.append(line)
+        if len(sample) >= SNIFF_LINES:
+            break
+    return sample
+
+
+def _header_line(number: int, first: str) -> str:
+    """How a message names the header on physical line `number`: `first` for line 1."""
+    return first if number == 1 else f"la ligne d'en-têtes (ligne {number})"
 
 
 def _delimiter(header: str, sample: list[str]) -> str:
@@ -636,6 +739,7 @@ class _Lines:
         self.overlong: list[int] = []
         self.controls = _CONTROLS
         self.names: list[str] = []  # the header's column names, for reasons
+        self.header_line = 1  # the header's physical line: records come after it
 
     def _chunks(self) -> Iterator[bytes]:
         chunks = self.source._raw_chunks()
@@ -713,40 +817,62 @@ class _Lines:
         elif carry:
             yield carry.splitlines()
 
-    def head_lines(self) -> tuple[bytes, list[bytes]]:
-        """The header line, and up to `SNIFF_LINES` physical lines after it (fewer when they
-        would hold over `SNIFF_BYTES`, or at a line too long to hold), to choose the separator
-        on: only the first chunks of the file are read."""
-        header: bytes | None = None
-        sample: list[bytes] = []
+    def head_lines(self) -> tuple[list[bytes], int]:
+        """The first physical lines of the file, and how many of them the header is looked
+        for in: up to the `HEADER_LINES`-th non-blank one (Excel's separator hint aside),
+        within `HEADER_SEARCH_LINES` lines and `HEADER_SEARCH_BYTES` (the first non-blank line
+        aside, taken whole); then up to `SNIFF_LINES` lines more, within `SNIFF_BYTES`, to
+        choose the separator on. A line too long to hold ends them (as `_OVERLONG`, kept
+        last). Only the first chunks of the file are read."""
+        lines: list[bytes] = []
+        searched = -1  # the lines searched, once the search is over
+        filled = 0  # non-blank lines searched
         size = 0
         chunks = self._line_chunks()
         try:
-            for lines in chunks:
-                for line in lines:
-                    if header is None:
-                        if line is _OVERLONG:
-                            raise FileRefused(
-                                "la première ligne (les en-têtes) est démesurément longue"
-                            )
-                        header = line
-                        continue
+            for chunk in chunks:
+                for line in chunk:
+                    if searched < 0:
+                        blank = _blank_line(line) or (not lines and _separator_hint(line))
+                        whole = not filled and not blank  # the first non-blank line
+                        if (
+                            line is _OVERLONG
+                            or filled >= HEADER_LINES
+                            or len(lines) >= HEADER_SEARCH_LINES
+                            or (not whole and size + len(line) > HEADER_SEARCH_BYTES)
+                        ):
+                            searched, size = len(lines), 0
+                        else:
+                            lines.append(line)
+                            size += 0 if whole else len(line)
+                            filled += not blank
+                            continue
                     size += len(line)
-                    if line is _OVERLONG or size > SNIFF_BYTES:
-                        return header, sample
-                    sample.append(line)
-                    if len(sample) >= SNIFF_LINES:
-                        return header, sample
+                    if line is _OVERLONG:
+                        lines.append(line)
+                        return lines, searched
+                    if size > SNIFF_BYTES:
+                        return lines, searched
+                    lines.append(line)
+                    if len(lines) - searched >= SNIFF_LINES:
+                        return lines, searched
         finally:
             chunks.close()
             self.overlong.clear()  # `records()` reads the file again from its start
-        return header or b"", sample
+        return lines, len(lines) if searched < 0 else searched
 
     def records(self) -> Iterator[Record]:
         lines: Iterator[bytes] = chain.from_iterable(self._line_chunks())
-        if next(lines, None) is None:  # the header
+        # The header and the lines above it (never too long: the header search ends there).
+        line = 0
+        for raw in lines:
+            line += 1
+            if raw is _OVERLONG:
+                self.overlong.pop(0)
+            if line >= self.header_line:
+                break
+        else:
             return
-        line = 1
         while True:
             replay: list[bytes] | None = None
             for raw in lines:
@@ -963,10 +1089,11 @@ _UNREADABLE_WORKBOOK = (
 )
 
 
-def _xlsx_table(path: Path) -> Table:
+def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     """The first sheet that holds something (an empty first sheet, or a hidden one, is passed
-    over: the export is where the data is), its first non-blank row as the header. Opened
-    from a file object, so that a workbook renamed `.csv` or without extension is read too."""
+    over: the export is where the data is), its header row found as a CSV file's header line
+    (`_header_row`). Opened from a file object, so that a workbook renamed `.csv` or without
+    extension is read too."""
     from openpyxl import load_workbook
 
     try:
@@ -985,7 +1112,7 @@ def _xlsx_table(path: Path) -> Table:
         handle.close()
 
     try:
-        found = _first_filled_sheet(workbook.worksheets)
+        found = _first_filled_sheet(workbook.worksheets, is_header)
     except Exception as exc:
         close()
         _log.info("classeur illisible : %s", path, exc_info=exc)
@@ -1028,20 +1155,57 @@ def _xlsx_table(path: Path) -> Table:
         delimiter="",
         size_hint=sheet.max_row or 0,
         records=records,
+        header_line=header_line,
     )
 
 
-def _first_filled_sheet(sheets: list[Any]) -> tuple[Any, Iterator[Any], list[str], int] | None:
+def _first_filled_sheet(
+    sheets: list[Any], is_header: HeaderTest | None
+) -> tuple[Any, Iterator[Any], list[str], int] | None:
     """The first visible sheet with a non-blank row (else the first hidden one): the sheet,
     its rows after the header, the header and its line number."""
     visible = [s for s in sheets if getattr(s, "sheet_state", "visible") == "visible"]
     for sheet in visible + [s for s in sheets if s not in visible]:
-        values = sheet.iter_rows(values_only=True)
-        for line, cells in enumerate(values, start=1):
-            if any(c not in (None, "") for c in cells):
-                header = ["" if c is None else _cell_text(c).strip() for c in cells]
-                return sheet, values, header, line
+        found = _header_row(sheet.iter_rows(values_only=True), is_header)
+        if found is not None:
+            rest, header, line = found
+            return sheet, rest, header, line
     return None
+
+
+def _header_row(
+    values: Iterator[tuple[Any, ...]], is_header: HeaderTest | None
+) -> tuple[Iterator[tuple[Any, ...]], list[str], int] | None:
+    """A sheet's header row, as a CSV file's header line: the first of its first
+    `HEADER_LINES` non-blank rows (within `HEADER_SEARCH_LINES` rows) that `is_header`
+    accepts, else (or without `is_header`) the first non-blank one. The rows after it, its
+    cells and its row number; None for a sheet without a non-blank row."""
+    read: list[tuple[Any, ...]] = []  # the rows read from the first non-blank one on
+    first = 0  # its row number
+    filled = 0
+    for line, cells in enumerate(values, start=1):
+        if first:
+            read.append(cells)
+        if not any(c not in (None, "") for c in cells):
+            if first and line - first + 1 >= HEADER_SEARCH_LINES:
+                break
+            continue
+        header = _header_cells(cells)
+        if not first:
+            first = line
+            read.append(cells)
+        if is_header is None or is_header(header):
+            return values, header, line  # nothing read past it
+        filled += 1
+        if filled >= HEADER_LINES or line - first + 1 >= HEADER_SEARCH_LINES:
+            break
+    if not first:
+        return None
+    return chain(read[1:], values), _header_cells(read[0]), first
+
+
+def _header_cells(cells: tuple[Any, ...]) -> list[str]:
+    return ["" if c is None else _cell_text(c).strip() for c in cells]
 
 
 def _cell_text(value: Any) -> str:

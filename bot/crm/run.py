@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.cases.engine import SyncReport
 from bot.crm.reading import Table, read_table
 from bot.crm.rows import quote, visible
-from bot.crm.vocabulary import fold, match_headers
+from bot.crm.vocabulary import find_headers, fold, match_headers
 from bot.models import Advisor, Base, Branch, ImportRun
 
 Progress = Callable[[int], None]
@@ -187,8 +187,11 @@ def start(
     screen: Callable[[list[str]], None] | None = None,
 ) -> tuple[Table, dict[str, int], Lookup, ImportRun]:
     """Open the file, let `screen` refuse its header, and map its columns (`FileRefused`
-    before anything is written); then record the import run."""
-    table = read_table(path)
+    before anything is written); then record the import run. The header is the first of the
+    file's first lines that names the `required` columns (a title or blank lines may come
+    above it), else its first non-blank line, whose columns the refusal lists."""
+    wanted = set(required)
+    table = read_table(path, is_header=lambda cells: wanted <= find_headers(cells, fields))
     if screen is not None:
         screen(table.header)
     columns = match_headers(table.header, fields, required)
