@@ -26,8 +26,9 @@ from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import FileRefused
 from bot.crm.run import Rejection
+from bot.crm.vocabulary import fold
 from bot.demo_data import HEADER, advisor_emails, demo_advisors_csv, generate_rows, write_csv
-from bot.models import AuditEntry, Case, Client, Contract, ImportRun, RejectedRow
+from bot.models import AuditEntry, Branch, Case, Client, Contract, ImportRun, RejectedRow
 from tests.conftest import empty
 
 pytestmark = pytest.mark.skipif(
@@ -224,6 +225,44 @@ def test_the_collector_pauses_while_the_file_is_read(engine: Engine, tmp_path: P
         gc.enable()
 
 
+NEW_BRANCHES = ["Vieux-Port", "Estaque", "vieux port", "Joliette"]  # the third: the first
+
+
+@pytest.mark.usefixtures("shared")
+@pytest.mark.parametrize("parallel", [True, False])
+def test_branches_the_bot_does_not_know_are_created_once(
+    engine: Engine, tmp_path: Path, parallel: bool
+) -> None:
+    """Rows naming branches the bot does not know, in both processes' blocks: each is created
+    once (by the importer's process: the child shares its connection, which it must not
+    write to), and each client is in the branch of its last row. Before, the child wrote on
+    the shared connection: PostgreSQL lost it, SQLite gave clients wrong branches."""
+    rows = generate_rows(
+        today=DAY, advisors=advisor_emails(demo_advisors_csv()), clients=400, seed=5
+    )
+    for index in range(3, len(rows), 11):
+        rows[index]["Agence"] = NEW_BRANCHES[index % len(NEW_BRANCHES)]
+    path = tmp_path / "export.csv"
+    write_csv(path, rows)
+    FORKS.clear()
+    (summary,) = imports(engine, [path], parallel=parallel)
+    assert len(FORKS) == (1 if parallel else 0)
+    assert summary["rejected"] == []
+    expected = {row["N° client"]: fold(row["Agence"]) for row in rows}  # the last row's
+    factory = db.session_factory(engine)
+    with factory() as session:
+        names = dict(session.execute(select(Branch.id, Branch.name)).all())
+        stored = {
+            number: fold(names[branch_id]) if branch_id is not None else ""
+            for number, branch_id in session.execute(select(Client.number, Client.branch_id))
+        }
+    assert stored == expected
+    assert sorted(fold(name) for name in names.values()) == sorted(
+        {fold(row["Agence"]) for row in rows if row["Agence"]}
+        | {fold(name) for name in NEW_BRANCHES}
+    )
+
+
 def test_what_both_processes_found_is_put_back_in_file_order() -> None:
     """Each process finds rejected, flagged and known rows in its own blocks: merged, they are
     in line order again (a line's reasons in their own order), each fingerprint with its line."""
@@ -255,3 +294,14 @@ def test_what_both_processes_found_is_put_back_in_file_order() -> None:
         (9, 90),
         (12, -120),
     ]
+
+
+def test_two_new_branches_under_one_placeholder_refuse_the_file() -> None:
+    """Two processes' new branches under the same placeholder id but different names (one
+    chance in millions): refused, in French, rather than merged into one branch."""
+    here = scan.Scan(new_branches={-7: ("vieuxport", "Vieux-Port")})
+    here.add(scan.Scan(new_branches={-7: ("vieuxport", "vieux port"), -9: ("estaque", "Estaque")}))
+    assert here.new_branches == {-7: ("vieuxport", "Vieux-Port"), -9: ("estaque", "Estaque")}
+    with pytest.raises(FileRefused) as refused:
+        here.add(scan.Scan(new_branches={-9: ("joliette", "Joliette")}))
+    assert "« Estaque »" in str(refused.value) and "« Joliette »" in str(refused.value)

@@ -280,7 +280,10 @@ class _Import:
             flush_rows=rows.flush,
             flush_clients=clients.flush,
         )
+        lookup.stage_branches()
         found = scan_file(scanner, self.path, self.progress)
+        if found.new_branches:
+            self._create_branches(found.new_branches)
         result.rows = found.count
         result.rejected.extend(found.rejected)
         result.to_fix.extend(found.to_fix)
@@ -299,6 +302,15 @@ class _Import:
                     found.unknown_advisors, found.unknown_count, staff=bool(lookup.advisors)
                 )
             )
+
+    def _create_branches(self, staged: dict[int, tuple[str, str]]) -> None:
+        """Create the branches the file names that the bot did not know, and give the staged
+        clients their ids in place of the placeholders (`Lookup.stage_branches`)."""
+        ids = self.lookup.create_branches(staged)
+        real = case(
+            *[(SC.c.branch_id == placeholder, branch_id) for placeholder, branch_id in ids.items()]
+        )
+        self.connection.execute(update(SC).where(SC.c.branch_id < 0).values(branch_id=real))
 
     def _known(self) -> set[int]:
         """Every fingerprint the contracts keep, read with the driver's own cursor (one row at

@@ -5,6 +5,7 @@ change."""
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import SyncReport
-from bot.crm.reading import Table, read_table
+from bot.crm.reading import FileRefused, Table, read_table
 from bot.crm.rows import quote, visible
 from bot.crm.vocabulary import find_headers, fold, match_headers
 from bot.models import Advisor, Base, Branch, ImportRun
@@ -76,6 +77,10 @@ class Lookup:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # While staging (`stage_branches`): the branches met that the bot does not know, by
+        # their placeholder id: (folded name, name as first written).
+        self.staging = False
+        self.new_branches: dict[int, tuple[str, str]] = {}
         # E-mail (case folded), and a name only one advisor answers to (`fold`): the advisor.
         self.advisors: dict[str, int] = {}
         # A name several advisors answer to: (id, branch) of each candidate.
@@ -151,15 +156,57 @@ class Lookup:
         )
 
     def branch(self, name: str) -> int | None:
+        """The id of the branch `name` (case and accents aside); one the bot does not know is
+        created, or, while staging, given a placeholder id."""
         if not name:
             return None
         key = fold(name)
-        if key not in self.branches:
-            table = Base.metadata.tables[Branch.__tablename__]
-            created = self.session.connection().execute(insert(table).values(name=name))
-            branch_id: int = created.inserted_primary_key[0]  # type: ignore[index]
-            self.branches[key] = branch_id
-        return self.branches[key]
+        found = self.branches.get(key)
+        if found is not None:
+            return found
+        if self.staging:
+            return self._placeholder(key, name)
+        return self._create_branch(key, name)
+
+    def stage_branches(self) -> None:
+        """From now on, `branch` creates nothing: a branch the bot does not know gets a
+        placeholder id, negative and the same in every process for the same name (the reader
+        child of a large file shares the import's connection and must not write to it; both
+        processes stage the same client values under the same hash). `create_branches` then
+        creates them, in the importer's process."""
+        self.staging = True
+
+    def create_branches(self, staged: dict[int, tuple[str, str]]) -> dict[int, int]:
+        """Create the branches staged under placeholder ids (`new_branches`, of every
+        process that read the file): the real id of each placeholder."""
+        return {
+            placeholder: self.branches.get(key) or self._create_branch(key, name)
+            for placeholder, (key, name) in sorted(staged.items(), key=lambda item: item[1])
+        }
+
+    def _placeholder(self, key: str, name: str) -> int:
+        placeholder = -1 - (zlib.crc32(key.encode()) & 0x7FFFFFFF)
+        known = self.new_branches.setdefault(placeholder, (key, name))
+        if known[0] != key:
+            raise same_placeholder(known[1], name)
+        return placeholder
+
+    def _create_branch(self, key: str, name: str) -> int:
+        table = Base.metadata.tables[Branch.__tablename__]
+        created = self.session.connection().execute(insert(table).values(name=name))
+        branch_id: int = created.inserted_primary_key[0]  # type: ignore[index]
+        self.branches[key] = branch_id
+        return branch_id
+
+
+def same_placeholder(first: str, second: str) -> FileRefused:
+    """Two new branch names whose placeholder ids are the same (one chance in millions): the
+    file is refused rather than the two merged."""
+    return FileRefused(
+        f"les agences {quote(first)} et {quote(second)}, inconnues du bot, ne peuvent pas être "
+        "créées ensemble par cet import : importez d'abord l'équipe avec l'une d'elles "
+        "(m3 import advisors), puis relancez"
+    )
 
 
 def comparable(value: Any) -> Any:

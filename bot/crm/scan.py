@@ -37,7 +37,7 @@ from typing import Any
 
 from bot.crm.reading import FileRefused, LineProblem, Record, Table, blank
 from bot.crm.rows import PortfolioParser, RowError
-from bot.crm.run import Lookup, Progress, Rejection
+from bot.crm.run import Lookup, Progress, Rejection, same_placeholder
 
 # From this size, a CSV file is read on two processes (below, starting the child costs more
 # than it saves).
@@ -65,6 +65,8 @@ class Scan:
     known_advisor: bool = False  # a row names an advisor the bot knows
     unknown_advisors: set[str] = field(default_factory=set)  # the first few
     unknown_count: int = 0
+    # The branches the bot does not know, under their placeholder ids (`Lookup.stage_branches`).
+    new_branches: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, other: Scan) -> None:
         self.count += other.count
@@ -79,6 +81,10 @@ class Scan:
         else:
             self.unknown_count += other.unknown_count
         self.unknown_advisors = set(sorted(names, key=str.casefold)[:UNKNOWN_KEPT])
+        for placeholder, (key, name) in other.new_branches.items():
+            known = self.new_branches.setdefault(placeholder, (key, name))
+            if known[0] != key:
+                raise same_placeholder(known[1], name)
 
     def in_line_order(self) -> None:
         """Put what two processes found, block by block, back in the file's order."""
@@ -221,6 +227,7 @@ class Scanner:
         flush_rows()
         flush_clients()
         found.count = count
+        found.new_branches = dict(lookup.new_branches)
         found.known_advisor = known_advisor or bool(known_hashes)
         found.unknown_count = unknown_count
         return found
