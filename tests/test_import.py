@@ -338,6 +338,24 @@ def test_a_repeated_contract_that_changes_its_client_details_is_rejected(
         assert session.scalars(select(Client.phone)).all() == ["+33612345678"]
 
 
+def test_the_branches_an_export_creates_are_named_in_its_summary(staff: M3, tmp_path: Path) -> None:
+    """A branch the bot did not know is created, and said: a typo in the CRM makes one."""
+    rows = [
+        contract("C1", "K1", "15/09/2026", **{"Agence": "Corniche"}),
+        contract("C2", "K2", "15/09/2026", **{"Agence": "Vieux-Port"}),
+        contract("C3", "K3", "15/09/2026", **{"Agence": "Cornche"}),
+    ]
+    path = portfolio_csv(tmp_path / "e1.csv", rows)
+    summary = ok_json(staff, "import", "portfolio", str(path), "--dry-run")
+    assert summary["new_branches"] == ["Cornche", "Vieux-Port"]
+    text = staff("import", "portfolio", str(path)).output
+    assert (
+        "Agences créées, inconnues du bot jusqu'ici : Cornche, Vieux-Port (une faute de frappe ? "
+        "corrigez-la dans Lagon)."
+    ) in text
+    assert ok_json(staff, "import", "portfolio", str(path))["new_branches"] == []
+
+
 def test_termination_cancels_the_open_case(
     staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:

@@ -107,7 +107,7 @@ from bot.crm.run import (
     start,
 )
 from bot.crm.scan import Scanner, scan_file
-from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED
+from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, fold
 from bot.models import (
     AuditEntry,
     Base,
@@ -307,6 +307,7 @@ class _Import:
         """Create the branches the file names that the bot did not know, and give the staged
         clients their ids in place of the placeholders (`Lookup.stage_branches`)."""
         ids = self.lookup.create_branches(staged)
+        self.result.new_branches = sorted((name for _, name in staged.values()), key=fold)
         real = case(
             *[(SC.c.branch_id == placeholder, branch_id) for placeholder, branch_id in ids.items()]
         )

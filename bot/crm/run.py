@@ -40,6 +40,7 @@ class ImportResult:
     to_fix: list[Rejection] = field(default_factory=list)  # imported, flagged for the CRM
     cases: SyncReport = field(default_factory=SyncReport)
     corrections_applied: int = 0  # CRM corrections from calls that this export now carries
+    new_branches: list[str] = field(default_factory=list)  # created: named by no one before
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +62,7 @@ class ImportResult:
                 "left_out": len(self.cases.left_out),
             },
             "corrections_applied": self.corrections_applied,
+            "new_branches": self.new_branches,
         }
 
 
