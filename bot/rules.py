@@ -241,7 +241,10 @@ def place_contracts(
 
     Contracts are taken in effect-date order: each joins the current case when `accepts` says
     so, else it starts a new group that the next ones may join. A contract whose deadline was
-    already past `today` when the bot first saw it opens nothing (it is left out).
+    already past `today` when the bot first saw it opens nothing (it is left out); it joins
+    the current case only if it took effect after the case's first contract (found late, it
+    belongs to that call), never before: its own M+3 is long missed, and the case's window,
+    its earliest contract's, would move into the past.
     """
     placements: list[Placement] = []
     current = current_case
@@ -250,14 +253,19 @@ def place_contracts(
     for contract in sorted(contracts, key=lambda c: (c.effect, c.key)):
         if not contract.active:
             continue
-        if current is not None and accepts(current, contract):
+        window = window_for(contract.effect)
+        late = window.deadline < today
+        if (
+            current is not None
+            and accepts(current, contract)
+            and not (late and window.due < current.window.due)
+        ):
             placements.append(Placement(contract.key, case_key=current.key))
             continue
         if group_window is not None and contract.effect <= group_window.deadline:
             placements.append(Placement(contract.key, new_group=group_index))
             continue
-        window = window_for(contract.effect)
-        if window.deadline < today:
+        if late:
             continue
         current = None
         group_index += 1

@@ -20,6 +20,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cases import engine as engine_module
 from bot.models import AuditEntry, Case, Client, Contract, ImportRun
 from tests.conftest import IMPORT_DAY, M3
 from tests.exports import (
@@ -481,6 +482,92 @@ def test_a_contract_moved_to_another_client_follows_it(
     assert by_client["C2"]["contract_numbers"] == ["K1", "K2"]
     again = import_rows(staff, tmp_path / "e3.csv", moved)
     assert (again["updated"], again["unchanged"]) == (0, 2)
+
+
+def test_a_moved_contract_follows_its_client_whichever_page_has_them(
+    staff: M3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case engine works a page of clients at a time: with the old client in a page
+    before the new one's, the contract still leaves the old case and joins the new one."""
+    monkeypatch.setattr(engine_module, "PAGE", 1)
+    rows = [contract("C1", "K1", "28/08/2026"), contract("C2", "K2", "01/09/2026")]
+    import_rows(staff, tmp_path / "e1.csv", rows)
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C2", "K1", "28/08/2026"), rows[1]])
+    assert (summary["cases"]["cancelled"], summary["cases"]["joined"]) == (1, 1)
+    by_client = {c["client_number"]: c for c in ok_json(staff, "cases", "--all")}
+    assert by_client["C1"]["state"] == "cancelled"
+    assert by_client["C2"]["contract_numbers"] == ["K1", "K2"]
+    assert by_client["C2"]["due_date"] == "2026-11-28"  # K1's window, the earliest
+
+
+def test_a_reactivated_contract_gets_its_m3_again(staff: M3, tmp_path: Path) -> None:
+    """Suspended (its case cancelled: no call made), then active again: still an AN with no
+    M+3 done, it opens a case again."""
+    active = contract("C1", "K1", "15/10/2026")
+    import_rows(staff, tmp_path / "e1.csv", [active])
+    suspended = contract("C1", "K1", "15/10/2026", status="Suspendu")
+    assert import_rows(staff, tmp_path / "e2.csv", [suspended])["cases"]["cancelled"] == 1
+    again = import_rows(staff, tmp_path / "e3.csv", [active])
+    assert again["cases"]["opened"] == 1
+    cases = ok_json(staff, "cases", "--all")
+    assert sorted((c["state"], tuple(c["contract_numbers"])) for c in cases) == [
+        ("cancelled", ()),
+        ("upcoming", ("K1",)),
+    ]
+
+
+def test_a_contract_long_past_its_m3_does_not_pull_the_window_back(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """An AN that took effect long ago (its own M+3 missed by more than four months) opens
+    nothing, and does not join the client's open case either: the window stays its first
+    contract's. A contract that does join is audited, with the deadline it pushes back."""
+    k1 = contract("C1", "K1", "15/10/2026")
+    import_rows(staff, tmp_path / "e1.csv", [k1])
+    old = contract("C1", "K0", "10/01/2025")
+    summary = import_rows(staff, tmp_path / "e2.csv", [old, k1])
+    assert (summary["cases"]["joined"], summary["cases"]["left_out"]) == (0, 1)
+    k2 = contract("C1", "K2", "01/11/2026")
+    assert import_rows(staff, tmp_path / "e3.csv", [old, k1, k2])["cases"]["joined"] == 1
+    (case,) = ok_json(staff, "cases", "--all")
+    assert case["contract_numbers"] == ["K1", "K2"]
+    assert (case["due_date"], case["deadline"]) == ("2027-01-15", "2027-03-01")
+    with factory() as session:
+        audit = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "case").order_by(AuditEntry.id)
+        ).all()
+    assert [(a.field, a.old_value, a.new_value) for a in audit] == [
+        ("contract_joined", None, "K2"),
+        ("deadline", "2027-02-15", "2027-03-01"),
+    ]
+
+
+def test_a_missed_m3_stays_missed_when_its_contract_ends_later(staff: M3, tmp_path: Path) -> None:
+    """Expired on 15/09/2026 (effect 15/05 + 4 months), the contract terminated on 25/09: the
+    call was missed before the contract ended, and stays counted as missed, not cancelled."""
+    k1 = contract("C1", "K1", "15/05/2026")
+    import_rows_on(staff, tmp_path / "e1.csv", [k1], "2026-08-20")
+    ended = contract(
+        "C1", "K1", "15/05/2026", status="Résilié", **{"Date de résiliation": "25/09/2026"}
+    )
+    summary = import_rows_on(staff, tmp_path / "e2.csv", [ended], "2026-10-01")
+    assert summary["cases"]["cancelled"] == 0
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-10-01", today="2026-10-01")
+    assert case["state"] == "expired"
+    # Terminated before its deadline, the same case would have been cancelled (not a miss).
+    import_rows_on(staff, tmp_path / "e3.csv", [contract("C2", "K2", "15/05/2026")], "2026-08-20")
+    ended_early = contract(
+        "C2", "K2", "15/05/2026", status="Résilié", **{"Date de résiliation": "01/09/2026"}
+    )
+    summary = import_rows_on(staff, tmp_path / "e4.csv", [ended_early], "2026-10-01")
+    assert summary["cases"]["cancelled"] == 1
+
+
+def import_rows_on(m3: M3, path: Path, rows: list[dict[str, str]], day: str) -> dict[str, Any]:
+    summary: dict[str, Any] = ok_json(
+        m3, "import", "portfolio", str(portfolio_csv(path, rows)), today=day
+    )
+    return summary
 
 
 def test_a_case_keeps_the_contracts_that_did_not_move(staff: M3, tmp_path: Path) -> None:

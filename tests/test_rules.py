@@ -746,6 +746,18 @@ def test_old_contract_still_joins_an_existing_current_case() -> None:
     assert placements == [Placement("LATE-FOUND", case_key=9)]
 
 
+def test_old_contract_before_the_case_does_not_join_it() -> None:
+    # Found late and effective before the case's first contract, with its own deadline past:
+    # joining would move the case's window (its earliest contract's) into the past.
+    current = case(D(2025, 1, 15), key=9)
+    placements = place_contracts(
+        current_case=current,
+        contracts=[contract("LONG-AGO", D(2024, 1, 10)), contract("LATER", D(2025, 2, 1))],
+        today=D(2025, 3, 1),
+    )
+    assert placements == [Placement("LATER", case_key=9)]
+
+
 def test_placement_is_deterministic_and_does_not_consume_a_list_argument() -> None:
     contracts = [contract("B", D(2025, 2, 15)), contract("A", D(2025, 1, 15))]
     first = place_contracts(current_case=None, contracts=contracts, today=TODAY)

@@ -224,7 +224,7 @@ def open_cases(
         waiting = [
             _ContractRow(key, number, effect, True, None, None) for key, number, effect in contracts
         ]
-        sync.place(client_id, advisor_id, waiting, None, [], batch)
+        sync.place(client_id, advisor_id, waiting, None, [], batch, [])  # no case to join
         if len(batch) >= 5000:
             link(sync.insert_cases(batch))
             batch = []
@@ -313,13 +313,14 @@ class _Sync:
                 and case.advisor_id != advisor_of.get(client_id)
             ]
         )
-        moved_in = self._moved_in(contracts_by_client, cases_by_client)
+        moved_in, freed = self._moved_in(contracts_by_client, cases_by_client)
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
             cases = cases_by_client.get(client_id, [])
             if not contracts and not cases:
                 continue
             advisor_id = advisor_of[client_id]
+            cancelled = {case.id for case in cases if case.cancelled_on is not None}
             in_case: dict[int, list[_ContractRow]] = defaultdict(list)
             for contract in contracts:
                 left = moved_in.get(contract.id)
@@ -329,6 +330,11 @@ class _Sync:
                     audit.append(self._audit(left, "contract_left", contract.number, None))
                     contract.case_id = None
                     links.append({"b_id": contract.id, "case_id": None})
+                elif contract.active and (contract.case_id in cancelled or contract.id in freed):
+                    # Its case was cancelled (it had ended, been suspended or moved) and it is
+                    # an active AN again: no call was made for it, so it is placed below like
+                    # a new one; its link to the cancelled case goes only once it is placed.
+                    contract.case_id = None
                 elif contract.case_id is not None:
                     in_case[contract.case_id].append(contract)
 
@@ -341,7 +347,10 @@ class _Sync:
                     # Its contracts have all ended, or none of them is still this client's AN
                     # contract (moved to another client, or no longer an AN).
                     ended = [c.termination for c in members if c.termination]
-                    case.cancelled_on = min(max(ended), today) if ended else today
+                    cancelled_on = min(max(ended), today) if ended else today
+                    if cancelled_on > case.deadline:
+                        continue  # it had expired first: a missed call stays one
+                    case.cancelled_on = cancelled_on
                     case.is_current = False
                     case.dirty = True
                     report.cancelled += 1
@@ -371,7 +380,7 @@ class _Sync:
             waiting = [c for c in contracts if c.case_id is None and c.active]
             if waiting:
                 current = next((c for c in cases if c.is_current), None)
-                self.place(client_id, advisor_id, waiting, current, links, new_cases)
+                self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
 
         self._write(cases_by_client, new_cases, links, audit)
 
@@ -379,10 +388,12 @@ class _Sync:
         self,
         contracts_by_client: dict[int, list[_ContractRow]],
         cases_by_client: dict[int, list[_CaseRow]],
-    ) -> dict[int, int]:
+    ) -> tuple[dict[int, int], set[int]]:
         """The contracts of these clients that are in an open case of another client, with
-        that case (ids): the CRM moved them (a client's record merged into another, say). A
-        case already done or cancelled keeps them: it is the history of the call."""
+        that case (ids): the CRM moved them (a client's record merged into another, say); and
+        those in a cancelled case of another client (cancelled when they left it, in an
+        earlier page of clients or an earlier import): they are to be placed. A case already
+        done keeps them: it is the history of the call."""
         in_others: list[tuple[int, int]] = []  # (contract, its case)
         for client_id, contracts in contracts_by_client.items():
             own = {case.id for case in cases_by_client.get(client_id, ())}
@@ -392,17 +403,23 @@ class _Sync:
                 if contract.case_id is not None and contract.case_id not in own
             )
         if not in_others:
-            return {}
-        open_ = set(
-            self.connection.execute(
-                select(_case.c.id).where(
+            return {}, set()
+        cancelled: dict[int, bool] = {
+            case_id: bool(is_cancelled)
+            for case_id, is_cancelled in self.connection.execute(
+                select(_case.c.id, _case.c.cancelled_on.is_not(None)).where(
                     _case.c.id.in_(sorted({case_id for _, case_id in in_others})),
                     _case.c.completed_on.is_(None),
-                    _case.c.cancelled_on.is_(None),
                 )
-            ).scalars()
-        )
-        return {contract_id: case_id for contract_id, case_id in in_others if case_id in open_}
+            )
+        }
+        moved = {
+            contract_id: case_id
+            for contract_id, case_id in in_others
+            if cancelled.get(case_id) is False
+        }
+        freed = {contract_id for contract_id, case_id in in_others if cancelled.get(case_id)}
+        return moved, freed
 
     def place(
         self,
@@ -412,9 +429,10 @@ class _Sync:
         current: _CaseRow | None,
         links: list[dict[str, Any]],
         new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]],
+        audit: list[dict[str, Any]],
     ) -> None:
-        """Place a client's active AN contracts that are in no case: join its current case,
-        or open new ones (`bot.rules.place_contracts`)."""
+        """Place a client's active AN contracts that are in no case: join its current case
+        (audited, with the window it moves), or open new ones (`bot.rules.place_contracts`)."""
         report, today = self.report, self.today
         current_facts = None
         if current is not None:
@@ -439,11 +457,18 @@ class _Sync:
             if placement.case_key is not None and current is not None:
                 contract.case_id = placement.case_key
                 links.append({"b_id": contract.id, "case_id": current.id})
+                audit.append(self._audit(current.id, "contract_joined", None, contract.number))
                 if contract.effect < current.effect_date:
                     # An earlier contract (the CRM learnt of it late, or moved it to this
                     # client): the case's window becomes the earliest contract's.
+                    audit.append(
+                        self._audit(current.id, "effect_date", current.effect_date, contract.effect)
+                    )
                     _set_window(current, contract.effect)
-                current.deadline = max(current.deadline, window_for(contract.effect).deadline)
+                deadline = window_for(contract.effect).deadline
+                if deadline > current.deadline:
+                    audit.append(self._audit(current.id, "deadline", current.deadline, deadline))
+                    current.deadline = deadline
                 current.dirty = True
                 report.joined += 1
             elif placement.new_group is not None:
