@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import holidays
@@ -224,7 +224,9 @@ def accepts(case: CaseFacts, contract: ContractFacts) -> bool:
     """Whether `contract` joins `case` (one call per client).
 
     A completed or cancelled case takes nothing more: the next contract opens a new case.
-    Otherwise the contract joins when it takes effect on or before the case's deadline.
+    Otherwise the contract joins when it takes effect on or before the case's deadline
+    (`case.window.deadline`: its latest contract's, as joined contracts push it back; one open
+    case per client, not a second one beside it).
     """
     if case.completed_on is not None or case.cancelled_on is not None:
         return False
@@ -264,6 +266,10 @@ def place_contracts(
             continue
         if group_window is not None and contract.effect <= group_window.deadline:
             placements.append(Placement(contract.key, new_group=group_index))
+            # The group's case stays open until its latest contract's deadline.
+            group_window = replace(
+                group_window, deadline=max(group_window.deadline, window.deadline)
+            )
             continue
         if late:
             continue

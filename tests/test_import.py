@@ -500,6 +500,30 @@ def test_a_moved_contract_follows_its_client_whichever_page_has_them(
     assert by_client["C2"]["due_date"] == "2026-11-28"  # K1's window, the earliest
 
 
+def test_a_client_has_one_case_while_it_is_open(staff: M3, tmp_path: Path) -> None:
+    """K1 (15/10/2026, deadline 15/02/2027) opens a case; K2 (15/02/2027) joins it and keeps
+    it open until 15/06/2027; K4 (16/02/2027), past K1's deadline but not the case's, joins
+    it too (domain rules: one open case per client): not a second case the advisor would see
+    beside the first, late one."""
+    k1, k2 = contract("C1", "K1", "15/10/2026"), contract("C1", "K2", "15/02/2027")
+    import_rows(staff, tmp_path / "e1.csv", [k1])
+    assert import_rows(staff, tmp_path / "e2.csv", [k1, k2])["cases"]["joined"] == 1
+    k4 = contract("C1", "K4", "16/02/2027")
+    summary = import_rows(staff, tmp_path / "e3.csv", [k1, k2, k4])
+    assert (summary["cases"]["joined"], summary["cases"]["opened"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--all")
+    assert case["contract_numbers"] == ["K1", "K2", "K4"]
+    assert (case["due_date"], case["deadline"]) == ("2027-01-15", "2027-06-16")
+    # The same three in a new client's first export: one case as well.
+    three = [
+        contract("C2", n, effect)
+        for n, effect in [("L1", "15/10/2026"), ("L2", "15/02/2027"), ("L4", "16/02/2027")]
+    ]
+    assert import_rows(staff, tmp_path / "e4.csv", [k1, k2, k4, *three])["cases"]["opened"] == 1
+    by_client = {c["client_number"]: c for c in ok_json(staff, "cases", "--all")}
+    assert by_client["C2"]["contract_numbers"] == ["L1", "L2", "L4"]
+
+
 def test_a_reactivated_contract_gets_its_m3_again(staff: M3, tmp_path: Path) -> None:
     """Suspended (its case cancelled: no call made), then active again: still an AN with no
     M+3 done, it opens a case again."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -571,9 +572,10 @@ def test_contract_effective_after_the_first_ones_deadline_opens_a_second_group()
     assert placements == [Placement("A", new_group=0), Placement("B", new_group=1)]
 
 
-def test_group_deadline_is_the_earliest_contracts_not_the_latest() -> None:
-    # A: 15 Jan (deadline 15 May). B: 1 May joins. C: 20 May is past A's deadline even though
-    # it is before B's: it opens a second group, which D then joins.
+def test_a_group_stays_open_until_its_latest_contracts_deadline() -> None:
+    # One open case per client: A 15 Jan (deadline 15 May); B 1 May joins (deadline 1 Sep);
+    # C 20 May, past A's deadline but not B's, joins too, and D 1 Jun; E 5 Oct comes after
+    # D's deadline (1 Oct), when that case is over: it opens a second one.
     placements = place_contracts(
         current_case=None,
         contracts=[
@@ -581,15 +583,33 @@ def test_group_deadline_is_the_earliest_contracts_not_the_latest() -> None:
             contract("B", D(2025, 5, 1)),
             contract("C", D(2025, 5, 20)),
             contract("D", D(2025, 6, 1)),
+            contract("E", D(2025, 10, 5)),
         ],
         today=TODAY,
     )
     assert placements == [
         Placement("A", new_group=0),
         Placement("B", new_group=0),
-        Placement("C", new_group=1),
-        Placement("D", new_group=1),
+        Placement("C", new_group=0),
+        Placement("D", new_group=0),
+        Placement("E", new_group=1),
     ]
+
+
+def test_a_current_case_takes_a_contract_until_its_own_deadline() -> None:
+    # The case's deadline as joined contracts pushed it back (1 Sep), not its first one's.
+    current = CaseFacts(
+        key=5,
+        window=replace(window_for(D(2025, 1, 15)), deadline=D(2025, 9, 1)),
+        completed_on=None,
+        cancelled_on=None,
+    )
+    placements = place_contracts(
+        current_case=current,
+        contracts=[contract("C", D(2025, 5, 20)), contract("F", D(2025, 9, 2))],
+        today=TODAY,
+    )
+    assert placements == [Placement("C", case_key=5), Placement("F", new_group=0)]
 
 
 def test_contract_joins_the_current_case_when_effective_before_its_deadline() -> None:

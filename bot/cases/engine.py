@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, insert, or_, select, update
@@ -436,9 +436,11 @@ class _Sync:
         report, today = self.report, self.today
         current_facts = None
         if current is not None:
+            # Its window, and its deadline as joined contracts have pushed it back: a case
+            # stays open, and takes a new contract, until its latest contract's deadline.
             current_facts = CaseFacts(
                 key=current.id,
-                window=window_for(current.effect_date),
+                window=replace(window_for(current.effect_date), deadline=current.deadline),
                 completed_on=current.completed_on,
                 cancelled_on=current.cancelled_on,
             )
