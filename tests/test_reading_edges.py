@@ -437,6 +437,38 @@ def test_a_short_row_does_not_hand_the_file_to_the_comma(tmp_path: Path) -> None
     assert widths == [len(header) - 1, len(header), len(header)]
 
 
+def test_rows_short_of_their_last_cell_do_not_hand_the_file_to_the_comma(tmp_path: Path) -> None:
+    """Every row lacks its last (empty) cell and has one comma, as the header: with `,` they
+    all have two fields, with `;` twenty-nine of the header's thirty. Rows a cell short still
+    say the separator is `;` (they are rejected by their own reading)."""
+    header = _renamed("Chiffre d'affaires", TURNOVER)
+    rows = [
+        contract(f"C822{n}", f"K822{n}", "28/10/2026") | {"Chiffre d'affaires": "1234,50"}
+        for n in range(5)
+    ]
+    path = portfolio_csv(tmp_path / "export.csv", rows, header=header)
+    path.write_bytes(path.read_bytes().replace(b"Oui;\r\n", b"Oui\r\n"))
+    table = read_table(path)
+    assert (table.delimiter, table.header) == (";", header)
+
+
+@pytest.mark.parametrize(
+    "above", ["", "Export du portefeuille\r\n"], ids=["first-line", "below-a-title"]
+)
+def test_a_column_name_with_a_line_break_is_refused_saying_so(tmp_path: Path, above: str) -> None:
+    """Excel writes a line break typed in a cell (Alt+Entrée) inside quotes: the header then
+    spans two lines, which the reading does not follow; the refusal says what to remove,
+    rather than list the title as the columns read."""
+    path = tmp_path / "export.csv"
+    header = ";".join(PORTFOLIO_HEADER).replace("Chiffre d'affaires", '"Chiffre\r\nd\'affaires"')
+    path.write_bytes((above + header + "\r\n").encode("cp1252"))
+    with pytest.raises(FileRefused) as refused:
+        read_table(path, is_header=is_portfolio_header)
+    message = str(refused.value)
+    assert "retour à la ligne dans un nom de colonne" in message
+    assert ("(ligne 2)" in message) == bool(above)
+
+
 @pytest.mark.parametrize(
     ("data", "delimiter", "header"),
     [
@@ -461,7 +493,7 @@ def test_the_separator_of_a_header_with_few_or_no_rows(
 def test_a_header_with_a_quote_left_open_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(b'N\xc2\xb0 client;"Nom;Pr\xc3\xa9nom\r\nC1;Dupont;Jean\r\n')
-    assert "guillemets mal formés" in refusal(path)
+    assert "un nom de colonne entre guillemets n'est pas fermé sur sa ligne" in refusal(path)
 
 
 # --- Lines above the header -----------------------------------------------------------------------
@@ -505,6 +537,17 @@ LINES_ABOVE = {
     ),
     "title-with-semicolons-in-a-comma-file": ("Agence Corniche;;;;;;\r\n", ","),
     "sep-blank-and-title": ("sep=;\r\n\r\n" + TITLE, ";"),
+    # Titles that list the required columns: the lines after them are not split their way.
+    "title-listing-the-columns": (
+        "Export trié par date, N° client, Type client, N° contrat, Origine, Date d'effet, "
+        "Chargé de clientèle\r\n",
+        ";",
+    ),
+    "title-listing-the-columns-with-semicolons": (
+        "Colonnes : N° client;Type client;N° contrat;Origine;Date d'effet;Chargé de clientèle\r\n",
+        ";",
+    ),
+    "title-of-thousands-of-cells": ("x," * 5000 + "\r\n", ";"),
 }
 
 

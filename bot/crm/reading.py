@@ -42,10 +42,14 @@ How a CSV export is read, and why:
   `HEADER_LINES` non-blank lines (within `HEADER_SEARCH_LINES` lines and `HEADER_SEARCH_BYTES`:
   only the first chunks of the file are read) that the caller's `is_header` accepts, each
   read with the separator chosen on it and the lines after it, so that a title line never
-  chooses it. Without `is_header`, or when no line qualifies, it is the first non-blank line
-  (whose columns the importer's refusal then lists). A column named twice refuses the file
-  (`bot.crm.vocabulary`). A workbook's header row is found the same way (its rows numbered as
-  the sheet's).
+  chooses it; a line the lines after it do not split its way (a title listing the columns in
+  a sentence) or of more than `HEADER_CELLS` cells is no header. A row a tenth of its fields
+  short or long still supports a separator (it drops its trailing empty cells, say; its own
+  reading rejects it). Without `is_header`, or when no line qualifies, it is the first
+  non-blank line (whose columns the importer's refusal then lists), unless a line had a quote
+  left open (a line break typed in a column name): that is said instead. A column named twice
+  refuses the file (`bot.crm.vocabulary`). A workbook's header row is found the same way (its
+  rows numbered as the sheet's).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ HEAD_BYTES = 1 << 16
 # The header is looked for among the first non-blank lines, up to these many, within the
 # first physical lines and bytes (the first non-blank line aside, taken whole).
 HEADER_LINES = 10
+HEADER_CELLS = 1000  # more cells than that on a line: no header (a real one has some thirty)
 HEADER_SEARCH_LINES = 100
 HEADER_SEARCH_BYTES = 1 << 20
 # The separator is chosen on the header and the lines after it, up to these many (or bytes).
@@ -384,16 +389,28 @@ class _CsvFile:
         if csv.field_size_limit() < FIELD_BYTES:
             csv.field_size_limit(FIELD_BYTES)
         found: tuple[int, list[str], str] | None = None
+        unclosed: _UnclosedHeader | None = None
         if is_header is not None:
             for index in candidates:
                 try:
                     header, delimiter = self._header(lines, index, hint, encoding)
+                except _UnclosedHeader as exc:
+                    unclosed = unclosed or exc  # the header, maybe: said if none is found
+                    continue
                 except FileRefused:
                     continue  # a title line that does not even read as one
+                if len(header) > HEADER_CELLS:
+                    continue  # no export has that many columns (and the test would be slow)
+                if not hint and not _supported(lines, index, encoding, delimiter, len(header)):
+                    # A title that lists the columns in a sentence (« Export trié par N°
+                    # client, Type client, … »): the lines after it are not split that way.
+                    continue
                 if is_header([h.strip() for h in header]):
                     found = index, header, delimiter
                     break
         if found is None:
+            if unclosed is not None:
+                raise unclosed
             # The first non-blank line: its refusals, or the importer's (the columns it holds).
             index = candidates[0]
             found = (index, *self._header(lines, index, hint, encoding))
@@ -437,7 +454,13 @@ class _CsvFile:
         )
         try:
             (header,) = list(csv.reader([text], delimiter=delimiter, strict=True))
-        except (csv.Error, ValueError):
+        except (csv.Error, ValueError) as exc:
+            if "unexpected end of data" in str(exc):  # a quote left open at the line's end
+                raise _UnclosedHeader(
+                    f"impossible de lire {where} du fichier : un nom de colonne entre "
+                    "guillemets n'est pas fermé sur sa ligne (un retour à la ligne dans un nom "
+                    "de colonne ? retirez-le de l'export)"
+                ) from None
             raise FileRefused(
                 f"impossible de lire {where} du fichier (guillemets mal formés)"
             ) from None
@@ -629,6 +652,20 @@ def _after(lines: list[bytes], index: int) -> list[bytes]:
     return sample
 
 
+class _UnclosedHeader(FileRefused):
+    """A header line with a quote left open: a column name with a line break in it."""
+
+
+def _supported(
+    lines: list[bytes], index: int, encoding: _Encoding, delimiter: str, width: int
+) -> bool:
+    """Whether the lines after `lines[index]`, read with `delimiter`, mostly have its number of
+    fields (`_agreement`); true when none follows (a file of headers alone)."""
+    sample = [line.decode(encoding.codec, errors="replace") for line in _after(lines, index)]
+    agree, total = _agreement(sample, delimiter, width)
+    return 2 * agree >= total
+
+
 def _header_line(number: int, first: str) -> str:
     """How a message names the header on physical line `number`: `first` for line 1."""
     return first if number == 1 else f"la ligne d'en-têtes (ligne {number})"
@@ -664,12 +701,15 @@ def _delimiter(header: str, sample: list[str]) -> str:
 
 
 def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
-    """How many of the records `lines` hold have `width` fields read with `delimiter`, and how
+    """How many of the records `lines` hold have `width` fields read with `delimiter` (within
+    a tenth of them: a row that drops its trailing empty cells, or has one separator too many,
+    still says the separator is right; its own reading will reject it), and how
     many records there are. Records are assembled as `_Lines.records` does: a quoted field
     may span up to `MAX_SPAN` lines; a record that cannot be read, or that spans several
     lines into a row of another width, counts as its first line alone, and the lines after it
     are read again. A record still open where the sample ends is left out."""
     agree = total = 0
+    near = width // 10
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -678,7 +718,7 @@ def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
             continue
         if '"' not in line:
             total += 1
-            agree += int(line.count(delimiter) + 1 == width)
+            agree += int(abs(line.count(delimiter) + 1 - width) <= near)
             continue
         span = 1
         while True:
@@ -708,6 +748,8 @@ def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
         if fields == width:
             agree += 1
             index += span - 1
+        elif fields > 0 and abs(fields - width) <= near:
+            agree += 1  # its lines after the first are read again, as for another width
     return agree, total
 
 
