@@ -512,3 +512,15 @@ def test_an_origin_spelt_out_opens_its_m3(m3: M3, tmp_path: Path) -> None:
     ]
     code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
     assert (code, summary["created"], summary["cases"]["opened"]) == (0, 3, 2)
+
+
+def test_the_header_repeated_inside_the_file_is_skipped(m3: M3, tmp_path: Path) -> None:
+    """An export made of several pages repeats its header line: skipped like a blank line,
+    neither counted nor rejected."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [contract(f"97000{i}", f"H{i}", "01/10/2026") for i in range(4)]
+    path = portfolio_csv(tmp_path / "export.csv", rows)
+    header, *lines = path.read_bytes().split(b"\r\n")
+    path.write_bytes(b"\r\n".join([header, *lines[:2], b" " + header, *lines[2:]]))
+    code, summary = import_json(m3, path)
+    assert (code, summary["rows"], summary["created"], summary["rejected"]) == (0, 4, 4, [])

@@ -28,7 +28,8 @@ How a CSV export is read, and why:
   rows that follow. Quotes that break the CSV rules, a NUL byte or another control character,
   bytes the encoding cannot decode and lines longer than `MAX_LINE_BYTES` reject their line,
   with the reason. Tabs, line breaks and other blank control characters inside a value read as
-  a space. Blank records are skipped (not counted).
+  a space. Blank records are skipped (not counted), and so is the header line repeated (an
+  export made of pages), by `bot.crm.scan`.
 - **Separator.** The one Excel's hint on the first line names (`sep=;`, `sep=,`, `sep=\\t` or
   a tab, any case, maybe quoted; that line is no header). Else `;`, `,` or tab: the one that
   splits the header and the first lines after it (`SNIFF_LINES` of them, within

@@ -152,6 +152,7 @@ class Scanner:
         rejected, to_fix = found.rejected, found.to_fix
         advisor_column = self.advisor_column
         width = len(table.header)
+        header = table.header
         known_advisor = False
         unknown_advisors = found.unknown_advisors
         unknown_count = 0
@@ -199,8 +200,10 @@ class Scanner:
                     keep,
                 ) = parser.parse(cells)
             except RowError as exc:
-                if all(blank(c) for c in cells):
-                    count -= 1  # a blank record: skipped, not counted
+                if all(blank(c) for c in cells) or _repeats(cells, header):
+                    # A blank record, or the header again (exports made of several pages
+                    # repeat it): skipped, not counted.
+                    count -= 1
                     continue
                 rejected.append(Rejection(line, str(exc)))
                 continue
@@ -231,6 +234,14 @@ class Scanner:
         found.known_advisor = known_advisor or bool(known_hashes)
         found.unknown_count = unknown_count
         return found
+
+
+def _repeats(cells: list[Any], header: list[str]) -> bool:
+    """Whether a record is the header line again (cells compared stripped)."""
+    return len(cells) == len(header) and all(
+        (c.strip() if type(c) is str else c) == h.strip()
+        for c, h in zip(cells, header, strict=True)
+    )
 
 
 def scan_file(scanner: Scanner, path: Path | None, progress: Progress | None) -> Scan:
