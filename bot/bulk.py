@@ -214,24 +214,13 @@ def foreign_keys_checked_after(connection: Connection, table: Table, rows: int) 
     if connection.dialect.name != "postgresql" or rows < BULK_CHECK_ROWS:
         yield
         return
-    keys = connection.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f' ORDER BY conname"
-        ),
-        {"table": table.name},
-    ).all()
+    keys = _constraints(connection, table, "f")
     dropped = bool(keys) and _dropped_without_waiting(
-        connection,
-        [f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"' for name, _ in keys],
-        f"foreign keys of {table.name}",
+        connection, _drop_constraints(table, keys), f"foreign keys of {table.name}"
     )
     yield
     if dropped:
-        for name, definition in keys:
-            connection.execute(
-                text(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}')
-            )
+        _add_constraints(connection, table, keys)
 
 
 @contextmanager
@@ -269,16 +258,10 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
         key=lambda index: str(index.name),
     )
     drops = [f"DROP INDEX {index.name}" for index in plain]
-    unique: Sequence[Any] = ()
+    unique: Sequence[tuple[str, str]] = ()
     if postgresql:
-        unique = connection.execute(
-            text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = CAST(:table AS regclass) AND contype = 'u' ORDER BY conname"
-            ),
-            {"table": table.name},
-        ).all()
-        drops += [f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"' for name, _ in unique]
+        unique = _constraints(connection, table, "u")
+        drops += _drop_constraints(table, unique)
     if not drops:
         dropped = False
     elif postgresql:
@@ -291,10 +274,31 @@ def indexes_built_after(connection: Connection, table: Table, rows: int) -> Iter
     if dropped:
         for index in plain:
             index.create(connection)
-        for name, definition in unique:
-            connection.execute(
-                text(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}')
-            )
+        _add_constraints(connection, table, unique)
+
+
+def _constraints(connection: Connection, table: Table, kind: str) -> list[tuple[str, str]]:
+    """The name and definition of each constraint of `table` of that `kind` (PostgreSQL's
+    `contype`: `f` a foreign key, `u` unique), to drop and add back as they were."""
+    found = connection.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:table AS regclass) AND contype = :kind ORDER BY conname"
+        ),
+        {"table": table.name, "kind": kind},
+    )
+    return [(name, definition) for name, definition in found]
+
+
+def _drop_constraints(table: Table, constraints: Sequence[tuple[str, str]]) -> list[str]:
+    return [f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"' for name, _ in constraints]
+
+
+def _add_constraints(
+    connection: Connection, table: Table, constraints: Sequence[tuple[str, str]]
+) -> None:
+    for name, definition in constraints:
+        connection.execute(text(f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}'))
 
 
 def _dropped_without_waiting(connection: Connection, statements: list[str], what: str) -> bool:

@@ -188,9 +188,7 @@ class Lookup:
 
     def _placeholder(self, key: str, name: str) -> int:
         placeholder = -1 - (zlib.crc32(key.encode()) & 0x7FFFFFFF)
-        known = self.new_branches.setdefault(placeholder, (key, name))
-        if known[0] != key:
-            raise same_placeholder(known[1], name)
+        stage_branch(self.new_branches, placeholder, key, name)
         return placeholder
 
     def _create_branch(self, key: str, name: str) -> int:
@@ -201,14 +199,17 @@ class Lookup:
         return branch_id
 
 
-def same_placeholder(first: str, second: str) -> FileRefused:
-    """Two new branch names whose placeholder ids are the same (one chance in millions): the
-    file is refused rather than the two merged."""
-    return FileRefused(
-        f"les agences {quote(first)} et {quote(second)}, inconnues du bot, ne peuvent pas être "
-        "créées ensemble par cet import : importez d'abord l'équipe avec l'une d'elles "
-        "(m3 import advisors), puis relancez"
-    )
+def stage_branch(staged: dict[int, tuple[str, str]], placeholder: int, key: str, name: str) -> None:
+    """Note a new branch (`key` its folded name) under its placeholder id in `staged`, as a
+    process met it or as two processes' findings are put together. Two names under one
+    placeholder (one chance in millions): the file is refused rather than the two merged."""
+    known = staged.setdefault(placeholder, (key, name))
+    if known[0] != key:
+        raise FileRefused(
+            f"les agences {quote(known[1])} et {quote(name)}, inconnues du bot, ne peuvent pas "
+            "être créées ensemble par cet import : importez d'abord l'équipe avec l'une "
+            "d'elles (m3 import advisors), puis relancez"
+        )
 
 
 def comparable(value: Any) -> Any:

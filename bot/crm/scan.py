@@ -37,7 +37,7 @@ from typing import Any
 
 from bot.crm.reading import FileRefused, LineProblem, Record, Table, blank
 from bot.crm.rows import PortfolioParser, RowError
-from bot.crm.run import Lookup, Progress, Rejection, same_placeholder
+from bot.crm.run import Lookup, Progress, Rejection, stage_branch
 
 # From this size, a CSV file is read on two processes (below, starting the child costs more
 # than it saves).
@@ -82,9 +82,7 @@ class Scan:
             self.unknown_count += other.unknown_count
         self.unknown_advisors = set(sorted(names, key=str.casefold)[:UNKNOWN_KEPT])
         for placeholder, (key, name) in other.new_branches.items():
-            known = self.new_branches.setdefault(placeholder, (key, name))
-            if known[0] != key:
-                raise same_placeholder(known[1], name)
+            stage_branch(self.new_branches, placeholder, key, name)
 
     def in_line_order(self) -> None:
         """Put what two processes found, block by block, back in the file's order."""
