@@ -47,10 +47,12 @@ How a CSV export is read, and why:
   a sentence) or of more than `HEADER_CELLS` cells is no header. A row a tenth of its fields
   short or long still supports a separator (it drops its trailing empty cells, say; its own
   reading rejects it). Without `is_header`, or when no line qualifies, it is the first
-  non-blank line (whose columns the importer's refusal then lists), unless a line had a quote
-  left open (a line break typed in a column name): that is said instead. A column named twice
-  refuses the file (`bot.crm.vocabulary`). A workbook's header row is found the same way (its
-  rows numbered as the sheet's).
+  non-blank line (whose columns the importer's refusal then lists). A line break typed in a
+  column name (Alt+Entrée in Excel: the name is quoted, and the header spans several lines, up
+  to `HEADER_SPAN`) is read as a space, and the rows keep their file line numbers; a quote
+  left open on a candidate that no later line closes is said, when no header is found. A
+  column named twice refuses the file (`bot.crm.vocabulary`). A workbook's header row is found
+  the same way (its rows numbered as the sheet's; a line break in a cell is a space too).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ HEAD_BYTES = 1 << 16
 # first physical lines and bytes (the first non-blank line aside, taken whole).
 HEADER_LINES = 10
 HEADER_CELLS = 1000  # more cells than that on a line: no header (a real one has some thirty)
+HEADER_SPAN = 5  # physical lines a header may span (line breaks typed in its column names)
 HEADER_SEARCH_LINES = 100
 HEADER_SEARCH_BYTES = 1 << 20
 # The separator is chosen on the header and the lines after it, up to these many (or bytes).
@@ -389,12 +392,12 @@ class _CsvFile:
             )
         if csv.field_size_limit() < FIELD_BYTES:
             csv.field_size_limit(FIELD_BYTES)
-        found: tuple[int, list[str], str] | None = None
+        found: tuple[int, list[str], str, int] | None = None
         unclosed: _UnclosedHeader | None = None
         if is_header is not None:
             for index in candidates:
                 try:
-                    header, delimiter = self._header(lines, index, hint, encoding)
+                    header, delimiter, span = self._header(lines, index, hint, encoding)
                 except _UnclosedHeader as exc:
                     unclosed = unclosed or exc  # the header, maybe: said if none is found
                     continue
@@ -402,12 +405,13 @@ class _CsvFile:
                     continue  # a title line that does not even read as one
                 if len(header) > HEADER_CELLS:
                     continue  # no export has that many columns (and the test would be slow)
-                if not hint and not _supported(lines, index, encoding, delimiter, len(header)):
+                last = index + span - 1
+                if not hint and not _supported(lines, last, encoding, delimiter, len(header)):
                     # A title that lists the columns in a sentence (« Export trié par N°
                     # client, Type client, … »): the lines after it are not split that way.
                     continue
                 if is_header([h.strip() for h in header]):
-                    found = index, header, delimiter
+                    found = index, header, delimiter, span
                     break
         if found is None:
             if unclosed is not None:
@@ -415,8 +419,8 @@ class _CsvFile:
             # The first non-blank line: its refusals, or the importer's (the columns it holds).
             index = candidates[0]
             found = (index, *self._header(lines, index, hint, encoding))
-        index, header, delimiter = found
-        reader.header_line = index + 1
+        index, header, delimiter, span = found
+        reader.header_line = index + span  # its last physical line: the records come after
         reader.delimiter = delimiter
         reader.names = [h.strip() for h in header]
         reader.controls = _CONTROLS_BUT_TAB if delimiter == "\t" else _CONTROLS
@@ -434,38 +438,51 @@ class _CsvFile:
     @staticmethod
     def _header(
         lines: list[bytes], index: int, hint: str | None, encoding: _Encoding
-    ) -> tuple[list[str], str]:
-        """The cells of `lines[index]` read as the header, and the separator: the hint's, else
-        the one chosen on that line and the lines after it; `FileRefused` when it cannot be
-        a header."""
+    ) -> tuple[list[str], str, int]:
+        """The cells of the header that starts on `lines[index]`, the separator (the hint's,
+        else the one chosen on the header and the lines after it) and how many lines the
+        header spans (more than one when a quoted column name holds a line break: read as a
+        space); `FileRefused` when it cannot be a header."""
         where = _header_line(index + 1, "la ligne d'en-têtes")
-        try:
-            text = lines[index].decode(encoding.codec)
-        except UnicodeDecodeError:
-            raise FileRefused(f"{where} n'est pas lisible en {encoding.label}") from None
-        if not text.strip(" \t;,"):
-            raise FileRefused(f"le fichier est vide ou {where} est vide")
-        if any(_control(c) and c != "\t" for c in text):
-            raise FileRefused(
-                f"{where} contient des caractères de contrôle (octets nuls ou "
-                "binaires) : le fichier est endommagé ou n'est pas un export CSV"
+        texts: list[str] = []
+        for line in lines[index : index + HEADER_SPAN]:
+            if line is _OVERLONG:
+                break
+            try:
+                texts.append(line.decode(encoding.codec))
+            except UnicodeDecodeError:
+                raise FileRefused(f"{where} n'est pas lisible en {encoding.label}") from None
+            text = "\n".join(texts)
+            if len(texts) == 1:
+                if not text.strip(" \t;,"):
+                    raise FileRefused(f"le fichier est vide ou {where} est vide")
+            elif text.count('"') % 2:
+                continue  # the quote opened on an earlier line is still open
+            if any(_control(c) and c not in "\t\n" for c in text):
+                raise FileRefused(
+                    f"{where} contient des caractères de contrôle (octets nuls ou "
+                    "binaires) : le fichier est endommagé ou n'est pas un export CSV"
+                )
+            span = len(texts)
+            after = _after(lines, index + span - 1)
+            delimiter = hint or _delimiter(
+                text, [line.decode(encoding.codec, errors="replace") for line in after]
             )
-        delimiter = hint or _delimiter(
-            text, [line.decode(encoding.codec, errors="replace") for line in _after(lines, index)]
-        )
-        try:
-            (header,) = list(csv.reader([text], delimiter=delimiter, strict=True))
-        except (csv.Error, ValueError) as exc:
-            if "unexpected end of data" in str(exc):  # a quote left open at the line's end
-                raise _UnclosedHeader(
-                    f"impossible de lire {where} du fichier : un nom de colonne entre "
-                    "guillemets n'est pas fermé sur sa ligne (un retour à la ligne dans un nom "
-                    "de colonne ? retirez-le de l'export)"
+            try:
+                (header,) = list(csv.reader([text], delimiter=delimiter, strict=True))
+            except (csv.Error, ValueError) as exc:
+                if "unexpected end of data" in str(exc):  # a quote left open at the line's end
+                    continue
+                raise FileRefused(
+                    f"impossible de lire {where} du fichier (guillemets mal formés)"
                 ) from None
-            raise FileRefused(
-                f"impossible de lire {where} du fichier (guillemets mal formés)"
-            ) from None
-        return header, delimiter
+            if span > 1:
+                header = [_LINE_BREAKS.sub(" ", name) for name in header]
+            return header, delimiter, span
+        raise _UnclosedHeader(
+            f"impossible de lire {where} du fichier : un nom de colonne entre guillemets "
+            "n'est jamais fermé (guillemets mal formés dans les en-têtes)"
+        )
 
     def _encoding(self) -> _Encoding:
         head = self.head
@@ -760,6 +777,7 @@ def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROLS_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _BLANK_CONTROLS = re.compile("[\t\n\r\x0b\x0c\u2028\u2029]+")
+_LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")  # in a column name: read as a space
 _BAD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _OVERLONG = b'"\x00overlong'  # stands for a line too long to hold (never a real line)
 
@@ -1248,7 +1266,9 @@ def _header_row(
 
 
 def _header_cells(cells: tuple[Any, ...]) -> list[str]:
-    return ["" if c is None else _cell_text(c).strip() for c in cells]
+    """A workbook's header row as names: a line break typed in a cell (Alt+Entrée) is a
+    space, as in a CSV header."""
+    return ["" if c is None else _LINE_BREAKS.sub(" ", _cell_text(c)).strip() for c in cells]
 
 
 def _cell_text(value: Any) -> str:

@@ -235,9 +235,10 @@ class Scanner:
 
 
 def _repeats(cells: list[Any], header: list[str]) -> bool:
-    """Whether a record is the header line again (cells compared stripped)."""
+    """Whether a record is the header line again (cells compared with their spaces and line
+    breaks folded, as the header's names were read)."""
     return len(cells) == len(header) and all(
-        (c.strip() if type(c) is str else c) == h.strip()
+        (" ".join(c.split()) if type(c) is str else c) == " ".join(h.split())
         for c, h in zip(cells, header, strict=True)
     )
 
