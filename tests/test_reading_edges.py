@@ -747,7 +747,7 @@ def test_a_file_whose_first_lines_name_no_required_column_is_refused(
     message = document["error"]
     assert message.startswith("fichier refusé : colonnes obligatoires introuvables")
     assert "Origine" in message and "Colonnes lues" in message
-    assert "Export du portefeuille au 12/11/2026" in message
+    assert "Export du portefeuille au 12/11/2026\u00a0» (ligne 3\u00a0;" in message
     assert not NOT_FRENCH.search(message), message
 
 
@@ -762,6 +762,10 @@ def test_a_header_below_too_many_lines_is_not_looked_for(m3: M3, tmp_path: Path)
     assert code == 2
     assert "colonnes obligatoires introuvables" in document["error"]
     assert "Ligne de titre 1" in document["error"]
+    assert document["error"].endswith(
+        "(ligne 1\u00a0; les en-têtes sont cherchés dans les 10 premières lignes non vides du "
+        "fichier)"
+    )
     # Nine lines above it: the header is the tenth non-blank line, and is found.
     path = _with_lines_above(tmp_path / "nine.csv", titles.split("\r\n", 1)[1])
     assert read_table(path, is_header=is_portfolio_header).header_line == 10

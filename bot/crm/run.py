@@ -16,9 +16,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import SyncReport
-from bot.crm.reading import FileRefused, Table, read_table
+from bot.crm.reading import HEADER_LINES, FileRefused, Table, read_table
 from bot.crm.rows import quote, visible
-from bot.crm.vocabulary import find_headers, fold, match_headers
+from bot.crm.vocabulary import MissingColumns, find_headers, fold, match_headers
 from bot.models import Advisor, Base, Branch, ImportRun
 
 Progress = Callable[[int], None]
@@ -239,12 +239,19 @@ def start(
     """Open the file, let `screen` refuse its header, and map its columns (`FileRefused`
     before anything is written); then record the import run. The header is the first of the
     file's first lines that names the `required` columns (a title or blank lines may come
-    above it), else its first non-blank line, whose columns the refusal lists."""
+    above it), else its first non-blank line, whose columns the refusal lists, with its line
+    and how far the header was looked for."""
     wanted = set(required)
     table = read_table(path, is_header=lambda cells: wanted <= find_headers(cells, fields))
     if screen is not None:
         screen(table.header)
-    columns = match_headers(table.header, fields, required)
+    try:
+        columns = match_headers(table.header, fields, required)
+    except MissingColumns as exc:
+        raise FileRefused(
+            f"{exc} (ligne {table.header_line}\u00a0; les en-têtes sont cherchés dans les "
+            f"{HEADER_LINES} premières lignes non vides du fichier)"
+        ) from None
     run = ImportRun(kind=kind, filename=path.name, import_date=today)
     session.add(run)
     session.flush()

@@ -123,6 +123,10 @@ def _spelled(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", _PREFIX.sub("no", _folded(name)))
 
 
+class MissingColumns(FileRefused):
+    """A required column the header does not name."""
+
+
 def match_headers(
     header: list[str], fields: dict[str, tuple[str, ...]], required: tuple[str, ...]
 ) -> dict[str, int]:
@@ -170,7 +174,7 @@ def match_headers(
     missing = [fields[f][0] for f in required if f not in mapping]
     if missing:
         plural = len(missing) > 1
-        raise FileRefused(
+        raise MissingColumns(
             ("colonnes obligatoires introuvables" if plural else "colonne obligatoire introuvable")
             + "\u00a0: "
             + ", ".join(f"«\u00a0{m}\u00a0»" for m in missing)
