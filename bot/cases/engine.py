@@ -193,12 +193,17 @@ def sync_cases(
     client_ids: Iterable[int] | Select[Any],
     today: dt.date,
     actor: str,
+    new_from: int = 0,
 ) -> SyncReport:
     """Bring the cases of these clients in step with their contracts. `client_ids` is a list
-    of ids, or a one-column SELECT of them (an import passes its table of touched clients)."""
+    of ids, or a one-column SELECT of them (an import passes its table of touched clients).
+    The contracts too old to open a case are counted in the report's `left_out` when their id
+    is `new_from` or more: an import passes its first new contract's id, so that it reports
+    the old contracts it brings, not again those of earlier imports whenever their client
+    changes."""
     connection = session.connection() if isinstance(session, Session) else session
     report = SyncReport()
-    sync = _Sync(connection, today=today, actor=actor, report=report)
+    sync = _Sync(connection, today=today, actor=actor, report=report, new_from=new_from)
     for page in _pages(connection, client_ids):
         sync.page(page)
     return report
@@ -253,12 +258,19 @@ def _pages(connection: Connection, client_ids: Iterable[int] | Select[Any]) -> I
 
 class _Sync:
     def __init__(
-        self, connection: Connection, *, today: dt.date, actor: str, report: SyncReport
+        self,
+        connection: Connection,
+        *,
+        today: dt.date,
+        actor: str,
+        report: SyncReport,
+        new_from: int = 0,
     ) -> None:
         self.connection = connection
         self.today = today
         self.actor = actor
         self.report = report
+        self.new_from = new_from  # contracts left out are counted from this id
         self.now = dt.datetime.now(dt.UTC)
 
     def page(self, ids: Sequence[int]) -> None:
@@ -452,7 +464,13 @@ class _Sync:
         )
         if len(placements) < len(by_number):
             placed = {p.contract_key for p in placements}
-            report.left_out.extend(sorted(set(by_number) - placed))
+            report.left_out.extend(
+                sorted(
+                    number
+                    for number in set(by_number) - placed
+                    if by_number[number].id >= self.new_from
+                )
+            )
         groups: dict[int, list[_ContractRow]] = {}
         for placement in placements:
             contract = by_number[placement.contract_key]

@@ -246,6 +246,8 @@ class _Import:
         self.known_rejected = 0  # known rows rejected as a duplicate with other values
         self.new_cases: SyncReport | None = None  # the cases of new clients
         self.new_clients = 0  # how many
+        # The first id of the contracts this import creates (none: past any id).
+        self.new_from = 1 << 62
 
     # --- 1. Reading ---------------------------------------------------------------------------
 
@@ -657,6 +659,7 @@ class _Import:
     def _insert_contracts(self, fresh: int, remembered: Any) -> None:
         """The `fresh` staged rows of new contracts, each with its case (new clients')."""
         connection, L = self.connection, stage.stage_link
+        self.new_from = (connection.execute(select(func.max(_contract.c.id))).scalar() or 0) + 1
         with (
             foreign_keys_checked_after(connection, _contract, fresh),
             indexes_built_after(connection, _contract, fresh),
@@ -1065,7 +1068,11 @@ class _Import:
         if self.staged:
             touched = select(T.c.client_id)
             result.cases = sync_cases(
-                connection, client_ids=touched, today=self.today, actor=self.actor
+                connection,
+                client_ids=touched,
+                today=self.today,
+                actor=self.actor,
+                new_from=self.new_from,
             )
             if self.new_cases is not None:
                 result.cases.add(self.new_cases)
