@@ -442,6 +442,43 @@ def test_an_effect_date_corrected_in_a_later_export_opens_its_case(
     assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
 
 
+def test_an_effect_date_corrected_far_back_cancels_the_open_case(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The CRM corrects an effect date so far back that the M+3's deadline (effect + 4
+    months) is already past on the import day: the open case is cancelled (no advisor missed
+    that call), audited; the contract is not reported as too old a second time."""
+    first = import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/09/2026")])
+    assert first["cases"]["opened"] == 1
+    # 10/07/2026: its deadline, 10/11/2026, is before the import day (23/11/2026).
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "10/07/2026")])
+    assert (summary["updated"], summary["cases"]["cancelled"]) == (1, 1)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert (case["state"], case["due_date"]) == ("cancelled", "2026-10-10")
+    with factory() as session:
+        fields = session.scalars(
+            select(AuditEntry.field).where(AuditEntry.entity == "case").order_by(AuditEntry.id)
+        ).all()
+    assert fields[-2:] == ["effect_date", "cancelled_on"]
+    # Corrected back to a date whose deadline is still ahead: the contract opens a new case.
+    again = import_rows(staff, tmp_path / "e3.csv", [contract("C1", "K1", "28/09/2026")])
+    assert (again["cases"]["opened"], again["cases"]["left_out"]) == (1, 0)
+
+
+def test_a_case_past_its_deadline_stays_expired_when_its_date_is_corrected(
+    staff: M3, tmp_path: Path
+) -> None:
+    """A case already expired before the correction stays a missed call."""
+    first = import_rows_on(
+        staff, tmp_path / "e1.csv", [contract("C1", "K1", "01/07/2026")], "2026-10-01"
+    )
+    assert first["cases"]["opened"] == 1
+    summary = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "20/06/2026")])
+    assert (summary["updated"], summary["cases"]["cancelled"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    assert (case["state"], case["due_date"]) == ("expired", "2026-09-20")
+
+
 # --- Dry run -------------------------------------------------------------------------------
 
 

@@ -5,7 +5,10 @@ new AN contracts (grouped by `bot.rules.place_contracts`), drops terminated cont
 cases and cancels a case whose contracts have all ended, and moves open cases to the client's
 current advisor. A contract the CRM moved to another client leaves its open case for one of
 its new client's (a case left with none of its client's AN contracts is cancelled); a case
-already done or cancelled keeps it. It takes the session (or a connection) and never commits.
+already done or cancelled keeps it. An effect date the CRM corrects moves the open case's
+window; when the corrected dates put its deadline in the past, the case is cancelled, not
+expired: the call was due before anyone could know it, and is no advisor's miss. It takes the
+session (or a connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
 contract's, so that a client who signed again while the first M+3 was pending is still called
@@ -375,9 +378,18 @@ class _Sync:
                         audit.append(self._audit(case.id, "contract_left", gone.number, None))
                 # The dates follow the contracts still in it: one left, or the CRM corrected
                 # an effect date (the call would be planned on the old one).
-                earliest = case.effect_date
+                earliest, deadline = case.effect_date, case.deadline
                 if _set_dates(case, [c.effect for c in still]):
                     audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
+                if case.deadline < today <= deadline:
+                    # The corrected dates put the whole M+3 in the past: it was due before
+                    # anyone could know it, not a call missed (expired): cancelled.
+                    case.cancelled_on = today
+                    case.is_current = False
+                    case.dirty = True
+                    report.cancelled += 1
+                    audit.append(self._audit(case.id, "cancelled_on", None, today))
+                    continue
                 state = case.state(today)
                 if (
                     state in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
