@@ -12,8 +12,8 @@ session (or a connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
 contract's, so that a client who signed again while the first M+3 was pending is still called
-for the new contract instead of the case expiring under it. Joining a case is still bounded by
-the earliest contract's deadline (`bot.rules.accepts`), so a case cannot grow forever.
+for the new contract instead of the case expiring under it. A contract joins a case when it
+takes effect on or before that deadline (`bot.rules.accepts`): one open case per client.
 
 The engine works on plain rows with Core statements, a page of clients at a time (their AN
 contracts, their cases and their advisor in three queries; the changes in a few batched
