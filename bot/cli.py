@@ -499,7 +499,7 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
     """Run an import in one transaction, rolled back with --dry-run. Whatever goes wrong, the
     message is French and --json prints one object with `error`: exit 2 for a refused file or
     bad settings, 1 for an unreachable database, 3 for an unexpected error."""
-    from bot.crm.reading import FileRefused
+    from bot.crm.reading import FileRefused, shown_name
     from bot.settings import SettingsError, load_settings
 
     try:
@@ -551,7 +551,7 @@ def _run_import(kind: str, path: Path, *, dry_run: bool, as_json: bool, run: Imp
             render(
                 "cli/import_summary.txt.j2",
                 kind=kind,
-                filename=path.name,
+                filename=shown_name(path),
                 result=result,
                 dry_run=dry_run,
                 show_cases=kind == "Portefeuille",

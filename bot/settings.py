@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -295,10 +296,17 @@ class Settings(BaseSettings):
         return None
 
     def branch(self, name: str | None) -> Branch | None:
+        """The configured branch `name` is (case, accents, spaces and punctuation aside, as the
+        imports match branch names: a branch first written « Rouviere » is « Rouvière »)."""
         if not name:
             return None
-        key = name.casefold()
-        return next((b for b in self.branches if b.name.casefold() == key), None)
+        key = _folded(name)
+        return next((b for b in self.branches if _folded(b.name) == key), None)
+
+
+def _folded(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name).casefold()
+    return "".join(c for c in decomposed if c.isalnum())
 
 
 _ENV_NAMES = {name: (field.alias or name).upper() for name, field in Settings.model_fields.items()}

@@ -36,6 +36,7 @@ from bot.crm.rows import (
     normalize_phone,
     quote,
     too_long,
+    visible,
 )
 from bot.crm.run import ImportResult, Rejection, audit_rows, diff, start
 from bot.crm.vocabulary import (
@@ -44,6 +45,7 @@ from bot.crm.vocabulary import (
     PORTFOLIO_FIELDS,
     find_headers,
     fold,
+    role_of,
 )
 from bot.models import Advisor, AuditEntry, Role
 from bot.rules import CaseState
@@ -81,6 +83,13 @@ def _length(name: str) -> int:
     return int(length)
 
 
+_COLUMN_LABELS = {
+    "email": "E-mail",
+    "first_name": "Prénom",
+    "last_name": "Nom",
+    "role": "Rôle",
+}
+
 # How long the database lets each value be: a longer one rejects its row (as the portfolio
 # import does, in the same words), on SQLite as on PostgreSQL.
 _LIMITS = {
@@ -93,6 +102,30 @@ def _too_long(name: str, text: str) -> str | None:
     """The reason `text` is too long for the field `name`, None when it fits."""
     limit = _LIMITS[name]
     return None if len(text) <= limit else too_long(LABELS[name], len(text), limit)
+
+
+# The columns that hold text: a workbook cell of another type there (a date, a number, a
+# boolean) is no name, e-mail, role or branch.
+_TEXT_FIELDS = ("email", "first_name", "last_name", "role")
+
+
+def _not_text(cells: list[Any], columns: dict[str, int]) -> str | None:
+    """Why a workbook row cannot be read: a text column holding a date, a number or a yes/no
+    cell; None when it can (a CSV's cells are all text)."""
+    for name in _TEXT_FIELDS:
+        index = columns.get(name)
+        value = None if index is None else cells[index]
+        if value is None or isinstance(value, str):
+            continue
+        kind = (
+            "une case à cocher (vrai/faux)"
+            if isinstance(value, bool)
+            else "une date"
+            if isinstance(value, dt.date | dt.time | dt.datetime)
+            else "un nombre"
+        )
+        return f"{_COLUMN_LABELS[name]} : la cellule contient {kind}, pas un texte"
+    return None
 
 
 def _staff_file(header: list[str]) -> None:
@@ -112,10 +145,12 @@ def import_advisors(
 ) -> AdvisorsResult:
     """Import the agency's staff: e-mail, names, phone, branch, role (Conseiller or Manager).
 
-    Roles other than Manager (Directeur, Chef d'agence…) read as Manager when they contain
-    "manager", "directeur", "responsable" or "chef", else as Conseiller. Raises `FileRefused`
-    (nothing written: the caller rolls the session back) for a file that is not a staff file
-    or holds nobody.
+    Roles read as `bot.crm.vocabulary.role_of` reads them (« Directrice d'agence », « Chef
+    d'agence », « Agent général »… are managers); a role it does not know reads as Conseiller
+    and is flagged. A column the file lacks (phone, branch, role), or an empty cell there,
+    leaves what the bot holds (a new person: no phone, no branch, Conseiller). Raises
+    `FileRefused` (nothing written: the caller rolls the session back) for a file that is not a
+    staff file or holds nobody.
     """
     table, columns, lookup, run = start(
         session, path, run_kind, ADVISOR_FIELDS, ADVISOR_REQUIRED, today, screen=_staff_file
@@ -140,9 +175,16 @@ def import_advisors(
 
         def cell(name: str, cells: list[Any] = row.cells) -> str:
             index = columns.get(name)
-            return "" if index is None else clean(cells[index])
+            return "" if index is None else visible(clean(cells[index]))
 
+        typed = _not_text(row.cells, columns)
+        if typed:
+            result.rejected.append(Rejection(row.line, typed))
+            continue
         raw_email = cell("email")
+        if not raw_email:
+            result.rejected.append(Rejection(row.line, "e-mail manquant"))
+            continue
         overlong = _too_long("email", raw_email)
         if overlong:
             result.rejected.append(Rejection(row.line, overlong))
@@ -187,25 +229,26 @@ def import_advisors(
             continue
         if raw_phone and phone is None:
             result.to_fix.append(Rejection(row.line, f"téléphone invalide {quote(raw_phone)}"))
-        role_text = fold(cell("role"))
-        role = (
-            Role.MANAGER
-            if any(w in role_text for w in ("manager", "directeur", "responsable", "chef"))
-            else Role.ADVISOR
-        )
-        values = {
-            "first_name": first_name,
-            "last_name": last_name,
-            "phone": phone or raw_phone or None,
-            "branch_id": lookup.branch(branch),
-            "role": role.value,
-            "active": True,
-        }
+        role_text = cell("role")
+        role, understood = role_of(role_text)
+        if not understood:
+            result.to_fix.append(
+                Rejection(row.line, f"rôle {quote(role_text)} non reconnu : lu comme Conseiller")
+            )
+        # A column the file lacks, or an empty cell, leaves the value the bot holds.
+        values: dict[str, Any] = {"first_name": first_name, "last_name": last_name}
+        if raw_phone:
+            values["phone"] = phone or raw_phone
+        if branch:
+            values["branch_id"] = lookup.branch(branch)
+        if role_text:
+            values["role"] = role.value
+        values["active"] = True
         advisor = existing.get(key)
         if advisor is not None and not advisor.active:
             result.reactivated.append(email)
         if advisor is None:
-            session.add(Advisor(email=email, **values))
+            session.add(Advisor(email=email, **{"role": Role.ADVISOR.value, **values}))
             result.created += 1
             continue
         current = {name: getattr(advisor, name) for name in values}
@@ -219,6 +262,7 @@ def import_advisors(
             result.unchanged += 1
     if result.rows == 0:
         raise FileRefused("le fichier ne contient aucune ligne de conseiller")
+    result.new_branches = sorted(lookup.created, key=fold)
     missing = [a for key, a in sorted(existing.items()) if key not in seen and a.active]
     if missing and not keep_missing:
         if result.rejected:

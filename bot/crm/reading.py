@@ -61,6 +61,7 @@ import codecs
 import csv
 import errno
 import logging
+import os
 import re
 import stat
 import unicodedata
@@ -159,12 +160,18 @@ def blank(value: Any) -> bool:
 # --- Opening a file --------------------------------------------------------------------------
 
 
+def shown_name(path: Path) -> str:
+    """The file's name as people read it, and as the database stores it: bytes that are not
+    UTF-8 (a name from an archive made on Windows) shown as « � »."""
+    return os.fsencode(path.name or str(path)).decode("utf-8", "replace")
+
+
 def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     """Open a CSV or XLSX export; `FileRefused` (in French) when it cannot be read at all.
 
     The header is the first non-blank line; with `is_header`, the first of the first few
     non-blank lines it accepts, else still the first non-blank one (see the module)."""
-    shown = path.name or str(path)
+    shown = shown_name(path)
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
@@ -370,7 +377,7 @@ class _CsvFile:
                 while chunk := handle.read(CHUNK_BYTES):
                     yield chunk
         except OSError as exc:
-            raise FileRefused(os_reason(exc, self.path.name)) from None
+            raise FileRefused(os_reason(exc, shown_name(self.path))) from None
 
     def table(self, is_header: HeaderTest | None = None) -> Table:
         encoding = self._encoding()
@@ -1160,7 +1167,7 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise FileRefused(os_reason(exc, path.name)) from None
+        raise FileRefused(os_reason(exc, shown_name(path))) from None
     try:
         workbook = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged archive

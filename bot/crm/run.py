@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.cases.engine import SyncReport
-from bot.crm.reading import HEADER_LINES, FileRefused, Table, read_table
+from bot.crm.reading import HEADER_LINES, FileRefused, Table, read_table, shown_name
 from bot.crm.rows import quote, visible
 from bot.crm.vocabulary import MissingColumns, find_headers, fold, match_headers
 from bot.models import Advisor, Base, Branch, ImportRun
@@ -83,6 +83,7 @@ class Lookup:
         # their placeholder id: (folded name, name as first written).
         self.staging = False
         self.new_branches: dict[int, tuple[str, str]] = {}
+        self.created: list[str] = []  # the names of the branches created, as first written
         # E-mail (case folded), and a name only one advisor answers to (`fold`): the advisor.
         self.advisors: dict[str, int] = {}
         # A name several advisors answer to: (id, branch) of each candidate.
@@ -196,6 +197,7 @@ class Lookup:
         created = self.session.connection().execute(insert(table).values(name=name))
         branch_id: int = created.inserted_primary_key[0]  # type: ignore[index]
         self.branches[key] = branch_id
+        self.created.append(name)
         return branch_id
 
 
@@ -252,7 +254,7 @@ def start(
             f"{exc} (ligne {table.header_line}\u00a0; les en-têtes sont cherchés dans les "
             f"{HEADER_LINES} premières lignes non vides du fichier)"
         ) from None
-    run = ImportRun(kind=kind, filename=path.name, import_date=today)
+    run = ImportRun(kind=kind, filename=shown_name(path), import_date=today)
     session.add(run)
     session.flush()
     return table, columns, Lookup(session), run

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import pairwise
 
 from bot.crm.reading import FileRefused
-from bot.models import ClientType, ContractStatus
+from bot.models import ClientType, ContractStatus, Role
 
 # --- Header names ----------------------------------------------------------------------------
 
@@ -105,6 +106,81 @@ ADVISOR_FIELDS: dict[str, tuple[str, ...]] = {
 # What the bot needs of each person: the e-mail (the key, and the Slack match) and the names
 # (the portfolio's advisor column may hold "Prénom Nom"; the call script uses the first name).
 ADVISOR_REQUIRED = ("email", "first_name", "last_name")
+
+# The words of a staff file's role column, accents and case aside (`role_of`). A manager sees
+# the team's cases and stats: only a word of this list gives it.
+_MANAGER_WORDS = frozenset(
+    {
+        "manager",
+        "managers",
+        "manageur",
+        "manageuse",
+        "directeur",
+        "directrice",
+        "direction",
+        "responsable",
+        "chef",
+        "cheffe",
+        "gerant",
+        "gerante",
+        "superviseur",
+        "superviseuse",
+    }
+)
+_ADVISOR_WORDS = frozenset(
+    {
+        "conseiller",
+        "conseillere",
+        "conseil",
+        "charge",
+        "chargee",
+        "commercial",
+        "commerciale",
+        "collaborateur",
+        "collaboratrice",
+        "gestionnaire",
+        "assistant",
+        "assistante",
+        "vendeur",
+        "vendeuse",
+        "souscripteur",
+        "souscriptrice",
+        "agent",
+        "agente",
+        "attache",
+        "attachee",
+        "clientele",
+        "advisor",
+    }
+)
+# A word that undoes the others: « Non manager », « Ex-directrice », « Assistante de direction ».
+_NOT_MANAGER_WORDS = frozenset(
+    {"non", "pas", "sans", "ex", "ancien", "ancienne", "assistant", "assistante"}
+)
+
+
+def role_of(text: str) -> tuple[Role, bool]:
+    """The role a staff file's role cell gives, and whether the cell was understood.
+
+    « Manager », « Directrice d'agence », « Chef d'agence », « Responsable », « Gérante »,
+    « Agent général » (who runs the agency) read as Manager; « Conseillère », « Chargé de
+    clientèle », « Commercial »… and an empty cell as Conseiller. A word that undoes them
+    (« Non manager », « Ex-directeur », « Assistante de direction ») and a text the list does
+    not know read as Conseiller, which gives no right over the team; such a text is not
+    understood (the import flags it)."""
+    words = [fold(word) for word in re.split(r"[\W_]+", text) if word]
+    words = [word for word in words if word]
+    if not words:
+        return Role.ADVISOR, True
+    general = any(
+        word in ("agent", "agente") and following in ("general", "generale")
+        for word, following in pairwise(words)
+    )
+    if not _NOT_MANAGER_WORDS.isdisjoint(words):
+        return Role.ADVISOR, True
+    if general or not _MANAGER_WORDS.isdisjoint(words):
+        return Role.MANAGER, True
+    return Role.ADVISOR, not _ADVISOR_WORDS.isdisjoint(words)
 
 
 def find_headers(header: list[str], fields: dict[str, tuple[str, ...]]) -> set[str]:

@@ -1,0 +1,198 @@
+"""The staff import under what real staff files hold, through the `m3` CLI on SQLite and
+PostgreSQL: a partial file without the phone, branch or role columns (or with those cells
+empty) leaves what the bot holds; roles as agencies write them (« Directrice d'agence »,
+« Agent général », a typo, « Non manager »); zero-width characters pasted with an e-mail; a
+branch the file creates named in the summary; a file name that is not UTF-8; a workbook cell
+that is a date or a yes/no in a name column."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Advisor, Branch, ImportRun
+from bot.settings import Settings
+from tests.conftest import M3
+from tests.exports import (
+    ADVISORS_HEADER,
+    ALICE,
+    CLARA,
+    STAFF,
+    advisors_csv,
+    contract,
+    ok_json,
+    portfolio_csv,
+    write_csv,
+)
+
+
+def _stored(factory: sessionmaker[Session], email: str) -> tuple[Any, ...]:
+    with factory() as session:
+        advisor = session.scalars(select(Advisor).where(Advisor.email == email)).one()
+        branch = session.get(Branch, advisor.branch_id) if advisor.branch_id else None
+        return (
+            advisor.first_name,
+            advisor.last_name,
+            advisor.phone,
+            branch.name if branch else None,
+            advisor.role,
+            advisor.active,
+        )
+
+
+def test_a_partial_file_without_phone_branch_or_role_leaves_them(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """Clara is a manager of Corniche with a phone: a file of e-mails and names alone, or one
+    whose cells are empty there, keeps all three (and her manager's rights); a newcomer in it
+    is a Conseiller without branch or phone."""
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    before = _stored(factory, CLARA)
+    assert before[2:5] == ("+33633445566", "Corniche", "Manager")
+    newcomer = "zoe.blanc@cabinet-test.example.fr"
+    names_only = write_csv(
+        tmp_path / "names.csv",
+        ["E-mail", "Prénom", "Nom"],
+        [[CLARA, "Clara", "Roux"], [newcomer, "Zoé", "Blanc"]],
+    )
+    summary = ok_json(m3, "import", "advisors", str(names_only), "--keep-missing")
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (1, 0, 1)
+    assert _stored(factory, CLARA) == before
+    assert _stored(factory, newcomer) == ("Zoé", "Blanc", None, None, "Conseiller", True)
+    empty_cells = write_csv(
+        tmp_path / "empty.csv", ADVISORS_HEADER, [[CLARA, "Clara", "Roux", "", "", ""]]
+    )
+    summary = ok_json(m3, "import", "advisors", str(empty_cells), "--keep-missing")
+    assert (summary["updated"], summary["unchanged"]) == (0, 1)
+    assert _stored(factory, CLARA) == before
+    # A value written there still changes it.
+    moved = write_csv(
+        tmp_path / "moved.csv", ADVISORS_HEADER, [[CLARA, "Clara", "Roux", "", "Rouvière", ""]]
+    )
+    summary = ok_json(m3, "import", "advisors", str(moved), "--keep-missing")
+    assert summary["updated"] == 1
+    assert _stored(factory, CLARA)[2:5] == ("+33633445566", "Rouvière", "Manager")
+
+
+# (what the role cell says, the role read, whether it is flagged as not understood)
+ROLES = {
+    "manager": ("Manager", "Manager", False),
+    "directrice": ("Directrice d'agence", "Manager", False),
+    "chef": ("Chef d'agence", "Manager", False),
+    "gerante": ("Gérante", "Manager", False),
+    "agent-general": ("Agent général", "Manager", False),
+    "conseillere": ("Conseillère", "Conseiller", False),
+    "charge": ("Chargé de clientèle", "Conseiller", False),
+    "non-manager": ("Non manager", "Conseiller", False),
+    "ex-directrice": ("Ex-directrice", "Conseiller", False),
+    "assistante-de-direction": ("Assistante de direction", "Conseiller", False),
+    "typo": ("Mnager", "Conseiller", True),
+    "nonsense": ("Banane", "Conseiller", True),
+}
+
+
+@pytest.mark.parametrize(("written", "role", "flagged"), ROLES.values(), ids=list(ROLES))
+def test_roles_as_agencies_write_them(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session], written: str, role: str, flagged: bool
+) -> None:
+    """Only a word of direction gives a manager's rights over the team; a role the bot does
+    not know reads as Conseiller, and the summary says so."""
+    path = write_csv(
+        tmp_path / "staff.csv", ADVISORS_HEADER, [[ALICE, "Alice", "Martin", "", "", written]]
+    )
+    summary = ok_json(m3, "import", "advisors", str(path))
+    assert _stored(factory, ALICE)[4] == role
+    reasons = [r["reason"] for r in summary["to_fix"]]
+    assert reasons == ([f"rôle « {written} » non reconnu : lu comme Conseiller"] if flagged else [])
+
+
+def test_zero_width_characters_pasted_in_cells_are_removed(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [[email, *STAFF[email]] for email in STAFF]
+    rows[0][0] += "\u200b"  # a zero-width space after Alice's e-mail
+    rows[0][1] += "\u00ad"  # a soft hyphen after her first name
+    path = write_csv(tmp_path / "pasted.csv", ADVISORS_HEADER, rows, encoding="utf-8")
+    summary = ok_json(m3, "import", "advisors", str(path))
+    assert (summary["rejected"], summary["unchanged"], summary["deactivated"]) == ([], 3, [])
+    assert _stored(factory, ALICE)[:2] == ("Alice", "Martin")
+
+
+def test_the_branches_a_staff_file_creates_are_named(m3: M3, tmp_path: Path) -> None:
+    """As the portfolio import names them: a typo in the file makes a branch."""
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [[email, *STAFF[email]] for email in STAFF]
+    rows[1][4] = "Cornihce"
+    summary = ok_json(
+        m3, "import", "advisors", str(write_csv(tmp_path / "typo.csv", ADVISORS_HEADER, rows))
+    )
+    assert summary["new_branches"] == ["Cornihce"]
+    result = m3("import", "advisors", str(tmp_path / "typo.csv"))
+    assert "Agence" not in result.stdout  # known now: named once, by the file that made it
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a file name of raw bytes")
+def test_a_file_name_that_is_not_utf8_is_imported(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« conseillés.csv » unzipped from an archive made on Windows: its name holds the byte of
+    « é » in Windows-1252, which is no UTF-8. The imports read it, and show and store its name
+    with « � » there."""
+    directory = os.fsencode(tmp_path)
+    staff = Path(os.fsdecode(directory + b"/conseill\xe9s.csv"))
+    advisors_csv(staff)
+    summary = ok_json(m3, "import", "advisors", str(staff))
+    assert summary["created"] == len(STAFF)
+    export = Path(os.fsdecode(directory + b"/export-d\xe9c.csv"))
+    portfolio_csv(export, [contract("C1", "K1", "28/10/2026")])
+    result = m3("import", "portfolio", str(export))
+    assert result.exit_code == 0, result.output
+    assert "« export-d\ufffdc.csv »" in result.stdout
+    with factory() as session:
+        names = session.scalars(select(ImportRun.filename).order_by(ImportRun.id)).all()
+    assert names == ["conseill\ufffds.csv", "export-d\ufffdc.csv"]
+
+
+def test_a_workbook_cell_of_another_type_in_a_name_column_rejects_its_row(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(ADVISORS_HEADER)
+    for email in STAFF:
+        sheet.append([email, *STAFF[email]])
+    sheet.append(["dan@cabinet-test.example.fr", "Dan", dt.datetime(2020, 1, 1), "", "", ""])
+    sheet.append(["eve@cabinet-test.example.fr", True, "Eve", "", "", ""])
+    path = tmp_path / "staff.xlsx"
+    book.save(path)
+    code, summary = m3.json("import", "advisors", str(path))
+    assert code == 1
+    assert summary["rejected"] == [
+        {"line": 5, "reason": "Nom : la cellule contient une date, pas un texte"},
+        {
+            "line": 6,
+            "reason": "Prénom : la cellule contient une case à cocher (vrai/faux), pas un texte",
+        },
+    ]
+    assert summary["created"] == len(STAFF)
+
+
+def test_the_card_finds_a_branch_written_without_its_accent() -> None:
+    """A branch first written « Rouviere » in a staff file is the configured « Rouvière »: the
+    card has its address and hours."""
+    settings = Settings.model_validate(
+        {"M3_BRANCHES": [{"name": "Rouvière", "address": "1 rue Paradis, Marseille"}]}
+    )
+    found = settings.branch("Rouviere")
+    assert found is not None and found.address == "1 rue Paradis, Marseille"
+    assert settings.branch("ROUVIÈRE ") is not None
+    assert settings.branch("Corniche") is None
