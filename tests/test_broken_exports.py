@@ -214,6 +214,9 @@ def test_an_unexpected_error_is_json_with_exit_3(
 
 
 class _Staff:
+    def __init__(self) -> None:
+        self.inactive: set[int] = set()
+
     def advisor(self, value: str) -> int | None:
         return 1 if "@" in value else None
 

@@ -196,3 +196,27 @@ def test_the_card_finds_a_branch_written_without_its_accent() -> None:
     assert found is not None and found.address == "1 rue Paradis, Marseille"
     assert settings.branch("ROUVIÈRE ") is not None
     assert settings.branch("Corniche") is None
+
+
+def test_rows_naming_an_advisor_who_left_are_flagged(m3: M3, tmp_path: Path) -> None:
+    """Alice leaves (missing from the staff file) before Lagon gives her clients to someone
+    else: each row still naming her is flagged, the known ones too (their fingerprints were
+    taken while she was active), until she is back or the export names another advisor."""
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [contract("C1", "K1", "28/10/2026"), contract("C2", "K2", "28/10/2026")]
+    export = portfolio_csv(tmp_path / "export.csv", rows)
+    assert ok_json(m3, "import", "portfolio", str(export))["to_fix"] == []
+    others = [email for email in STAFF if email != ALICE]
+    summary = ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "left.csv", others)))
+    assert [d["email"] for d in summary["deactivated"]] == [ALICE]
+    later = portfolio_csv(tmp_path / "later.csv", [*rows, contract("C3", "K3", "01/11/2026")])
+    summary = ok_json(m3, "import", "portfolio", str(later))
+    flag = (
+        f"chargé de clientèle « {ALICE} » inactif (absent du fichier des conseillers) : ses "
+        "dossiers vont aux managers, à répartir ; réattribuez le client dans Lagon"
+    )
+    assert summary["to_fix"] == [{"line": line, "reason": flag} for line in (2, 3, 4)]
+    assert (summary["created"], summary["cases"]["opened"]) == (1, 1)
+    # Back in the staff file: nothing to fix any more.
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "back.csv")))
+    assert ok_json(m3, "import", "portfolio", str(later))["to_fix"] == []

@@ -2,10 +2,12 @@
 branch and role.
 
 The file is the whole staff: someone missing from it has left, and is marked inactive (no
-digest, no new case; their cases and history stay). Their open and late cases are reported so
-that the managers reassign the clients in Lagon (the next portfolio export then moves the
-cases). Someone who comes back is active again. `keep_missing` leaves the missing alone (a
-partial file, one branch's staff). Nobody is marked inactive when rows are rejected: a row
+digest; their cases and history stay). Their open and late cases are reported so that the
+managers reassign the clients in Lagon (the next portfolio export then moves the cases); until
+then, the managers' summary lists their cases « à répartir », a case the portfolio import
+opens for their client too, and the import flags each row that still names them. Someone
+who comes back is active again. `keep_missing` leaves the missing alone (a partial file, one
+branch's staff). Nobody is marked inactive when rows are rejected: a row
 that could not be read may be one of the missing. A value longer than the database holds (an
 e-mail, a name, a phone kept as written, a branch) rejects its row, in the portfolio import's
 words, on SQLite (which would store it) as on PostgreSQL (which would refuse it).

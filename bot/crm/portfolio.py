@@ -123,8 +123,9 @@ from bot.rules import Status, oldest_effect_opening, window_for
 # Change it whenever a row's meaning changes (parsing, validation): every fingerprint then
 # misses once, and every row is read again.
 # 2: French amounts only, format characters, namesakes; 3: « Actif » past its termination
-# date, phones one digit short, AN origins spelt out, a workbook's 13-digit SIRET cells.
-FINGERPRINT_VERSION = b"m3-portfolio-3"
+# date, phones one digit short, AN origins spelt out, a workbook's 13-digit SIRET cells;
+# 4: a row naming an advisor who left is flagged.
+FINGERPRINT_VERSION = b"m3-portfolio-4"
 PAGE = 2000
 # Values looked up a statement (`_Import._one_of`): on SQLite, within its limit on parameters;
 # on PostgreSQL, one array parameter.

@@ -328,7 +328,10 @@ class RowError(ValueError):
 
 
 class Lookup(Protocol):
-    """The advisors and branches a row refers to, by what the export writes."""
+    """The advisors and branches a row refers to, by what the export writes; `inactive`: the
+    ids of the advisors who left."""
+
+    inactive: set[int]
 
     def advisor(self, value: str, branch: str = "") -> int | str | None:
         """The advisor's id; the French reason when the name is ambiguous (the row's branch,
@@ -520,6 +523,7 @@ class PortfolioParser:
         self._counts: dict[str, Any] = {}
         self._pieces: dict[str, Any] = {}
         self._advisors: dict[str, Any] = {}
+        self._inactive = frozenset(lookup.inactive)
         self._namesakes: dict[tuple[str, str], int | str | None] = {}
         self._branches: dict[str, int | None] = {}
         self._phones: dict[str, tuple[str | None, bool]] = {}
@@ -637,6 +641,12 @@ class PortfolioParser:
             raise self._too_long("seller", seller)
 
         flags: list[str] = []
+        if advisor_id in self._inactive:
+            flags.append(
+                f"chargé de clientèle {quote(advisor_text)} inactif (absent du fichier des "
+                "conseillers) : ses dossiers vont aux managers, à répartir ; réattribuez le "
+                "client dans Lagon"
+            )
         if ended_on is not None:
             flags.append(
                 f"contrat « Actif » résilié le {_fr(ended_on)} : lu comme résilié, à corriger "

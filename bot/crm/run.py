@@ -89,11 +89,13 @@ class Lookup:
         # A name several advisors answer to: (id, branch) of each candidate.
         self.namesakes: dict[str, list[tuple[int, int | None]]] = {}
         # What a row's advisor column can resolve to (part of an import's fingerprint
-        # context): (id, e-mail, first name, last name) of every advisor; then, for each
-        # advisor sharing a name with another, (id, e-mail, "agence <branch id>", "actif" or
-        # "inactif"), since those decide between namesakes: a change there reads the rows
+        # context): (id, e-mail, first name, last name) of every advisor, and (id, e-mail,
+        # "actif" or "inactif", "") since a row naming an inactive advisor is flagged; then, for
+        # each advisor sharing a name with another, (id, e-mail, "agence <branch id>", "actif"
+        # or "inactif"), since those decide between namesakes: a change there reads the rows
         # again.
         self.staff: list[tuple[int, str, str, str]] = []
+        self.inactive: set[int] = set()  # advisors who left (missing from the staff file)
         table = Base.metadata.tables[Advisor.__tablename__]
         rows = session.execute(
             select(
@@ -108,6 +110,9 @@ class Lookup:
         by_name: dict[str, list[tuple[int, str, int | None, bool]]] = {}
         for advisor_id, email, first_name, last_name, branch_id, active in rows:
             self.staff.append((advisor_id, email, first_name, last_name))
+            self.staff.append((advisor_id, email, "actif" if active else "inactif", ""))
+            if not active:
+                self.inactive.add(advisor_id)
             self.advisors[email.casefold()] = advisor_id
             # "Prénom Nom", or "NOM Prénom" as many CRMs list people: both name the advisor
             # (when two advisors answer to one of them, it is settled as for namesakes).
