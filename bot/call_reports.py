@@ -51,7 +51,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
-from bot.cases.queries import case_loads, urgency
+from bot.cases.queries import case_loads, the_clients_case, urgency
 from bot.cases.views import CaseView, case_view
 from bot.crm.rows import normalize_email, normalize_phone
 from bot.models import (
@@ -890,13 +890,13 @@ class CaseStatus:
 def status_of(
     session: Session, *, asker: Advisor, query: str, today: dt.date
 ) -> CaseStatus | list[CaseView]:
-    """The current case of the client `query` names (number or part of the name), among the
-    asker's clients (every client for a manager); the candidates when it names none or
-    several."""
+    """The case of the client `query` names (number or part of the name: `the_clients_case`),
+    among the asker's clients (every client for a manager); the candidates when it names none
+    or several."""
     needle = _fold(query)
     stmt = (
         select(Case)
-        .where(Case.is_current)
+        .where(the_clients_case(today))
         .options(
             *case_loads(),
         )

@@ -1145,7 +1145,7 @@ def case_command(
     corrections."""
     from sqlalchemy import select
 
-    from bot.cases.queries import case_loads
+    from bot.cases.queries import case_loads, the_clients_case
     from bot.cases.views import case_view
     from bot.corrections import list_corrections
     from bot.models import Case, CaseReview, Client
@@ -1157,7 +1157,7 @@ def case_command(
         case = session.scalar(
             select(Case)
             .join(Client, Case.client_id == Client.id)
-            .where(Client.number == client_number.strip(), Case.is_current)
+            .where(Client.number == client_number.strip(), the_clients_case(today))
             .options(
                 *case_loads(),
             )

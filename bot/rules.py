@@ -8,9 +8,9 @@ open are written here, next to the code that makes them:
 - Late: the day after the window closes, up to and including effect + 4 calendar months.
   Expired: from the day after that. (Effect 15 Jan: late until 15 May, expired on 16 May.)
 - Grouping: a client's AN contracts, in effect-date order, join the client's current case when
-  they take effect on or before that case's deadline and the case is neither completed nor
-  cancelled (bounded by that case's *earliest* contract's deadline, so a case cannot grow
-  forever); otherwise they open a new case. A case's window is its earliest active contract's;
+  they take effect on or before that case's deadline (its latest contract's: a client who
+  keeps signing keeps one case, called once) and the case is neither completed nor
+  cancelled; otherwise they open a new case. A case's window is its earliest active contract's;
   its deadline (the end of « en retard ») is its latest contract's, so a client who signed
   again while the first M+3 was pending is still called.
 - A case is cancelled when every one of its contracts was terminated or suspended before the

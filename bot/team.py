@@ -233,7 +233,7 @@ def take_case(
     """Move the case to `target` (the asker, or someone a manager chose), if it is still open
     or late and still with the advisor the button was shown for; the change is audited."""
     case = session.get(Case, case_id, with_for_update=True)
-    if case is None or not case.is_current:
+    if case is None:
         return TakeRefusal.GONE
     if case.state(today) not in (CaseState.OPEN, CaseState.LATE):
         return TakeRefusal.GONE

@@ -56,12 +56,19 @@ def _refused(reason: str) -> dict[str, Any]:
 
 
 def find_case(app_context: AppContext, asker: Advisor, query: str) -> tuple[int | None, list[str]]:
-    """The current case of the client `query` names (number, or part of the name), among the
-    asker's clients (every client for a manager): (case id, []) or (None, candidates)."""
+    """The case of the client `query` names (number, or part of the name: `the_clients_case`),
+    among the asker's clients (every client for a manager): (case id, []) or (None,
+    candidates)."""
     from bot.call_reports import matching
+    from bot.cases.queries import the_clients_case
 
     with app_context.factory() as session:
-        stmt = select(Case, Client).join(Client, Case.client_id == Client.id).where(Case.is_current)
+        today = app_context.settings.today()
+        stmt = (
+            select(Case, Client)
+            .join(Client, Case.client_id == Client.id)
+            .where(the_clients_case(today))
+        )
         if not asker.is_manager:
             stmt = stmt.where(Case.advisor_id == asker.id)
         rows = [(case, client) for case, client in session.execute(stmt)]

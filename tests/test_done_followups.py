@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from bot.models import Case, NextAction, Reminder
 from bot.slack import add_retry_handlers
 from jobs import reminders
 from tests.conftest import M3
+from tests.exports import read_csv, write_csv
 from tests.fakeslack import FakeSlack
 from tests.slackkit import JULIE, TOKEN, Responses, interact, slash, wait_for
 from tests.test_done import (
@@ -341,3 +343,39 @@ def test_status_of_a_colleagues_client_finds_nothing(
     assert slash(server, f"status {others[0]['client_number']}", responses) == 200
     (answer,) = responses.wait()
     assert "Aucun de vos clients ne correspond" in answer["text"]
+
+
+def test_status_finds_the_case_in_its_window_when_the_next_one_is_already_open(
+    server: str,
+    responses: Responses,
+    loaded: M3,
+    sample_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """A later export brings the client a contract that takes effect after the open case's
+    deadline: a second case opens (the current one), but the advisor is still to call for the
+    first, in its window: `/m3 status` shows that one, with its window, not the next."""
+    case = julies_open_case(loaded)
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    number, contract_number, effect = (
+        header.index("N° client"),
+        header.index("N° contrat"),
+        header.index("Date d'effet"),
+    )
+    row = next(r for r in rows if r[number] == case["client_number"])
+    deadline = dt.date.fromisoformat(case["deadline"])
+    later = [*row]
+    later[contract_number] = "NEW-0001"
+    later[effect] = (deadline + dt.timedelta(days=10)).strftime("%d/%m/%Y")
+    later[header.index("Origine")] = "AN"
+    later[header.index("Statut contrat")] = "Actif"
+    later[header.index("Date de résiliation")] = ""
+    export = write_csv(tmp_path / "later.csv", header, [later])
+    code, summary = loaded.json("import", "portfolio", str(export), today="2026-11-24")
+    assert (code, summary["cases"]["opened"]) == (0, 1), summary
+    assert slash(server, f"status {case['client_number']}", responses) == 200
+    (answer,) = responses.wait()
+    text = json.dumps(answer, ensure_ascii=False)
+    window_end = dt.date.fromisoformat(case["window_end"]).strftime("%d/%m/%Y")
+    assert window_end in text, text
+    assert "NEW-0001" not in text

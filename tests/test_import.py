@@ -479,6 +479,54 @@ def test_a_case_past_its_deadline_stays_expired_when_its_date_is_corrected(
     assert (case["state"], case["due_date"]) == ("expired", "2026-09-20")
 
 
+def test_a_second_contract_corrected_into_the_past_leaves_the_case(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K2 joined K1's case; the CRM then corrects K2's effect date a year back: it took effect
+    before K1 and long before anyone's M+3, so it leaves the case, whose window stays K1's (as
+    the same export gives on an empty database), instead of the case turning late two months
+    after K1."""
+    day1, day2 = "2026-03-10", "2026-03-11"
+    rows = [contract("C1", "K1", "10/01/2026"), contract("C1", "K2", "01/02/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, day1)
+    rows[1] = contract("C1", "K2", "01/02/2025")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, day2)
+    assert (summary["updated"], summary["cases"]["left_out"]) == (1, 0)
+    (case,) = ok_json(staff, "cases", "--all", "--date", day2, today=day2)
+    # K1's: effect 10/01/2026, due 10/04, window 03/04 to 17/04, deadline 10/05.
+    assert (case["state"], case["contract_numbers"]) == ("upcoming", ["K1"])
+    assert (case["window_start"], case["deadline"]) == ("2026-04-03", "2026-05-10")
+    with factory() as session:
+        left = session.scalars(
+            select(AuditEntry.old_value).where(AuditEntry.field == "contract_left")
+        ).all()
+    assert left == ["K2"]
+
+
+def test_a_second_contract_corrected_past_the_case_deadline_gets_its_own_case(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K2 corrected to 01/09/2026, after K1's case's deadline (10/05/2026): K1's case is K1's
+    again (it expires in May if nobody calls), and K2 opens its own case for the autumn."""
+    day1, day2 = "2026-03-10", "2026-03-11"
+    rows = [contract("C1", "K1", "10/01/2026"), contract("C1", "K2", "01/02/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, day1)
+    rows[1] = contract("C1", "K2", "01/09/2026")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, day2)
+    assert summary["cases"]["opened"] == 1
+    cases = ok_json(staff, "cases", "--all", "--date", day2, today=day2)
+    assert sorted((c["contract_numbers"], c["due_date"], c["deadline"]) for c in cases) == [
+        (["K1"], "2026-04-10", "2026-05-10"),
+        (["K2"], "2026-12-01", "2027-01-01"),
+    ]
+    # In K1's window, the client's case is K1's, though K2's is the newer (current) one.
+    shown = ok_json(staff, "case", "C1", today="2026-04-10")
+    assert (shown["contract_numbers"], shown["state"]) == (["K1"], "open")
+    # Once K1's case is over (expired), K2's.
+    shown = ok_json(staff, "case", "C1", today="2026-06-01")
+    assert (shown["contract_numbers"], shown["state"]) == (["K2"], "upcoming")
+
+
 # --- Dry run -------------------------------------------------------------------------------
 
 

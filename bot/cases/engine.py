@@ -371,11 +371,14 @@ class _Sync:
                     report.cancelled += 1
                     audit.append(self._audit(case.id, "cancelled_on", None, case.cancelled_on))
                     continue
-                if len(still) < len(members):
-                    for gone in (c for c in members if not c.active):
-                        gone.case_id = None
-                        links.append({"b_id": gone.id, "case_id": None})
-                        audit.append(self._audit(case.id, "contract_left", gone.number, None))
+                # Those the case still holds by the joining rules: a corrected effect date can
+                # put a contract before the others' M+3 or past the case's deadline.
+                still = _chained(still, today)
+                held = {c.id for c in still}
+                for gone in (c for c in members if c.id not in held):
+                    gone.case_id = None
+                    links.append({"b_id": gone.id, "case_id": None})
+                    audit.append(self._audit(case.id, "contract_left", gone.number, None))
                 # The dates follow the contracts still in it: one left, or the CRM corrected
                 # an effect date (the call would be planned on the old one).
                 earliest, deadline = case.effect_date, case.deadline
@@ -652,6 +655,27 @@ class _Sync:
 def _utc(at: dt.datetime) -> dt.datetime:
     """SQLite gives datetimes back without their zone: they are stored in UTC."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+
+def _chained(contracts: list[_ContractRow], today: dt.date) -> list[_ContractRow]:
+    """Of a case's active contracts, those it holds by the joining rules (`bot.rules.accepts`):
+    in order of effect, each contract joins the ones before it when it takes effect on or
+    before their latest deadline. Contracts joined so stay together whatever order they came
+    in; a corrected effect date can split them. The case keeps the first group still to call
+    (its deadline not past), else the first one; the others leave it, to be placed again."""
+    ordered = sorted(contracts, key=lambda c: (c.effect, c.number))
+    groups: list[list[_ContractRow]] = []
+    deadline = dt.date.min
+    for contract in ordered:
+        if not groups or contract.effect > deadline:
+            groups.append([])
+            deadline = dt.date.min
+        groups[-1].append(contract)
+        deadline = max(deadline, window_for(contract.effect).deadline)
+    if len(groups) == 1:
+        return groups[0]
+    live = [g for g in groups if max(window_for(c.effect).deadline for c in g) >= today]
+    return (live or groups)[0]
 
 
 def _set_dates(case: _CaseRow, effects: list[dt.date]) -> bool:

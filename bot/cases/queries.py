@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import case as when
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.calls import refusal_quiet_until
@@ -30,6 +31,31 @@ def case_loads() -> tuple[_AbstractLoad, ...]:
         selectinload(Case.next_actions),
         selectinload(Case.review),
     )
+
+
+def the_clients_case(today: dt.date) -> ColumnElement[bool]:
+    """The condition a case meets when it is its client's case to show and work on `today`
+    (one a client): the earliest still to call, neither done nor cancelled and its deadline
+    not past, else the client's current one (done, cancelled or expired: its history). A
+    client has two cases still to call when the CRM brings a contract that takes effect after
+    the open case's deadline: the new case is current, but the open one is called first."""
+    other = aliased(Case)
+    to_call = and_(
+        other.completed_on.is_(None), other.cancelled_on.is_(None), other.deadline >= today
+    )
+    first = (
+        select(other.id)
+        .where(other.client_id == Case.client_id)
+        .order_by(
+            when((to_call, 0), else_=1),
+            when((to_call, other.due_date), else_=None),
+            other.is_current.desc(),
+            other.id.desc(),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return Case.id == first
 
 
 _ORDER = {
