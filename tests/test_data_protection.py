@@ -265,7 +265,8 @@ def test_who_left_is_marked_inactive_with_their_cases_to_reassign(
 ) -> None:
     without_alice = advisors_csv(tmp_path / "equipe-2.csv", [BRUNO, CLARA])
     summary = ok_json(agency, "import", "advisors", str(without_alice))
-    assert summary["deactivated"] == [{"email": ALICE, "open_cases": ["C1", "C2"]}]
+    # C1 and C2 in their window or late, C3's to come (due 28/01/2027).
+    assert summary["deactivated"] == [{"email": ALICE, "open_cases": ["C1", "C2", "C3"]}]
     assert (summary["unchanged"], summary["reactivated"]) == (2, [])
     staff = {a["email"]: a for a in ok_json(agency, "advisors")}
     assert staff[ALICE]["active"] is False and staff[ALICE]["state"] == "inactive"
@@ -274,7 +275,7 @@ def test_who_left_is_marked_inactive_with_their_cases_to_reassign(
         audit = session.scalars(select(AuditEntry).where(AuditEntry.entity_key == ALICE)).all()
     assert {(a.field, a.old_value, a.new_value) for a in audit} == {
         ("active", "True", "False"),
-        ("open_cases", None, "C1, C2"),
+        ("open_cases", None, "C1, C2, C3"),
     }
     # No digest for someone who left.
     digest = ok(agency, "digest", "--dry-run", "--date", "2026-11-24")
@@ -289,8 +290,8 @@ def test_the_summary_lists_the_clients_to_reassign(agency: M3, tmp_path: Path) -
         in result.output
     )
     assert (
-        f"Alice Martin ({ALICE}) : 2 dossiers M+3 à traiter ou en retard, clients à réattribuer "
-        "dans Lagon : C1, C2"
+        f"Alice Martin ({ALICE}) : 3 dossiers M+3 à venir, à traiter ou en retard, clients à "
+        "réattribuer dans Lagon : C1, C2, C3"
     ) in result.output
 
 

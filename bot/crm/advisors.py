@@ -2,12 +2,12 @@
 branch and role.
 
 The file is the whole staff: someone missing from it has left, and is marked inactive (no
-digest; their cases and history stay). Their open and late cases are reported so that the
-managers reassign the clients in Lagon (the next portfolio export then moves the cases); until
-then, the managers' summary lists their cases « à répartir », a case the portfolio import
-opens for their client too, and the import flags each row that still names them. Someone
-who comes back is active again. `keep_missing` leaves the missing alone (a partial file, one
-branch's staff). Nobody is marked inactive when rows are rejected: a row
+digest; their cases and history stay). Their cases still to call (to come, open or late) are
+reported so that the managers reassign the clients in Lagon (the next portfolio export then
+moves the cases); until then, the managers' summary lists their cases « à répartir », a case
+the portfolio import opens for their client too, and the import flags each row that still
+names them. Someone who comes back is active again. `keep_missing` leaves the missing alone
+(a partial file, one branch's staff). Nobody is marked inactive when rows are rejected: a row
 that could not be read may be one of the missing. A value longer than the database holds (an
 e-mail, a name, a phone kept as written, a branch) rejects its row, in the portfolio import's
 words, on SQLite (which would store it) as on PostgreSQL (which would refuse it).
@@ -59,7 +59,7 @@ class Departure:
 
     email: str
     name: str
-    open_cases: list[str] = field(default_factory=list)  # client numbers, open or late today
+    open_cases: list[str] = field(default_factory=list)  # client numbers: cases to call, or to come
 
 
 @dataclass
@@ -295,7 +295,9 @@ def _deactivate(
             session,
             today=today,
             advisor_email=advisor.email,
-            states=(CaseState.OPEN, CaseState.LATE),
+            # Those to come too: nobody would call them, and the export moves them once
+            # Lagon gives the client to someone else.
+            states=(CaseState.OPEN, CaseState.LATE, CaseState.UPCOMING),
         )
         clients = sorted({view.client_number for view in views})
         result.deactivated.append(Departure(advisor.email, advisor.full_name, clients))
