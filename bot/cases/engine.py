@@ -365,11 +365,7 @@ class _Sync:
                     cancelled_on = min(max(ended), today) if ended else today
                     if cancelled_on > case.deadline:
                         continue  # it had expired first: a missed call stays one
-                    case.cancelled_on = cancelled_on
-                    case.is_current = False
-                    case.dirty = True
-                    report.cancelled += 1
-                    audit.append(self._audit(case.id, "cancelled_on", None, case.cancelled_on))
+                    self._cancel(case, cancelled_on, audit)
                     continue
                 # Those the case still holds by the joining rules: a corrected effect date can
                 # put a contract before the others' M+3 or past the case's deadline.
@@ -387,11 +383,7 @@ class _Sync:
                 if case.deadline < today <= deadline:
                     # The corrected dates put the whole M+3 in the past: it was due before
                     # anyone could know it, not a call missed (expired): cancelled.
-                    case.cancelled_on = today
-                    case.is_current = False
-                    case.dirty = True
-                    report.cancelled += 1
-                    audit.append(self._audit(case.id, "cancelled_on", None, today))
+                    self._cancel(case, today, audit)
                     continue
                 state = case.state(today)
                 if (
@@ -410,6 +402,13 @@ class _Sync:
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
 
         self._write(cases_by_client, new_cases, links, audit)
+
+    def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
+        case.cancelled_on = on
+        case.is_current = False
+        case.dirty = True
+        self.report.cancelled += 1
+        audit.append(self._audit(case.id, "cancelled_on", None, on))
 
     def _moved_in(
         self,
