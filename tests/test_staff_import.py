@@ -220,24 +220,3 @@ def test_rows_naming_an_advisor_who_left_are_flagged(m3: M3, tmp_path: Path) -> 
     # Back in the staff file: nothing to fix any more.
     ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "back.csv")))
     assert ok_json(m3, "import", "portfolio", str(later))["to_fix"] == []
-
-
-def test_an_email_is_stored_as_written_in_lower_case(
-    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
-) -> None:
-    """Case folding would store another mailbox (« ß » → « ss »); the portfolio import still
-    finds the advisor by it, whatever its case."""
-    email = "Hans.Straße@cabinet-test.example.fr"
-    path = write_csv(
-        tmp_path / "staff.csv",
-        ADVISORS_HEADER,
-        [[email, "Hans", "Straße", "", "", ""]],
-        encoding="utf-8",
-    )
-    ok_json(m3, "import", "advisors", str(path))
-    with factory() as session:
-        assert session.scalars(select(Advisor.email)).all() == [email.lower()]
-    export = portfolio_csv(
-        tmp_path / "export.csv", [contract("C1", "K1", "28/10/2026", email.upper())]
-    )
-    assert ok_json(m3, "import", "portfolio", str(export))["created"] == 1

@@ -195,14 +195,12 @@ def import_advisors(
         if email is None:
             result.rejected.append(Rejection(row.line, f"e-mail invalide {quote(raw_email)}"))
             continue
-        # Stored in lower case (`casefold` would write another address: « straße » is not
-        # « strasse »), looked up case-folded, as the portfolio import looks it up.
-        email = email.lower()  # may lengthen it (« İ »)
+        email = email.casefold()  # may lengthen it (ß → ss)
         overlong = _too_long("email", email)
         if overlong:
             result.rejected.append(Rejection(row.line, overlong))
             continue
-        key = email.casefold()
+        key = email
         if key in seen:
             result.rejected.append(Rejection(row.line, f"conseiller {email} en double"))
             continue
