@@ -527,6 +527,65 @@ def test_a_second_contract_corrected_past_the_case_deadline_gets_its_own_case(
     assert (shown["contract_numbers"], shown["state"]) == (["K2"], "upcoming")
 
 
+def test_a_case_built_by_the_rules_over_several_exports_stays_whole(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K2, effective before K1 but within the case's deadline, joined K1's case (its window
+    came forward); the next export changes only the client's phone: the case stays as it is
+    (no date was corrected), and re-importing changes nothing."""
+    k1, k2 = contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/01/2026")
+    import_rows_on(staff, tmp_path / "e1.csv", [k1], "2026-05-01")
+    joined = import_rows_on(staff, tmp_path / "e2.csv", [k1, k2], "2026-05-02")
+    assert (joined["cases"]["opened"], joined["cases"]["joined"]) == (0, 1)
+    phone = {"Téléphone": "06 99 88 77 66"}
+    rows = [k1 | phone, k2 | phone]
+    summary = import_rows_on(staff, tmp_path / "e3.csv", rows, "2026-05-03")
+    assert (summary["updated"], summary["cases"]["opened"]) == (2, 0)
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-05-03", today="2026-05-03")
+    # K2's window (due 15/04), K1's deadline (01/10).
+    assert (sorted(case["contract_numbers"]), case["due_date"], case["deadline"]) == (
+        ["K1", "K2"],
+        "2026-04-15",
+        "2026-10-01",
+    )
+
+
+def test_a_middle_contract_ending_leaves_the_others_in_their_case(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K3 joined through K2's deadline; K2 then ends: K1 and K3 stay in the case, still late
+    (K1's call was due in April)."""
+    k1, k2, k3 = (
+        contract("C1", "K1", "10/01/2026"),
+        contract("C1", "K2", "20/04/2026"),
+        contract("C1", "K3", "01/08/2026"),
+    )
+    import_rows_on(staff, tmp_path / "e1.csv", [k1], "2026-03-10")
+    import_rows_on(staff, tmp_path / "e2.csv", [k1, k2], "2026-04-21")
+    import_rows_on(staff, tmp_path / "e3.csv", [k1, k2, k3], "2026-07-01")
+    ended = contract("C1", "K2", "20/04/2026", status="Résilié")
+    import_rows_on(staff, tmp_path / "e4.csv", [k1, ended, k3], "2026-07-02")
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-07-02", today="2026-07-02")
+    assert (case["contract_numbers"], case["state"]) == (["K1", "K3"], "late")
+
+
+def test_a_late_case_whose_later_contract_ends_expires_rather_than_cancelled(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K2 kept K1's case late past K1's own deadline (10/05); K2 ends on 20/05: K1's call was
+    still missed, so the case expires (a miss), as the rules say; only a corrected date
+    cancels."""
+    rows = [contract("C1", "K1", "10/01/2026"), contract("C1", "K2", "01/04/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-03-10")
+    rows[1] = contract(
+        "C1", "K2", "01/04/2026", status="Résilié", **{"Date de résiliation": "20/05/2026"}
+    )
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-06-01")
+    assert summary["cases"]["cancelled"] == 0
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-06-01", today="2026-06-01")
+    assert (case["contract_numbers"], case["state"]) == (["K1"], "expired")
+
+
 # --- Dry run -------------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ cases and cancels a case whose contracts have all ended, and moves open cases to
 current advisor. A contract the CRM moved to another client leaves its open case for one of
 its new client's (a case left with none of its client's AN contracts is cancelled); a case
 already done or cancelled keeps it. An effect date the CRM corrects moves the open case's
-window; when the corrected dates put its deadline in the past, the case is cancelled, not
+window, or takes the contract out of the case when the others' case would not take it now;
+when the corrected dates put the case's deadline in the past, the case is cancelled, not
 expired: the call was due before anyone could know it, and is no advisor's miss. It takes the
 session (or a connection) and never commits.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -197,16 +198,27 @@ def sync_cases(
     today: dt.date,
     actor: str,
     new_from: int = 0,
+    redated: Collection[str] = frozenset(),
 ) -> SyncReport:
     """Bring the cases of these clients in step with their contracts. `client_ids` is a list
     of ids, or a one-column SELECT of them (an import passes its table of touched clients).
     The contracts too old to open a case are counted in the report's `left_out` when their id
     is `new_from` or more: an import passes its first new contract's id, so that it reports
     the old contracts it brings, not again those of earlier imports whenever their client
-    changes."""
+    changes. `redated`: the numbers of the contracts whose effect date the import changed
+    (the CRM corrected it): such a contract may no longer belong with the others of its case
+    (`_Sync._held`), and a case whose corrected dates put its whole M+3 in the past is
+    cancelled, not expired."""
     connection = session.connection() if isinstance(session, Session) else session
     report = SyncReport()
-    sync = _Sync(connection, today=today, actor=actor, report=report, new_from=new_from)
+    sync = _Sync(
+        connection,
+        today=today,
+        actor=actor,
+        report=report,
+        new_from=new_from,
+        redated=redated,
+    )
     for page in _pages(connection, client_ids):
         sync.page(page)
     return report
@@ -268,12 +280,14 @@ class _Sync:
         actor: str,
         report: SyncReport,
         new_from: int = 0,
+        redated: Collection[str] = frozenset(),
     ) -> None:
         self.connection = connection
         self.today = today
         self.actor = actor
         self.report = report
         self.new_from = new_from  # contracts left out are counted from this id
+        self.redated = redated  # contracts whose effect date was corrected
         self.now = dt.datetime.now(dt.UTC)
 
     def page(self, ids: Sequence[int]) -> None:
@@ -367,9 +381,9 @@ class _Sync:
                         continue  # it had expired first: a missed call stays one
                     self._cancel(case, cancelled_on, audit)
                     continue
-                # Those the case still holds by the joining rules: a corrected effect date can
-                # put a contract before the others' M+3 or past the case's deadline.
-                still = _chained(still, today)
+                redated = any(c.number in self.redated for c in still)
+                if redated:
+                    still = self._held(still)
                 held = {c.id for c in still}
                 for gone in (c for c in members if c.id not in held):
                     gone.case_id = None
@@ -380,7 +394,7 @@ class _Sync:
                 earliest, deadline = case.effect_date, case.deadline
                 if _set_dates(case, [c.effect for c in still]):
                     audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
-                if case.deadline < today <= deadline:
+                if redated and case.deadline < today <= deadline:
                     # The corrected dates put the whole M+3 in the past: it was due before
                     # anyone could know it, not a call missed (expired): cancelled.
                     self._cancel(case, today, audit)
@@ -402,6 +416,32 @@ class _Sync:
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
 
         self._write(cases_by_client, new_cases, links, audit)
+
+    def _held(self, contracts: list[_ContractRow]) -> list[_ContractRow]:
+        """Of a case's active contracts, some of them with an effect date the CRM corrected
+        (`redated`), those the case still holds: the others, and each corrected one the
+        others' case would take by the joining rules (`bot.rules.place_contracts`). One that
+        now took effect long before them, or after their deadline, leaves, to be placed again
+        as an empty database would place it. The contracts that joined by the rules over
+        several imports stay together: only a corrected date is checked."""
+        moved = [c for c in contracts if c.number in self.redated]
+        others = [c for c in contracts if c.number not in self.redated]
+        if not others:
+            return contracts  # the case follows its contracts' dates
+        facts = CaseFacts(
+            key=0,
+            window=replace(
+                window_for(min(c.effect for c in others)),
+                deadline=max(window_for(c.effect).deadline for c in others),
+            ),
+        )
+        placements = place_contracts(
+            current_case=facts,
+            contracts=[ContractFacts(c.number, c.effect, True) for c in moved],
+            today=self.today,
+        )
+        joined = {p.contract_key for p in placements if p.case_key is not None}
+        return [c for c in contracts if c.number not in self.redated or c.number in joined]
 
     def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
         case.cancelled_on = on
@@ -654,27 +694,6 @@ class _Sync:
 def _utc(at: dt.datetime) -> dt.datetime:
     """SQLite gives datetimes back without their zone: they are stored in UTC."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-
-
-def _chained(contracts: list[_ContractRow], today: dt.date) -> list[_ContractRow]:
-    """Of a case's active contracts, those it holds by the joining rules (`bot.rules.accepts`):
-    in order of effect, each contract joins the ones before it when it takes effect on or
-    before their latest deadline. Contracts joined so stay together whatever order they came
-    in; a corrected effect date can split them. The case keeps the first group still to call
-    (its deadline not past), else the first one; the others leave it, to be placed again."""
-    ordered = sorted(contracts, key=lambda c: (c.effect, c.number))
-    groups: list[list[_ContractRow]] = []
-    deadline = dt.date.min
-    for contract in ordered:
-        if not groups or contract.effect > deadline:
-            groups.append([])
-            deadline = dt.date.min
-        groups[-1].append(contract)
-        deadline = max(deadline, window_for(contract.effect).deadline)
-    if len(groups) == 1:
-        return groups[0]
-    live = [g for g in groups if max(window_for(c.effect).deadline for c in g) >= today]
-    return (live or groups)[0]
 
 
 def _set_dates(case: _CaseRow, effects: list[dt.date]) -> bool:

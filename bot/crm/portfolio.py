@@ -247,6 +247,7 @@ class _Import:
         self.known_rejected = 0  # known rows rejected as a duplicate with other values
         self.new_cases: SyncReport | None = None  # the cases of new clients
         self.new_clients = 0  # how many
+        self.redated: set[str] = set()  # contracts whose effect date the CRM corrected
         # The first id of the contracts this import creates (none: past any id).
         self.new_from = 1 << 62
 
@@ -756,6 +757,8 @@ class _Import:
                     )
                     if not CASE_FIELDS.isdisjoint(changes):
                         touched_ids.update((old_client, new_client))
+                    if "effect_date" in changes:
+                        self.redated.add(number)
         audit.flush()
         if changed_lines:
             self._set_where(S.c.line, changed_lines, changed=True)
@@ -1074,6 +1077,7 @@ class _Import:
                 today=self.today,
                 actor=self.actor,
                 new_from=self.new_from,
+                redated=self.redated,
             )
             if self.new_cases is not None:
                 result.cases.add(self.new_cases)
