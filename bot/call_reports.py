@@ -51,7 +51,7 @@ from bot.blocks.capture import (
     say,
     words,
 )
-from bot.cases.queries import case_loads, the_clients_case, urgency
+from bot.cases.queries import case_loads, may_be_the_clients_case, the_clients_case, urgency
 from bot.cases.views import CaseView, case_view
 from bot.crm.rows import normalize_email, normalize_phone
 from bot.models import (
@@ -896,14 +896,14 @@ def status_of(
     needle = _fold(query)
     stmt = (
         select(Case)
-        .where(the_clients_case(today))
+        .where(may_be_the_clients_case(today))
         .options(
             *case_loads(),
         )
     )
     if not asker.is_manager:
         stmt = stmt.where(Case.advisor_id == asker.id)
-    cases = list(session.scalars(stmt))
+    cases = the_clients_case(session.scalars(stmt), today)
     exact = [c for c in cases if _fold(c.client.number) == needle]
     found = exact or [
         c

@@ -1145,7 +1145,7 @@ def case_command(
     corrections."""
     from sqlalchemy import select
 
-    from bot.cases.queries import case_loads, the_clients_case
+    from bot.cases.queries import case_loads, may_be_the_clients_case, the_clients_case
     from bot.cases.views import case_view
     from bot.corrections import list_corrections
     from bot.models import Case, CaseReview, Client
@@ -1154,14 +1154,18 @@ def case_command(
     settings = _settings()
     today = settings.today()
     with _database(settings) as factory, factory() as session:
-        case = session.scalar(
-            select(Case)
-            .join(Client, Case.client_id == Client.id)
-            .where(Client.number == client_number.strip(), the_clients_case(today))
-            .options(
-                *case_loads(),
-            )
+        found = the_clients_case(
+            session.scalars(
+                select(Case)
+                .join(Client, Case.client_id == Client.id)
+                .where(Client.number == client_number.strip(), may_be_the_clients_case(today))
+                .options(
+                    *case_loads(),
+                )
+            ),
+            today,
         )
+        case = found[0] if found else None
         if case is None:
             known = session.scalar(select(Client.id).where(Client.number == client_number.strip()))
             if known is None:

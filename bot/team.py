@@ -177,7 +177,13 @@ def departed_queues(session: Session, *, today: dt.date, since: dt.date | None) 
     gone = session.scalars(
         select(Advisor)
         .where(Advisor.active.is_(False))
-        .where(Advisor.id.in_(select(Case.advisor_id).where(Case.is_current)))
+        .where(
+            Advisor.id.in_(
+                select(Case.advisor_id).where(
+                    Case.completed_on.is_(None), Case.cancelled_on.is_(None)
+                )
+            )
+        )
         .order_by(Advisor.last_name, Advisor.first_name)
     ).all()
     queues = []

@@ -60,18 +60,20 @@ def find_case(app_context: AppContext, asker: Advisor, query: str) -> tuple[int 
     among the asker's clients (every client for a manager): (case id, []) or (None,
     candidates)."""
     from bot.call_reports import matching
-    from bot.cases.queries import the_clients_case
+    from bot.cases.queries import may_be_the_clients_case, the_clients_case
 
     with app_context.factory() as session:
         today = app_context.settings.today()
         stmt = (
             select(Case, Client)
             .join(Client, Case.client_id == Client.id)
-            .where(the_clients_case(today))
+            .where(may_be_the_clients_case(today))
         )
         if not asker.is_manager:
             stmt = stmt.where(Case.advisor_id == asker.id)
-        rows = [(case, client) for case, client in session.execute(stmt)]
+        clients = {case.id: client for case, client in session.execute(stmt)}
+        cases = [session.get_one(Case, case_id) for case_id in clients]  # loaded just now
+        rows = [(case, clients[case.id]) for case in the_clients_case(cases, today)]
     found = (
         matching(rows, query, number=lambda r: r[1].number, name=lambda r: r[1].display_name)
         if query.strip()

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, select
-from sqlalchemy import case as when
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.calls import refusal_quiet_until
@@ -33,29 +32,34 @@ def case_loads() -> tuple[_AbstractLoad, ...]:
     )
 
 
-def the_clients_case(today: dt.date) -> ColumnElement[bool]:
-    """The condition a case meets when it is its client's case to show and work on `today`
-    (one a client): the earliest still to call, neither done nor cancelled and its deadline
-    not past, else the client's current one (done, cancelled or expired: its history). A
-    client has two cases still to call when the CRM brings a contract that takes effect after
-    the open case's deadline: the new case is current, but the open one is called first."""
-    other = aliased(Case)
-    to_call = and_(
-        other.completed_on.is_(None), other.cancelled_on.is_(None), other.deadline >= today
+def may_be_the_clients_case(today: dt.date) -> ColumnElement[bool]:
+    """The cases among which `the_clients_case` picks: each client's current one, and any
+    still to call (neither done nor cancelled, its deadline not past)."""
+    return or_(
+        Case.is_current,
+        and_(Case.completed_on.is_(None), Case.cancelled_on.is_(None), Case.deadline >= today),
     )
-    first = (
-        select(other.id)
-        .where(other.client_id == Case.client_id)
-        .order_by(
-            when((to_call, 0), else_=1),
-            when((to_call, other.due_date), else_=None),
-            other.is_current.desc(),
-            other.id.desc(),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    return Case.id == first
+
+
+def the_clients_case(cases: Iterable[Case], today: dt.date) -> list[Case]:
+    """Of `cases` (`may_be_the_clients_case`), in their order, the one of each client to show
+    and work on `today`: the earliest still to call, else the current one (done, cancelled or
+    expired: its history). A client has two cases still to call when the CRM brings a
+    contract that takes effect after the open case's deadline: the new case is current, but
+    the open one is called first."""
+
+    def rank(case: Case) -> tuple[bool, dt.date, bool, int]:
+        to_call = case.completed_on is None and case.cancelled_on is None and case.deadline >= today
+        due = case.due_date if to_call else dt.date.min
+        return (not to_call, due, not case.is_current, -case.id)
+
+    cases = list(cases)
+    best: dict[int, Case] = {}
+    for case in cases:
+        kept = best.get(case.client_id)
+        if kept is None or rank(case) < rank(kept):
+            best[case.client_id] = case
+    return [case for case in cases if best[case.client_id] is case]
 
 
 _ORDER = {
