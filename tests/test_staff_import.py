@@ -93,6 +93,10 @@ ROLES = {
     "non-manager": ("Non manager", "Conseiller", False),
     "ex-directrice": ("Ex-directrice", "Conseiller", False),
     "assistante-de-direction": ("Assistante de direction", "Conseiller", False),
+    "manager-without-portfolio": ("Manager (sans portefeuille)", "Manager", False),
+    "manager-not-employed": ("Gérant non salarié", "Manager", False),
+    "client-title": ("Responsable de clientèle", "Conseiller", False),
+    "former": ("Ancien gérant", "Conseiller", False),
     "typo": ("Mnager", "Conseiller", True),
     "nonsense": ("Banane", "Conseiller", True),
 }
@@ -110,7 +114,21 @@ def test_roles_as_agencies_write_them(
     summary = ok_json(m3, "import", "advisors", str(path))
     assert _stored(factory, ALICE)[4] == role
     reasons = [r["reason"] for r in summary["to_fix"]]
-    assert reasons == ([f"rôle « {written} » non reconnu : lu comme Conseiller"] if flagged else [])
+    flag = f"rôle « {written} » non reconnu : rôle inchangé (Conseiller pour une personne nouvelle)"
+    assert reasons == ([flag] if flagged else [])
+
+
+def test_a_role_not_understood_leaves_a_manager_a_manager(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [[email, *STAFF[email]] for email in STAFF]
+    rows[2][5] = "Mnager"  # Clara, a manager
+    summary = ok_json(
+        m3, "import", "advisors", str(write_csv(tmp_path / "typo.csv", ADVISORS_HEADER, rows))
+    )
+    assert (summary["unchanged"], len(summary["to_fix"])) == (3, 1)
+    assert _stored(factory, CLARA)[4] == "Manager"
 
 
 def test_zero_width_characters_pasted_in_cells_are_removed(

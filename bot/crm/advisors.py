@@ -148,11 +148,11 @@ def import_advisors(
     """Import the agency's staff: e-mail, names, phone, branch, role (Conseiller or Manager).
 
     Roles read as `bot.crm.vocabulary.role_of` reads them (« Directrice d'agence », « Chef
-    d'agence », « Agent général »… are managers); a role it does not know reads as Conseiller
-    and is flagged. A column the file lacks (phone, branch, role), or an empty cell there,
-    leaves what the bot holds (a new person: no phone, no branch, Conseiller). Raises
-    `FileRefused` (nothing written: the caller rolls the session back) for a file that is not a
-    staff file or holds nobody.
+    d'agence », « Agent général »… are managers); a role it does not know (a typo) leaves the
+    role the bot holds (Conseiller for someone new) and is flagged. A column the file lacks
+    (phone, branch, role), or an empty cell there, leaves what the bot holds (a new person: no
+    phone, no branch, Conseiller). Raises `FileRefused` (nothing written: the caller rolls the
+    session back) for a file that is not a staff file or holds nobody.
     """
     table, columns, lookup, run = start(
         session, path, run_kind, ADVISOR_FIELDS, ADVISOR_REQUIRED, today, screen=_staff_file
@@ -235,7 +235,11 @@ def import_advisors(
         role, understood = role_of(role_text)
         if not understood:
             result.to_fix.append(
-                Rejection(row.line, f"rôle {quote(role_text)} non reconnu : lu comme Conseiller")
+                Rejection(
+                    row.line,
+                    f"rôle {quote(role_text)} non reconnu : rôle inchangé (Conseiller pour "
+                    "une personne nouvelle)",
+                )
             )
         # A column the file lacks, or an empty cell, leaves the value the bot holds.
         values: dict[str, Any] = {"first_name": first_name, "last_name": last_name}
@@ -243,7 +247,7 @@ def import_advisors(
             values["phone"] = phone or raw_phone
         if branch:
             values["branch_id"] = lookup.branch(branch)
-        if role_text:
+        if role_text and understood:
             values["role"] = role.value
         values["active"] = True
         advisor = existing.get(key)

@@ -153,10 +153,14 @@ _ADVISOR_WORDS = frozenset(
         "advisor",
     }
 )
-# A word that undoes the others: « Non manager », « Ex-directrice », « Assistante de direction ».
-_NOT_MANAGER_WORDS = frozenset(
-    {"non", "pas", "sans", "ex", "ancien", "ancienne", "assistant", "assistante"}
-)
+# A word that undoes the one after it: « Non manager », « Ex-directrice », « Ancien gérant »
+# (« Manager sans portefeuille » is still a manager).
+_NEGATIONS = frozenset({"non", "pas", "ex", "ancien", "ancienne"})
+# Who assists is no manager (« Assistante de direction »).
+_ASSISTANTS = frozenset({"assistant", "assistante", "secretaire"})
+# Words of direction that also name an advisor's title with « clientèle » (« Responsable de
+# clientèle », « Chef de clientèle »).
+_CLIENT_TITLES = frozenset({"responsable", "chef", "cheffe"})
 
 
 def role_of(text: str) -> tuple[Role, bool]:
@@ -164,10 +168,10 @@ def role_of(text: str) -> tuple[Role, bool]:
 
     « Manager », « Directrice d'agence », « Chef d'agence », « Responsable », « Gérante »,
     « Agent général » (who runs the agency) read as Manager; « Conseillère », « Chargé de
-    clientèle », « Commercial »… and an empty cell as Conseiller. A word that undoes them
-    (« Non manager », « Ex-directeur », « Assistante de direction ») and a text the list does
-    not know read as Conseiller, which gives no right over the team; such a text is not
-    understood (the import flags it)."""
+    clientèle », « Responsable de clientèle », « Commercial »… and an empty cell as
+    Conseiller, and so does a word of direction undone (« Non manager », « Ex-directeur »,
+    « Assistante de direction »). A text the lists do not know reads as Conseiller, which
+    gives no right over the team, and is not understood (the import flags it)."""
     words = [fold(word) for word in re.split(r"[\W_]+", text) if word]
     words = [word for word in words if word]
     if not words:
@@ -176,11 +180,17 @@ def role_of(text: str) -> tuple[Role, bool]:
         word in ("agent", "agente") and following in ("general", "generale")
         for word, following in pairwise(words)
     )
-    if not _NOT_MANAGER_WORDS.isdisjoint(words):
-        return Role.ADVISOR, True
-    if general or not _MANAGER_WORDS.isdisjoint(words):
+    directing = [
+        word
+        for previous, word in pairwise(["", *words])
+        if word in _MANAGER_WORDS and previous not in _NEGATIONS
+    ]
+    if "clientele" in words:
+        directing = [word for word in directing if word not in _CLIENT_TITLES]
+    if _ASSISTANTS.isdisjoint(words) and (general or directing):
         return Role.MANAGER, True
-    return Role.ADVISOR, not _ADVISOR_WORDS.isdisjoint(words)
+    known = _MANAGER_WORDS | _ADVISOR_WORDS | _ASSISTANTS
+    return Role.ADVISOR, not known.isdisjoint(words)
 
 
 def find_headers(header: list[str], fields: dict[str, tuple[str, ...]]) -> set[str]:
