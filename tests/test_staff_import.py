@@ -230,7 +230,7 @@ def test_rows_naming_an_advisor_who_left_are_flagged(m3: M3, tmp_path: Path) -> 
     later = portfolio_csv(tmp_path / "later.csv", [*rows, contract("C3", "K3", "01/11/2026")])
     summary = ok_json(m3, "import", "portfolio", str(later))
     flag = (
-        f"chargé de clientèle « {ALICE} » inactif (absent du fichier des conseillers) : ses "
+        f"« {ALICE} » n'est plus dans l'équipe (absent·e du fichier des conseillers) : ses "
         "dossiers vont aux managers, à répartir ; réattribuez le client dans Lagon"
     )
     assert summary["to_fix"] == [{"line": line, "reason": flag} for line in (2, 3, 4)]

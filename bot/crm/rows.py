@@ -643,7 +643,7 @@ class PortfolioParser:
         flags: list[str] = []
         if advisor_id in self._inactive:
             flags.append(
-                f"chargé de clientèle {quote(advisor_text)} inactif (absent du fichier des "
+                f"{quote(advisor_text)} n'est plus dans l'équipe (absent·e du fichier des "
                 "conseillers) : ses dossiers vont aux managers, à répartir ; réattribuez le "
                 "client dans Lagon"
             )
