@@ -203,12 +203,12 @@ def sync_cases(
     """Bring the cases of these clients in step with their contracts. `client_ids` is a list
     of ids, or a one-column SELECT of them (an import passes its table of touched clients).
     The contracts too old to open a case are counted in the report's `left_out` when their id
-    is `new_from` or more: an import passes its first new contract's id, so that it reports
-    the old contracts it brings, not again those of earlier imports whenever their client
-    changes. `redated`: the numbers of the contracts whose effect date the import changed
-    (the CRM corrected it): such a contract may no longer belong with the others of its case
-    (`_Sync._held`), and a case whose corrected dates put its whole M+3 in the past is
-    cancelled, not expired."""
+    is `new_from` or more, or their date was corrected (`redated`): an import passes its first
+    new contract's id, so that it reports the old contracts it brings or redates, not again
+    those of earlier imports whenever their client changes. `redated`: the numbers of the
+    contracts whose effect date the import changed (the CRM corrected it): such a contract may
+    no longer belong with the others of its case (`_Sync._held`), and a case whose corrected
+    dates put its whole M+3 in the past is cancelled, not expired."""
     connection = session.connection() if isinstance(session, Session) else session
     report = SyncReport()
     sync = _Sync(
@@ -394,6 +394,8 @@ class _Sync:
                 earliest, deadline = case.effect_date, case.deadline
                 if _set_dates(case, [c.effect for c in still]):
                     audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
+                if case.deadline != deadline:
+                    audit.append(self._audit(case.id, "deadline", deadline, case.deadline))
                 if redated and case.deadline < today <= deadline:
                     # The corrected dates put the whole M+3 in the past: it was due before
                     # anyone could know it, not a call missed (expired): cancelled.
@@ -522,7 +524,7 @@ class _Sync:
                 sorted(
                     number
                     for number in set(by_number) - placed
-                    if by_number[number].id >= self.new_from
+                    if by_number[number].id >= self.new_from or number in self.redated
                 )
             )
         groups: dict[int, list[_ContractRow]] = {}
