@@ -163,6 +163,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"l'agence n° {number} n'a pas de « name »")
             if not all(isinstance(v, str) for v in branch.values()):
                 raise ValueError(f"l'agence n° {number} a une valeur qui n'est pas du texte")
+        seen: dict[str, int] = {}
+        for number, branch in enumerate(value, start=1):
+            name = branch.name if isinstance(branch, Branch) else str(branch["name"])
+            first = seen.setdefault(_folded(name), number)
+            if first != number:
+                raise ValueError(
+                    f"les agences n° {first} et n° {number} portent le même nom (aux majuscules "
+                    "et accents près)"
+                )
         return value
 
     @field_validator(

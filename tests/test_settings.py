@@ -23,6 +23,11 @@ BAD_VALUES = [
     ("M3_BRANCHES", "[]", "au moins une agence"),
     ("M3_BRANCHES", '["Corniche"]', "l'agence n° 1 n'a pas de « name »"),
     ("M3_BRANCHES", '[{"name":"Corniche","phone":491}]', "n'est pas du texte"),
+    (
+        "M3_BRANCHES",
+        '[{"name":"Rouvière"},{"name":"Corniche"},{"name":"ROUVIERE"}]',
+        "les agences n° 1 et n° 3 portent le même nom",
+    ),
     ("DATABASE_URL", "mysql://agence:secret@db/m3", "type de base « mysql » non pris en charge"),
     ("DATABASE_URL", "m3.db", "ce n'est pas une URL"),
     ("DATABASE_URL", "postgresql://agence:secret@db:port/m3", "URL illisible"),
