@@ -263,6 +263,10 @@ def place_contracts(
             and not (late and window.due < current.window.due)
         ):
             placements.append(Placement(contract.key, case_key=current.key))
+            if window.deadline > current.window.deadline:
+                # The case stays open until its latest contract's deadline: the next ones
+                # may join it up to then, as they would a new group.
+                current = replace(current, window=replace(current.window, deadline=window.deadline))
             continue
         if group_window is not None and contract.effect <= group_window.deadline:
             placements.append(Placement(contract.key, new_group=group_index))

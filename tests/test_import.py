@@ -594,6 +594,60 @@ def test_a_late_case_whose_later_contract_ends_expires_rather_than_cancelled(
     assert (case["contract_numbers"], case["state"]) == (["K1"], "expired")
 
 
+def _cases_on(staff: M3, day: str) -> list[tuple[list[str], str, str, str]]:
+    cases = ok_json(staff, "cases", "--all", "--date", day, today=day)
+    return sorted(
+        (sorted(c["contract_numbers"]), c["due_date"], c["deadline"], c["state"]) for c in cases
+    )
+
+
+def test_both_contracts_of_a_case_redated_apart_get_a_case_each(staff: M3, tmp_path: Path) -> None:
+    """K1 and K2 share a case; one export corrects both, K2 now long after K1's deadline: as
+    on an empty database, a case each (the case stays K1's, K2 opens its own)."""
+    rows = [contract("C1", "K1", "15/01/2026"), contract("C1", "K2", "01/03/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-02-01")
+    rows = [contract("C1", "K1", "16/01/2026"), contract("C1", "K2", "01/08/2026")]
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-02-02")
+    assert summary["cases"]["opened"] == 1
+    assert _cases_on(staff, "2026-02-02") == [
+        (["K1"], "2026-04-16", "2026-05-16", "upcoming"),
+        (["K2"], "2026-11-01", "2026-12-01", "upcoming"),
+    ]
+
+
+def test_contracts_of_one_export_chain_into_the_open_case(staff: M3, tmp_path: Path) -> None:
+    """K2 joins K1's case and keeps it open until its own deadline (10/09), so K3 (01/07)
+    joins too: one case, as the same rows give on an empty database."""
+    import_rows_on(staff, tmp_path / "e1.csv", [contract("C1", "K1", "15/01/2026")], "2026-02-01")
+    rows = [
+        contract("C1", "K1", "15/01/2026"),
+        contract("C1", "K2", "10/05/2026"),
+        contract("C1", "K3", "01/07/2026"),
+    ]
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-02-02")
+    assert (summary["cases"]["opened"], summary["cases"]["joined"]) == (0, 2)
+    assert _cases_on(staff, "2026-02-02") == [
+        (["K1", "K2", "K3"], "2026-04-15", "2026-11-01", "upcoming")
+    ]
+
+
+def test_a_missed_call_stays_missed_when_another_contract_is_redated_out(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K1's window was 08–22/01 and K2 kept the case open; K2 is then corrected to July: it
+    leaves for a case of its own, and K1's case, past its deadline (15/02), is a miss
+    (expired), not cancelled: K1's date was never corrected."""
+    rows = [contract("C1", "K1", "15/10/2025"), contract("C1", "K2", "01/01/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-01-05")
+    rows[1] = contract("C1", "K2", "01/07/2026")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-02-20")
+    assert (summary["cases"]["cancelled"], summary["cases"]["opened"]) == (0, 1)
+    assert _cases_on(staff, "2026-02-20") == [
+        (["K1"], "2026-01-15", "2026-02-15", "expired"),
+        (["K2"], "2026-10-01", "2026-11-01", "upcoming"),
+    ]
+
+
 # --- Dry run -------------------------------------------------------------------------------
 
 

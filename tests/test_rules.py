@@ -606,10 +606,26 @@ def test_a_current_case_takes_a_contract_until_its_own_deadline() -> None:
     )
     placements = place_contracts(
         current_case=current,
-        contracts=[contract("C", D(2025, 5, 20)), contract("F", D(2025, 9, 2))],
+        contracts=[contract("C", D(2025, 5, 20)), contract("F", D(2025, 9, 21))],
         today=TODAY,
     )
+    # C joins (20 May, before 1 Sep) and keeps the case open until its own deadline, 20 Sep;
+    # F takes effect after it.
     assert placements == [Placement("C", case_key=5), Placement("F", new_group=0)]
+
+
+def test_a_contract_joining_the_current_case_keeps_it_open_for_the_next() -> None:
+    """As in one export read on an empty database: each contract joins while the case is open,
+    that is until the latest deadline of those in it (the domain: a new AN contract of a client
+    whose case is still open joins that case)."""
+    current = case(D(2025, 1, 15), key=42)  # deadline 15 May 2025
+    placements = place_contracts(
+        current_case=current,
+        contracts=[contract("B", D(2025, 5, 10)), contract("C", D(2025, 7, 1))],
+        today=TODAY,
+    )
+    # B (10 May) joins and keeps the case open until 10 Sep: C (1 Jul) joins too.
+    assert placements == [Placement("B", case_key=42), Placement("C", case_key=42)]
 
 
 def test_contract_joins_the_current_case_when_effective_before_its_deadline() -> None:
@@ -626,21 +642,13 @@ def test_contract_joins_the_current_case_when_effective_before_its_deadline() ->
 
 
 def test_contract_after_the_current_cases_deadline_opens_a_new_group() -> None:
-    current = case(D(2025, 1, 15), key=42)
+    current = case(D(2025, 1, 15), key=42)  # deadline 15 May 2025
     placements = place_contracts(
         current_case=current,
-        contracts=[
-            contract("HAB", D(2025, 2, 20)),
-            contract("PJ", D(2025, 5, 16)),
-            contract("GAV", D(2025, 6, 1)),
-        ],
+        contracts=[contract("PJ", D(2025, 5, 16)), contract("GAV", D(2025, 6, 1))],
         today=D(2025, 6, 2),
     )
-    assert placements == [
-        Placement("HAB", case_key=42),
-        Placement("PJ", new_group=0),
-        Placement("GAV", new_group=0),
-    ]
+    assert placements == [Placement("PJ", new_group=0), Placement("GAV", new_group=0)]
 
 
 def test_contract_effective_after_the_current_case_was_completed_opens_a_new_group() -> None:

@@ -6,9 +6,9 @@ cases and cancels a case whose contracts have all ended, and moves open cases to
 current advisor. A contract the CRM moved to another client leaves its open case for one of
 its new client's (a case left with none of its client's AN contracts is cancelled); a case
 already done or cancelled keeps it. An effect date the CRM corrects moves the open case's
-window, or takes the contract out of the case when the others' case would not take it now;
-when the corrected dates put the case's deadline in the past, the case is cancelled, not
-expired: the call was due before anyone could know it, and is no advisor's miss. It takes the
+window, or takes the contract out of the case (`_Sync._held`); when the correction moves the
+case's window earlier and puts its deadline in the past, the case is cancelled, not expired:
+the call was due before anyone could know it, and is no advisor's miss. It takes the
 session (or a connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
@@ -396,9 +396,9 @@ class _Sync:
                     audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
                 if case.deadline != deadline:
                     audit.append(self._audit(case.id, "deadline", deadline, case.deadline))
-                if redated and case.deadline < today <= deadline:
-                    # The corrected dates put the whole M+3 in the past: it was due before
-                    # anyone could know it, not a call missed (expired): cancelled.
+                if redated and case.effect_date < earliest and case.deadline < today <= deadline:
+                    # A correction moved the window earlier and the whole M+3 into the past:
+                    # it was due before anyone could know it, not a call missed: cancelled.
                     self._cancel(case, today, audit)
                     continue
                 state = case.state(today)
@@ -420,30 +420,28 @@ class _Sync:
         self._write(cases_by_client, new_cases, links, audit)
 
     def _held(self, contracts: list[_ContractRow]) -> list[_ContractRow]:
-        """Of a case's active contracts, some of them with an effect date the CRM corrected
-        (`redated`), those the case still holds: the others, and each corrected one the
-        others' case would take by the joining rules (`bot.rules.place_contracts`). One that
-        now took effect long before them, or after their deadline, leaves, to be placed again
-        as an empty database would place it. The contracts that joined by the rules over
-        several imports stay together: only a corrected date is checked."""
-        moved = [c for c in contracts if c.number in self.redated]
-        others = [c for c in contracts if c.number not in self.redated]
-        if not others:
-            return contracts  # the case follows its contracts' dates
-        facts = CaseFacts(
-            key=0,
-            window=replace(
-                window_for(min(c.effect for c in others)),
-                deadline=max(window_for(c.effect).deadline for c in others),
-            ),
-        )
-        placements = place_contracts(
-            current_case=facts,
-            contracts=[ContractFacts(c.number, c.effect, True) for c in moved],
-            today=self.today,
-        )
-        joined = {p.contract_key for p in placements if p.case_key is not None}
-        return [c for c in contracts if c.number not in self.redated or c.number in joined]
+        """Of a case's active contracts, one of them or more with an effect date the CRM
+        corrected (`redated`), those the case still holds. They are grouped as an empty
+        database would group them: in order of effect, each joining the ones before it when it
+        takes effect on or before their latest deadline. The case keeps the groups that hold a
+        contract whose date was not corrected (it is their call); when every date was
+        corrected, the first group still to call (its deadline not past), else the first. The
+        others leave, to be placed again. A case whose dates no correction touched is left as
+        it is: contracts that joined it by the rules over several exports stay together."""
+        ordered = sorted(contracts, key=lambda c: (c.effect, c.number))
+        groups: list[list[_ContractRow]] = []
+        deadline = dt.date.min
+        for contract in ordered:
+            if not groups or contract.effect > deadline:
+                groups.append([])
+            groups[-1].append(contract)
+            own = window_for(contract.effect).deadline
+            deadline = own if len(groups[-1]) == 1 else max(deadline, own)
+        kept = [g for g in groups if any(c.number not in self.redated for c in g)]
+        if kept:
+            return [c for g in kept for c in g]
+        live = [g for g in groups if max(window_for(c.effect).deadline for c in g) >= self.today]
+        return (live or groups)[0]
 
     def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
         case.cancelled_on = on
