@@ -207,8 +207,8 @@ def sync_cases(
     new contract's id, so that it reports the old contracts it brings or redates, not again
     those of earlier imports whenever their client changes. `redated`: the numbers of the
     contracts whose effect date the import changed (the CRM corrected it): such a contract may
-    no longer belong with the others of its case (`_Sync._held`), and a case whose corrected
-    dates put its whole M+3 in the past is cancelled, not expired."""
+    no longer belong with the others of its case (`_Sync._held`), and a case whose window a
+    correction moved earlier, its whole M+3 now in the past, is cancelled, not expired."""
     connection = session.connection() if isinstance(session, Session) else session
     report = SyncReport()
     sync = _Sync(
