@@ -604,6 +604,13 @@ def import_advisors_command(
             help="Ne pas désactiver les personnes absentes du fichier (fichier partiel).",
         ),
     ] = False,
+    confirm_departures: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-departures",
+            help="Désactiver les absents même s'ils sont plus de la moitié de l'équipe active.",
+        ),
+    ] = False,
 ) -> None:
     """Importe l'équipe (e-mail, prénom, nom, téléphone, agence, rôle)\u00a0: le fichier est toute
     l'équipe, les absents du fichier sont désactivés et leurs dossiers en cours listés."""
@@ -615,7 +622,11 @@ def import_advisors_command(
         dry_run=dry_run,
         as_json=as_json,
         run=lambda session, today, _progress: import_advisors(
-            session, file, today=today, keep_missing=keep_missing
+            session,
+            file,
+            today=today,
+            keep_missing=keep_missing,
+            confirm_departures=confirm_departures,
         ),
     )
 

@@ -238,3 +238,29 @@ def test_rows_naming_an_advisor_who_left_are_flagged(m3: M3, tmp_path: Path) -> 
     # Back in the staff file: nothing to fix any more.
     ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "back.csv")))
     assert ok_json(m3, "import", "portfolio", str(later))["to_fix"] == []
+
+
+def test_a_file_leaving_out_most_of_the_staff_deactivates_nobody_unless_confirmed(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """One branch's staff imported without --keep-missing (or another list with the same
+    columns): two of the three active people are missing, more than half the team. Nobody is
+    deactivated, and the summary says how to go on; --confirm-departures deactivates them."""
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    corniche = advisors_csv(tmp_path / "corniche.csv", [CLARA])
+    summary = ok_json(m3, "import", "advisors", str(corniche))
+    assert (summary["deactivated"], summary["too_many_missing"]) == ([], True)
+    assert sorted(summary["not_deactivated"]) == sorted(e for e in STAFF if e != CLARA)
+    assert all(_stored(factory, email)[5] for email in STAFF)
+    text = m3("import", "advisors", str(corniche)).stdout
+    assert "2 personnes sur 3 actives sont absentes du fichier : personne n'est désactivé" in text
+    assert "--confirm-departures" in text
+    summary = ok_json(m3, "import", "advisors", str(corniche), "--confirm-departures")
+    assert sorted(d["email"] for d in summary["deactivated"]) == sorted(
+        e for e in STAFF if e != CLARA
+    )
+    # One person of three leaving is no mass departure: deactivated at once.
+    ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "back.csv")))
+    others = [e for e in STAFF if e != ALICE]
+    summary = ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "left.csv", others)))
+    assert [d["email"] for d in summary["deactivated"]] == [ALICE]

@@ -66,8 +66,10 @@ class Departure:
 class AdvisorsResult(ImportResult):
     deactivated: list[Departure] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
-    # Missing from the file but left active because rows were rejected.
+    # Missing from the file but left active: rows were rejected, or they are too many.
     not_deactivated: list[str] = field(default_factory=list)
+    too_many_missing: bool = False  # more than half the active staff (`MASS_DEPARTURE`)
+    active_before: int = 0  # the active staff before the file
 
     def as_dict(self) -> dict[str, Any]:
         document = super().as_dict()
@@ -77,7 +79,13 @@ class AdvisorsResult(ImportResult):
         ]
         document["reactivated"] = self.reactivated
         document["not_deactivated"] = self.not_deactivated
+        document["too_many_missing"] = self.too_many_missing
         return document
+
+
+# The share of the active staff a file may leave out before its departures are held back
+# (`import_advisors`).
+MASS_DEPARTURE = 0.5
 
 
 def _length(name: str) -> int:
@@ -143,6 +151,7 @@ def import_advisors(
     *,
     today: dt.date,
     keep_missing: bool = False,
+    confirm_departures: bool = False,
     run_kind: str = "advisors",
 ) -> AdvisorsResult:
     """Import the agency's staff: e-mail, names, phone, branch, role (Conseiller or Manager).
@@ -152,7 +161,10 @@ def import_advisors(
     role the bot holds (Conseiller for someone new) and is flagged. A column the file lacks
     (phone, branch, role), or an empty cell there, leaves what the bot holds (a new person: no
     phone, no branch, Conseiller). Raises `FileRefused` (nothing written: the caller rolls the
-    session back) for a file that is not a staff file or holds nobody.
+    session back) for a file that is not a staff file or holds nobody. A file that would
+    deactivate more than half the active staff (`MASS_DEPARTURE`, two people at least)
+    deactivates nobody, unless `confirm_departures`: it is a partial file (one branch's staff,
+    without `keep_missing`) or another list far more often than half the agency leaving.
     """
     table, columns, lookup, run = start(
         session, path, run_kind, ADVISOR_FIELDS, ADVISOR_REQUIRED, today, screen=_staff_file
@@ -271,7 +283,13 @@ def import_advisors(
     result.new_branches = sorted(lookup.created, key=fold)
     missing = [a for key, a in sorted(existing.items()) if key not in seen and a.active]
     if missing and not keep_missing:
-        if result.rejected:
+        result.active_before = sum(1 for a in existing.values() if a.active)
+        result.too_many_missing = (
+            not confirm_departures
+            and len(missing) >= 2
+            and len(missing) > result.active_before * MASS_DEPARTURE
+        )
+        if result.rejected or result.too_many_missing:
             result.not_deactivated = [a.email for a in missing]
         else:
             _deactivate(session, missing, result, actor=actor, today=today)
