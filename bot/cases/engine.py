@@ -428,15 +428,16 @@ class _Sync:
         corrected, the first group still to call (its deadline not past), else the first. The
         others leave, to be placed again. A case whose dates no correction touched is left as
         it is: contracts that joined it by the rules over several exports stay together."""
-        ordered = sorted(contracts, key=lambda c: (c.effect, c.number))
-        groups: list[list[_ContractRow]] = []
-        deadline = dt.date.min
-        for contract in ordered:
-            if not groups or contract.effect > deadline:
-                groups.append([])
-            groups[-1].append(contract)
-            own = window_for(contract.effect).deadline
-            deadline = own if len(groups[-1]) == 1 else max(deadline, own)
+        by_number = {c.number: c for c in contracts}
+        grouped: dict[int, list[_ContractRow]] = defaultdict(list)
+        # The rules' own grouping, on no day (none of them too old: they are the case's).
+        for placement in place_contracts(
+            current_case=None,
+            contracts=[ContractFacts(c.number, c.effect, True) for c in contracts],
+            today=dt.date.min,
+        ):
+            grouped[placement.new_group or 0].append(by_number[placement.contract_key])
+        groups = [grouped[index] for index in sorted(grouped)]
         kept = [g for g in groups if any(c.number not in self.redated for c in g)]
         if kept:
             return [c for g in kept for c in g]

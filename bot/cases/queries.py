@@ -49,7 +49,7 @@ def the_clients_case(cases: Iterable[Case], today: dt.date) -> list[Case]:
     the open one is called first."""
 
     def rank(case: Case) -> tuple[bool, dt.date, bool, int]:
-        to_call = case.completed_on is None and case.cancelled_on is None and case.deadline >= today
+        to_call = case.state(today) in (CaseState.UPCOMING, CaseState.OPEN, CaseState.LATE)
         due = case.due_date if to_call else dt.date.min
         return (not to_call, due, not case.is_current, -case.id)
 

@@ -93,12 +93,7 @@ def _length(name: str) -> int:
     return int(length)
 
 
-_COLUMN_LABELS = {
-    "email": "E-mail",
-    "first_name": "Prénom",
-    "last_name": "Nom",
-    "role": "Rôle",
-}
+_COLUMN_LABELS = {**LABELS, "role": "Rôle"}  # the portfolio import's names, and the role
 
 # How long the database lets each value be: a longer one rejects its row (as the portfolio
 # import does, in the same words), on SQLite as on PostgreSQL.

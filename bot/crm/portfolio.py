@@ -311,7 +311,7 @@ class _Import:
         """Create the branches the file names that the bot did not know, and give the staged
         clients their ids in place of the placeholders (`Lookup.stage_branches`)."""
         ids = self.lookup.create_branches(staged)
-        self.result.new_branches = sorted((name for _, name in staged.values()), key=fold)
+        self.result.new_branches = sorted(self.lookup.created, key=fold)
         real = case(
             *[(SC.c.branch_id == placeholder, branch_id) for placeholder, branch_id in ids.items()]
         )
