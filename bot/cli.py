@@ -1,7 +1,8 @@
 """The `m3` command line: database, imports, the case listing and the demo.
 
 Exit codes of the imports: 0 every row imported, 1 some rows rejected, 2 file refused (or bad
-settings). Messages are in French; `--json` prints one JSON document and nothing else.
+settings). Messages are in French; `--json` (or `--format json`) prints one JSON document and
+nothing else, whatever happens: a failure is one object with `error` (`_print_error`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class _FrenchUsageError(UsageError):
             lines.append("")
         lines.append(_word("error", message=self.message))
         typer.echo("\n".join(lines), file=file, err=file is None)
+        _json_error(self.message)
 
 
 def _parameter_name(param: Any) -> str:
@@ -222,6 +224,10 @@ class _Group(TyperGroup):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         _speak_french()
+        given = kwargs.get("args", args[0] if args else None)
+        _JSON_ERRORS.update(
+            wanted=_json_asked(sys.argv[1:] if given is None else list(given)), printed=False
+        )
         return super().main(*args, **kwargs)
 
     def get_help_option(self, ctx: Context) -> Any:
@@ -244,8 +250,6 @@ class _Group(TyperGroup):
             close = get_close_matches(name, self.list_commands(ctx))
             if close:
                 message = _word("did_you_mean", message=message, names=_either(close))
-            if "--json" in args:  # a script reads stdout: one JSON object, as for any failure
-                print(json.dumps({"error": message}, ensure_ascii=False))
             raise _FrenchUsageError(message, ctx)
         return super().resolve_command(ctx, args)
 
@@ -310,10 +314,37 @@ out = cast("Console", _LazyConsole(soft_wrap=True))
 
 
 def _print_error(message: str, label: str = "Erreur") -> None:
-    """One French line on stderr, its label in red on a terminal. Without rich: a usage error
-    or a refused file is told before any work, as fast as the help."""
+    """One French line on stderr, its label in red on a terminal (and, when the command line
+    asks for JSON, `_json_error`). Without rich: a usage error or a refused file is told
+    before any work, as fast as the help."""
     typer.secho(f"{label} :", fg="red", err=True, nl=False)
     typer.echo(f" {message}", err=True)
+    _json_error(message if label == "Erreur" else f"{label}\u00a0: {message}")
+
+
+# Whether the command line asks for JSON (`_Group.main`), and whether its error was printed.
+_JSON_ERRORS = {"wanted": False, "printed": False}
+
+
+def _json_asked(args: list[str]) -> bool:
+    """`--json`, or `--format json` (`--format=json`, any case): a script reads stdout."""
+    if "--json" in args:
+        return True
+    for index, arg in enumerate(args):
+        value = arg.partition("=")[2] if arg.startswith("--format=") else None
+        if arg == "--format" and index + 1 < len(args):
+            value = args[index + 1]
+        if value is not None and value.strip().casefold() == "json":
+            return True
+    return False
+
+
+def _json_error(message: str) -> None:
+    """With JSON asked for, a failure is one JSON object with `error` on stdout (the first
+    failure only: a script parses one object), besides the French line on stderr."""
+    if _JSON_ERRORS["wanted"] and not _JSON_ERRORS["printed"]:
+        _JSON_ERRORS["printed"] = True
+        print(json.dumps({"error": message}, ensure_ascii=False), flush=True)
 
 
 def _show_version(value: bool) -> None:
@@ -488,10 +519,8 @@ ImportRun = Callable[["Session", dt.date, Callable[[int], None] | None], "Import
 
 def _import_failure(message: str, code: int, *, as_json: bool, label: str = "Erreur") -> typer.Exit:
     """An import that could not be done: one French line on stderr and, with --json, one JSON
-    object with `error` on stdout."""
-    if as_json:
-        said = message if label == "Erreur" else f"{label}\u00a0: {message}"
-        print(json.dumps({"error": said}, ensure_ascii=False))
+    object with `error` on stdout (`_print_error`)."""
+    _JSON_ERRORS["wanted"] = _JSON_ERRORS["wanted"] or as_json
     return _fail(message, code, label=label)
 
 

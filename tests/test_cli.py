@@ -66,6 +66,41 @@ def test_a_mistyped_command_with_json_prints_one_json_object(tmp_path: Path) -> 
         assert error in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["advisors", "--json"], "base de données injoignable"),
+        (["cases", "--json", "--date", "31/02/2026"], "date invalide « 31/02/2026 »"),
+        (["cases", "--json", "--state", "bientot"], "état inconnu « bientot »"),
+        (["cases", "--json", "--date"], "l'option « --date » attend une valeur"),
+        (["case", "123", "--json", "--bogus"], "option inconnue « --bogus »"),
+        (["stats", "--format=JSON", "--advisor", "x"], "base de données injoignable"),
+    ],
+)
+def test_every_failure_with_json_prints_one_json_object(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    """Not only the imports: whatever command a script runs with --json (or --format json),
+    a failure is one JSON object with the French reason on stdout, the same line on stderr."""
+    missing = f"sqlite:///{tmp_path / 'absent' / 'm3.db'}"
+    result = run(*args, cwd=tmp_path, DATABASE_URL=missing)
+    assert result.returncode in (1, 2), result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert said.replace(" ", "\u00a0") in error.replace(" ", "\u00a0"), error
+    assert error.split(" (")[0] in result.stderr and "Traceback" not in result.stderr
+    # Without --json, stdout stays empty: the reason is on stderr only.
+    plain = [arg for arg in args if arg not in ("--json", "--format=JSON")]
+    assert run(*plain, cwd=tmp_path, DATABASE_URL=missing).stdout == ""
+
+
+def test_a_missing_record_with_json_prints_one_json_object(tmp_path: Path) -> None:
+    """A command that finds nothing to show (an unknown client) fails the same way."""
+    result = run("case", "999", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert error.replace("\u00a0", " ").startswith("aucun client n° « 999 » dans la base"), error
+
+
 def test_db_upgrade_on_postgres_url_rewrites_the_driver(tmp_path: Path) -> None:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
