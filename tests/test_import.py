@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import engine as engine_module
-from bot.models import AuditEntry, Case, Client, Contract, ImportRun
+from bot.models import Attempt, AuditEntry, Case, Client, Contract, ImportRun
 from tests.conftest import IMPORT_DAY, M3
 from tests.exports import (
     ALICE,
@@ -460,9 +460,42 @@ def test_an_effect_date_corrected_far_back_cancels_the_open_case(
             select(AuditEntry.field).where(AuditEntry.entity == "case").order_by(AuditEntry.id)
         ).all()
     assert fields[-3:] == ["effect_date", "deadline", "cancelled_on"]
-    # Corrected back to a date whose deadline is still ahead: the contract opens a new case.
-    again = import_rows(staff, tmp_path / "e3.csv", [contract("C1", "K1", "28/09/2026")])
-    assert (again["cases"]["opened"], again["cases"]["left_out"]) == (1, 0)
+
+
+def test_a_date_typo_fixed_the_next_day_gives_the_case_back_with_its_attempts(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """A typo in the CRM puts K1's effect date far back (its case cancelled: the deadline is
+    past), fixed in the next export: the same case comes back, open again with its window and
+    the call attempt the advisor had logged, not a new case beside a cancelled one."""
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/09/2026")])
+    with factory.begin() as session:
+        case = session.scalars(select(Case)).one()
+        session.add(Attempt(case_id=case.id, advisor_id=case.advisor_id, outcome="messagerie"))
+        first_id = case.id
+    typo = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "10/07/2026")])
+    assert typo["cases"]["cancelled"] == 1
+    fixed = import_rows(staff, tmp_path / "e3.csv", [contract("C1", "K1", "28/09/2026")])
+    assert {k: fixed["cases"][k] for k in ("opened", "restored", "left_out")} == {
+        "opened": 0,
+        "restored": 1,
+        "left_out": 0,
+    }
+    (case_json,) = ok_json(staff, "cases", "--all", "--date", IMPORT_DAY)
+    # 28/09/2026 + 3 months = 28/12/2026, its window 21/12 – 04/01: to come on 23/11.
+    assert (case_json["state"], case_json["due_date"]) == ("upcoming", "2026-12-28")
+    assert case_json["contract_numbers"] == ["K1"]
+    shown = ok_json(staff, "case", "C1")
+    assert [a["outcome"] for a in shown["attempts"]] == ["messagerie"]
+    with factory() as session:
+        (back,) = session.scalars(select(Case)).all()
+        assert (back.id, back.cancelled_on, back.is_current) == (first_id, None, True)
+        fields = session.scalars(
+            select(AuditEntry.field)
+            .where(AuditEntry.entity == "case", AuditEntry.entity_key == str(first_id))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert fields[-3:] == ["cancelled_on", "effect_date", "deadline"]
 
 
 def test_a_case_past_its_deadline_stays_expired_when_its_date_is_corrected(
@@ -732,17 +765,49 @@ def test_a_client_has_one_case_while_it_is_open(staff: M3, tmp_path: Path) -> No
 
 def test_a_reactivated_contract_gets_its_m3_again(staff: M3, tmp_path: Path) -> None:
     """Suspended (its case cancelled: no call made), then active again: still an AN with no
-    M+3 done, it opens a case again."""
+    M+3 done, its case comes back (the same call: one case, not a cancelled one beside a new
+    one)."""
     active = contract("C1", "K1", "15/10/2026")
     import_rows(staff, tmp_path / "e1.csv", [active])
     suspended = contract("C1", "K1", "15/10/2026", status="Suspendu")
     assert import_rows(staff, tmp_path / "e2.csv", [suspended])["cases"]["cancelled"] == 1
     again = import_rows(staff, tmp_path / "e3.csv", [active])
-    assert again["cases"]["opened"] == 1
+    assert (again["cases"]["opened"], again["cases"]["restored"]) == (0, 1)
+    cases = ok_json(staff, "cases", "--all")
+    assert [(c["state"], c["contract_numbers"]) for c in cases] == [("upcoming", ["K1"])]
+
+
+def test_a_contract_back_after_its_case_is_past_opens_nothing(staff: M3, tmp_path: Path) -> None:
+    """Terminated while its case was open, active again once effect + 4 months has passed:
+    the case stays cancelled (no call is due any more) and the contract is too old for one."""
+    active = contract("C1", "K1", "15/07/2026")  # due 15/10/2026, deadline 15/11/2026
+    assert import_rows_on(staff, tmp_path / "e1.csv", [active], "2026-08-20")["cases"]["opened"]
+    ended = contract("C1", "K1", "15/07/2026", status="Résilié")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", [ended], "2026-09-01")
+    assert summary["cases"]["cancelled"] == 1
+    again = import_rows_on(staff, tmp_path / "e3.csv", [active], "2026-11-20")
+    assert (again["cases"]["opened"], again["cases"]["restored"]) == (0, 0)
+    (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-20", today="2026-11-20")
+    assert case["state"] == "cancelled"
+
+
+def test_a_contract_back_after_another_case_opened_joins_that_one(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K1's case cancelled (suspended), then K2 opens a case of its own; K1 active again joins
+    K2's case, the client's latest: the cancelled one stays as it was (one open case)."""
+    k1 = contract("C1", "K1", "15/10/2026")
+    import_rows(staff, tmp_path / "e1.csv", [k1])
+    k1_off = contract("C1", "K1", "15/10/2026", status="Suspendu")
+    k2 = contract("C1", "K2", "20/10/2026")
+    import_rows(staff, tmp_path / "e2.csv", [k1_off])
+    assert import_rows(staff, tmp_path / "e3.csv", [k1_off, k2])["cases"]["opened"] == 1
+    again = import_rows(staff, tmp_path / "e4.csv", [k1, k2])
+    assert (again["cases"]["restored"], again["cases"]["joined"]) == (0, 1)
     cases = ok_json(staff, "cases", "--all")
     assert sorted((c["state"], tuple(c["contract_numbers"])) for c in cases) == [
         ("cancelled", ()),
-        ("upcoming", ("K1",)),
+        ("upcoming", ("K1", "K2")),
     ]
 
 

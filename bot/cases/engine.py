@@ -8,8 +8,11 @@ its new client's (a case left with none of its client's AN contracts is cancelle
 already done or cancelled keeps it. An effect date the CRM corrects moves the open case's
 window, or takes the contract out of the case (`_Sync._held`); when the correction moves the
 case's window earlier and puts its deadline in the past, the case is cancelled, not expired:
-the call was due before anyone could know it, and is no advisor's miss. It takes the
-session (or a connection) and never commits.
+the call was due before anyone could know it, and is no advisor's miss. A cancelled case
+comes back (`_Sync._restored`) when the contracts that left it are active again (the CRM undid
+a termination, a suspension or a wrong date) and it is still to call: the attempts logged on it
+stay the client's, instead of a new case opening beside it. It takes the session (or a
+connection) and never commits.
 
 A case's window is its earliest contract's; its deadline (the end of "en retard") is its latest
 contract's, so that a client who signed again while the first M+3 was pending is still called
@@ -94,6 +97,7 @@ class SyncReport:
     joined: int = 0
     cancelled: int = 0
     moved: int = 0
+    restored: int = 0  # cancelled cases whose contracts came back (`_Sync._restored`)
     left_out: LeftOut = field(default_factory=LeftOut)  # contracts too old to open a case
 
     def add(self, other: SyncReport) -> None:
@@ -101,6 +105,7 @@ class SyncReport:
         self.joined += other.joined
         self.cancelled += other.cancelled
         self.moved += other.moved
+        self.restored += other.restored
         self.left_out.merge(other.left_out)
 
 
@@ -351,6 +356,7 @@ class _Sync:
             advisor_id = advisor_of[client_id]
             cancelled = {case.id for case in cases if case.cancelled_on is not None}
             in_case: dict[int, list[_ContractRow]] = defaultdict(list)
+            returning: dict[int, list[_ContractRow]] = defaultdict(list)
             for contract in contracts:
                 left = moved_in.get(contract.id)
                 if left is not None:
@@ -359,13 +365,19 @@ class _Sync:
                     audit.append(self._audit(left, "contract_left", contract.number, None))
                     contract.case_id = None
                     links.append({"b_id": contract.id, "case_id": None})
-                elif contract.active and (contract.case_id in cancelled or contract.id in freed):
-                    # Its case was cancelled (it had ended, been suspended or moved) and it is
-                    # an active AN again: no call was made for it, so it is placed below like
-                    # a new one; its link to the cancelled case goes only once it is placed.
+                elif contract.active and contract.case_id in cancelled:
+                    # Its case was cancelled (it had ended, been suspended or redated) and it
+                    # is an active AN again: the case may come back (below).
+                    returning[contract.case_id].append(contract)
+                elif contract.active and contract.id in freed:
+                    # Moved here from another client's cancelled case: placed below like a
+                    # new one; its link to the cancelled case goes only once it is placed.
                     contract.case_id = None
                 elif contract.case_id is not None:
                     in_case[contract.case_id].append(contract)
+            for case_id, back in returning.items():
+                for contract in self._restored(case_id, back, cases, audit):
+                    in_case[case_id].append(contract)
 
             for case in cases:
                 if case.completed_on is not None or case.cancelled_on is not None:
@@ -428,21 +440,50 @@ class _Sync:
         corrected, the first group still to call (its deadline not past), else the first. The
         others leave, to be placed again. A case whose dates no correction touched is left as
         it is: contracts that joined it by the rules over several exports stay together."""
-        by_number = {c.number: c for c in contracts}
-        grouped: dict[int, list[_ContractRow]] = defaultdict(list)
-        # The rules' own grouping, on no day (none of them too old: they are the case's).
-        for placement in place_contracts(
-            current_case=None,
-            contracts=[ContractFacts(c.number, c.effect, True) for c in contracts],
-            today=dt.date.min,
-        ):
-            grouped[placement.new_group or 0].append(by_number[placement.contract_key])
-        groups = [grouped[index] for index in sorted(grouped)]
+        groups = _groups(contracts)
         kept = [g for g in groups if any(c.number not in self.redated for c in g)]
         if kept:
             return [c for g in kept for c in g]
         live = [g for g in groups if max(window_for(c.effect).deadline for c in g) >= self.today]
         return (live or groups)[0]
+
+    def _restored(
+        self,
+        case_id: int,
+        back: list[_ContractRow],
+        cases: list[_CaseRow],
+        audit: list[dict[str, Any]],
+    ) -> list[_ContractRow]:
+        """Of the active contracts `back` in a cancelled case, those the case takes back: the
+        case is cancelled no longer when it is the client's latest case (none opened since)
+        and a group of them (grouped as `_held` does) is still to call, its deadline not past:
+        it takes the first such group. The same call, with the attempts already logged on it.
+        The other contracts are placed as new ones (their link to the cancelled case goes once
+        placed)."""
+        case = next(c for c in cases if c.id == case_id)
+        taken: list[_ContractRow] = []
+        if case.completed_on is None and case.id == max(c.id for c in cases):
+            live = (
+                group
+                for group in _groups(back)
+                if max(window_for(c.effect).deadline for c in group) >= self.today
+            )
+            taken = next(live, [])
+        if taken:
+            audit.append(self._audit(case.id, "cancelled_on", case.cancelled_on, None))
+            case.cancelled_on = None
+            for other in cases:
+                if other.is_current:
+                    other.is_current = False
+                    other.dirty = True
+            case.is_current = True
+            case.dirty = True
+            self.report.restored += 1
+        kept = {c.id for c in taken}
+        for contract in back:
+            if contract.id not in kept:
+                contract.case_id = None
+        return taken
 
     def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
         case.cancelled_on = on
@@ -690,6 +731,20 @@ class _Sync:
             "old_value": None if old is None else str(old),
             "new_value": None if new is None else str(new),
         }
+
+
+def _groups(contracts: list[_ContractRow]) -> list[list[_ContractRow]]:
+    """Contracts grouped as an empty database would group them (`bot.rules.place_contracts`
+    on no day: none of them too old), in order of effect."""
+    by_number = {c.number: c for c in contracts}
+    grouped: dict[int, list[_ContractRow]] = defaultdict(list)
+    for placement in place_contracts(
+        current_case=None,
+        contracts=[ContractFacts(c.number, c.effect, True) for c in contracts],
+        today=dt.date.min,
+    ):
+        grouped[placement.new_group or 0].append(by_number[placement.contract_key])
+    return [grouped[index] for index in sorted(grouped)]
 
 
 def _utc(at: dt.datetime) -> dt.datetime:

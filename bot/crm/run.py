@@ -59,6 +59,7 @@ class ImportResult:
                 "joined": self.cases.joined,
                 "cancelled": self.cases.cancelled,
                 "moved": self.cases.moved,
+                "restored": self.cases.restored,
                 "left_out": len(self.cases.left_out),
             },
             "corrections_applied": self.corrections_applied,
