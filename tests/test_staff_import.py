@@ -157,6 +157,22 @@ def test_the_branches_a_staff_file_creates_are_named(m3: M3, tmp_path: Path) -> 
     assert "Agence" not in result.stdout  # known now: named once, by the file that made it
 
 
+def test_an_hr_export_with_an_employment_contract_column_is_staff(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« Contrat » (CDI, CDD) in an HR export is the employment contract, not a contract
+    number: the file is imported (the column left aside); one with « N° contrat » is still a
+    portfolio export."""
+    rows = [[email, *STAFF[email], "CDI"] for email in STAFF]
+    path = write_csv(tmp_path / "rh.csv", [*ADVISORS_HEADER, "Contrat"], rows)
+    summary = ok_json(m3, "import", "advisors", str(path))
+    assert (summary["created"], summary["rejected"]) == (len(STAFF), [])
+    assert _stored(factory, ALICE)[:2] == ("Alice", "Martin")
+    numbered = write_csv(tmp_path / "k.csv", [*ADVISORS_HEADER, "N° contrat"], rows)
+    code, document = m3.json("import", "advisors", str(numbered))
+    assert code == 2 and "ressemble à un export du portefeuille" in document["error"]
+
+
 @pytest.mark.skipif(os.name != "posix", reason="a file name of raw bytes")
 def test_a_file_name_that_is_not_utf8_is_imported(
     m3: M3, tmp_path: Path, factory: sessionmaker[Session]

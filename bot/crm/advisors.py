@@ -47,6 +47,8 @@ from bot.crm.vocabulary import (
     PORTFOLIO_FIELDS,
     find_headers,
     fold,
+    normalize_header,
+    numbered,
     role_of,
 )
 from bot.models import Advisor, AuditEntry, Role
@@ -134,7 +136,12 @@ def _not_text(cells: list[Any], columns: dict[str, int]) -> str | None:
 
 
 def _staff_file(header: list[str]) -> None:
-    if find_headers(header, PORTFOLIO_FIELDS) & {"client_number", "contract_number"}:
+    """Refuse a file of clients or contracts: it has a client number, or a contract number
+    named as a number (a bare « Contrat » in an HR export is the employment contract: CDI…)."""
+    contract = {normalize_header(alias) for alias in PORTFOLIO_FIELDS["contract_number"]}
+    if "client_number" in find_headers(header, PORTFOLIO_FIELDS) or any(
+        normalize_header(name) in contract and numbered(name) for name in header
+    ):
         raise FileRefused(
             "ce fichier ressemble à un export du portefeuille : utilisez `m3 import portfolio`"
         )

@@ -209,6 +209,12 @@ def _spelled(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", _PREFIX.sub("no", _folded(name)))
 
 
+def numbered(name: str) -> bool:
+    """Whether a header name carries a number prefix: `N° contrat`, `Numéro de police`, not
+    `Contrat`."""
+    return _spelled(name) == "no" + normalize_header(name)
+
+
 class MissingColumns(FileRefused):
     """A required column the header does not name."""
 
