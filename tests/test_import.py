@@ -408,6 +408,26 @@ def test_a_contract_that_becomes_an_an_in_a_later_export_opens_its_case(
     assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
 
 
+def test_a_contract_too_old_corrected_to_another_old_date_is_reported_once(
+    staff: M3, tmp_path: Path
+) -> None:
+    """Too old for a case when it came (reported then), its effect date corrected to another
+    date still too old: nothing new to report. Corrected out of its case (K2 leaving K1's),
+    it is reported once, not again at its next correction."""
+    first = import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/02/2026")])
+    assert first["cases"]["left_out"] == 1
+    again = import_rows(staff, tmp_path / "e2.csv", [contract("C1", "K1", "28/03/2026")])
+    assert (again["updated"], again["cases"]["left_out"]) == (1, 0)
+    rows = [contract("C2", "K1b", "28/09/2026"), contract("C2", "K2", "01/10/2026")]
+    assert import_rows(staff, tmp_path / "e3.csv", rows)["cases"]["opened"] == 1
+    rows[1] = contract("C2", "K2", "01/02/2026")
+    out = import_rows(staff, tmp_path / "e4.csv", rows)
+    assert (out["updated"], out["cases"]["left_out"]) == (1, 1)
+    rows[1] = contract("C2", "K2", "01/03/2026")
+    out = import_rows(staff, tmp_path / "e5.csv", rows)
+    assert (out["updated"], out["cases"]["left_out"]) == (1, 0)
+
+
 def test_a_contract_that_is_no_longer_an_an_leaves_its_open_case(
     staff: M3, tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:

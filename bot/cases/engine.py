@@ -208,9 +208,10 @@ def sync_cases(
     """Bring the cases of these clients in step with their contracts. `client_ids` is a list
     of ids, or a one-column SELECT of them (an import passes its table of touched clients).
     The contracts too old to open a case are counted in the report's `left_out` when their id
-    is `new_from` or more, or their date was corrected (`redated`): an import passes its first
-    new contract's id, so that it reports the old contracts it brings or redates, not again
-    those of earlier imports whenever their client changes. `redated`: the numbers of the
+    is `new_from` or more, or a corrected date (`redated`) takes them out of their case: an
+    import passes its first new contract's id, so that it reports the old contracts it brings
+    or redates out of a case, not again those of earlier imports whenever their client changes
+    or their date is corrected again. `redated`: the numbers of the
     contracts whose effect date the import changed (the CRM corrected it): such a contract may
     no longer belong with the others of its case (`_Sync._held`), and a case whose window a
     correction moved earlier, its whole M+3 now in the past, is cancelled, not expired."""
@@ -293,6 +294,7 @@ class _Sync:
         self.report = report
         self.new_from = new_from  # contracts left out are counted from this id
         self.redated = redated  # contracts whose effect date was corrected
+        self.had_case: set[int] = set()  # of the page's contracts, those in a case (`page`)
         self.now = dt.datetime.now(dt.UTC)
 
     def page(self, ids: Sequence[int]) -> None:
@@ -348,6 +350,11 @@ class _Sync:
             ]
         )
         moved_in, freed = self._moved_in(contracts_by_client, cases_by_client)
+        # The contracts in a case before this sync: a correction that leaves one of them too
+        # old is reported (`place`); one already in no case was reported before.
+        self.had_case = {
+            c.id for found in contracts_by_client.values() for c in found if c.case_id is not None
+        }
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
             cases = cases_by_client.get(client_id, [])
@@ -564,7 +571,8 @@ class _Sync:
                 sorted(
                     number
                     for number in set(by_number) - placed
-                    if by_number[number].id >= self.new_from or number in self.redated
+                    if by_number[number].id >= self.new_from
+                    or (number in self.redated and by_number[number].id in self.had_case)
                 )
             )
         groups: dict[int, list[_ContractRow]] = {}
