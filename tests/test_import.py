@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import engine as engine_module
-from bot.models import Attempt, AuditEntry, Case, Client, Contract, ImportRun
+from bot.models import Advisor, Attempt, AuditEntry, Case, Client, Contract, ImportRun
+from bot.team import Taken, take_case
 from tests.conftest import IMPORT_DAY, M3
 from tests.exports import (
     ALICE,
@@ -809,6 +810,82 @@ def test_a_contract_back_after_its_case_is_past_opens_nothing(staff: M3, tmp_pat
     assert (again["cases"]["opened"], again["cases"]["restored"]) == (0, 0)
     (case,) = ok_json(staff, "cases", "--all", "--date", "2026-11-20", today="2026-11-20")
     assert case["state"] == "cancelled"
+
+
+def test_a_restored_case_lets_go_of_the_contracts_it_does_not_take_back(
+    staff: M3, tmp_path: Path
+) -> None:
+    """KA, KB and KC in one case (built over three exports), all suspended: cancelled. KA and
+    KC active again on 23/11: the case comes back with KC alone (KA's M+3 is long past, too
+    old for any case); KA leaves it then, so that no later change pulls its window back."""
+    ka = contract("C1", "KA", "01/04/2026")
+    kb = contract("C1", "KB", "15/07/2026")
+    kc = contract("C1", "KC", "01/11/2026")
+    import_rows_on(staff, tmp_path / "e1.csv", [ka], "2026-05-01")
+    import_rows_on(staff, tmp_path / "e2.csv", [ka, kb], "2026-07-20")
+    import_rows_on(staff, tmp_path / "e3.csv", [ka, kb, kc], "2026-11-05")
+    off = [{**row, "Statut contrat": "Suspendu"} for row in (ka, kb, kc)]
+    import_rows_on(staff, tmp_path / "e4.csv", off, "2026-11-10")
+    back = import_rows_on(staff, tmp_path / "e5.csv", [ka, off[1], kc], "2026-11-23")
+    assert back["cases"]["restored"] == 1
+    # KC: effect 01/11/2026, due 01/02/2027: to come on 23/11.
+    expected = [("upcoming", "2027-02-01", ["KC"])]
+
+    def listed() -> list[tuple[str, str, list[str]]]:
+        cases = ok_json(staff, "cases", "--all", "--date", "2026-11-23", today="2026-11-23")
+        return [(c["state"], c["due_date"], c["contract_numbers"]) for c in cases]
+
+    assert listed() == expected
+    ended = {**kb, "Statut contrat": "Résilié"}  # any later change for the client
+    import_rows_on(staff, tmp_path / "e6.csv", [ka, ended, kc], "2026-11-23")
+    assert listed() == expected
+
+
+def test_a_restored_case_keeps_no_contract_of_another_client(staff: M3, tmp_path: Path) -> None:
+    """K and K2 of C1 suspended (their case cancelled); then K moves to C2 (too old there for
+    a case) while K2 is active again: C1's case comes back with K2 alone."""
+    k, k2 = contract("C1", "K", "01/04/2026"), contract("C1", "K2", "31/07/2026")
+    import_rows_on(staff, tmp_path / "e1.csv", [k], "2026-05-01")
+    import_rows_on(staff, tmp_path / "e2.csv", [k, k2], "2026-08-01")
+    off = [{**row, "Statut contrat": "Suspendu"} for row in (k, k2)]
+    import_rows_on(staff, tmp_path / "e3.csv", off, "2026-11-10")
+    moved = contract("C2", "K", "01/04/2026")
+    back = import_rows_on(staff, tmp_path / "e4.csv", [moved, k2], "2026-11-23")
+    assert back["cases"]["restored"] == 1
+    shown = ok_json(staff, "case", "C1", today="2026-11-23")
+    assert shown["contract_numbers"] == ["K2"]
+
+
+def test_a_restored_case_stays_with_the_colleague_who_took_it(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """Alice's client's case, taken by Bruno by hand (« Je le prends »), cancelled (the
+    contract suspended), then back: it comes back to Bruno, as an open case would have stayed
+    with him while the CRM still names Alice."""
+    k1 = contract("C1", "K1", "20/08/2026")  # due 20/11/2026: open on the 20th
+    import_rows_on(staff, tmp_path / "e1.csv", [k1], "2026-11-20")
+    with factory.begin() as session:
+        case = session.scalars(select(Case)).one()
+        alice, bruno = (
+            session.scalars(select(Advisor).where(Advisor.email == email)).one()
+            for email in (ALICE, BRUNO)
+        )
+        assert case.advisor_id == alice.id
+        taken = take_case(
+            session,
+            case_id=case.id,
+            expected_advisor_id=alice.id,
+            asker=bruno,
+            target=bruno,
+            today=dt.date(2026, 11, 20),
+        )
+        assert isinstance(taken, Taken)
+        bruno_id = bruno.id
+    import_rows_on(staff, tmp_path / "e2.csv", [{**k1, "Statut contrat": "Suspendu"}], "2026-11-21")
+    back = import_rows_on(staff, tmp_path / "e3.csv", [k1], "2026-11-23")
+    assert (back["cases"]["restored"], back["cases"]["moved"]) == (1, 0)
+    with factory() as session:
+        assert session.scalars(select(Case)).one().advisor_id == bruno_id
 
 
 def test_a_contract_back_after_another_case_opened_joins_that_one(

@@ -383,8 +383,11 @@ class _Sync:
                 elif contract.case_id is not None:
                     in_case[contract.case_id].append(contract)
             for case_id, back in returning.items():
-                for contract in self._restored(case_id, back, cases, audit):
-                    in_case[case_id].append(contract)
+                taken = self._restored(client_id, case_id, back, cases, links, audit)
+                in_case[case_id].extend(taken)
+                if taken and advisor_id != next(c.advisor_id for c in cases if c.id == case_id):
+                    # Given to a colleague by hand before it was cancelled: it stays there.
+                    kept |= self._kept_by_hand([(case_id, client_id)])
 
             for case in cases:
                 if case.completed_on is not None or case.cancelled_on is not None:
@@ -456,17 +459,20 @@ class _Sync:
 
     def _restored(
         self,
+        client_id: int,
         case_id: int,
         back: list[_ContractRow],
         cases: list[_CaseRow],
+        links: list[dict[str, Any]],
         audit: list[dict[str, Any]],
     ) -> list[_ContractRow]:
         """Of the active contracts `back` in a cancelled case, those the case takes back: the
         case is cancelled no longer when it is the client's latest case (none opened since)
         and a group of them (grouped as `_held` does) is still to call, its deadline not past:
         it takes the first such group. The same call, with the attempts already logged on it.
-        The other contracts are placed as new ones (their link to the cancelled case goes once
-        placed)."""
+        The other contracts are placed as new ones: when the case comes back they leave it at
+        once (placed or not: the case is live again), as does a contract another client has
+        now; else their link to the cancelled case goes once they are placed."""
         case = next(c for c in cases if c.id == case_id)
         taken: list[_ContractRow] = []
         if case.completed_on is None and case.id == max(c.id for c in cases):
@@ -486,10 +492,21 @@ class _Sync:
             case.is_current = True
             case.dirty = True
             self.report.restored += 1
+            elsewhere = self.connection.execute(
+                select(_contract.c.id, _contract.c.number).where(
+                    _contract.c.case_id == case.id, _contract.c.client_id != client_id
+                )
+            ).all()
+            for contract_id, number in elsewhere:
+                links.append({"b_id": contract_id, "case_id": None})
+                audit.append(self._audit(case.id, "contract_left", number, None))
         kept = {c.id for c in taken}
         for contract in back:
             if contract.id not in kept:
                 contract.case_id = None
+                if taken:
+                    links.append({"b_id": contract.id, "case_id": None})
+                    audit.append(self._audit(case.id, "contract_left", contract.number, None))
         return taken
 
     def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
