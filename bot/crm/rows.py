@@ -534,9 +534,10 @@ class PortfolioParser:
             cells = self._fitted(cells)
         if self.plain:
             values = list(map(str.strip, cells))
-            if sum(map(len, values)) > MAX_CELL:
+            joined = "".join(values)  # its length is the cells' together
+            if len(joined) > MAX_CELL:
                 self._check_lengths(values)
-            if not "".join(values).isprintable():  # a C loop: format characters are rare
+            if not joined.isprintable():  # a C loop: format characters are rare
                 values = [visible(value) for value in values]
         else:
             values = self._normalize(cells)
