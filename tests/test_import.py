@@ -481,6 +481,9 @@ def test_an_effect_date_corrected_far_back_cancels_the_open_case(
             select(AuditEntry.field).where(AuditEntry.entity == "case").order_by(AuditEntry.id)
         ).all()
     assert fields[-3:] == ["effect_date", "deadline", "cancelled_on"]
+    # Corrected again, still too old: the case stays cancelled, nothing reported again.
+    again = import_rows(staff, tmp_path / "e3.csv", [contract("C1", "K1", "10/06/2026")])
+    assert (again["updated"], again["cases"]["restored"], again["cases"]["left_out"]) == (1, 0, 0)
 
 
 def test_a_date_typo_fixed_the_next_day_gives_the_case_back_with_its_attempts(

@@ -350,10 +350,17 @@ class _Sync:
             ]
         )
         moved_in, freed = self._moved_in(contracts_by_client, cases_by_client)
-        # The contracts in a case before this sync: a correction that leaves one of them too
-        # old is reported (`place`); one already in no case was reported before.
+        # The contracts in a live case (or moved from another client's) before this sync: a
+        # correction that leaves one of them too old is reported (`place`); one in no case, or
+        # in a cancelled case, was reported before (or left with its case).
+        live = {
+            case.id for found in cases_by_client.values() for case in found if not case.cancelled_on
+        }
         self.had_case = {
-            c.id for found in contracts_by_client.values() for c in found if c.case_id is not None
+            c.id
+            for found in contracts_by_client.values()
+            for c in found
+            if c.case_id in live or c.id in moved_in
         }
         for client_id in ids:
             contracts = contracts_by_client.get(client_id, [])
