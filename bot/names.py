@@ -37,6 +37,14 @@ def fold(text: str) -> str:
     return " ".join(w for w in re.split(r"[^a-z0-9]+", plain) if w)
 
 
+def fold_key(text: str) -> str:
+    """Case, accents and everything but letters and digits folded away: `Résilié` → `resilie`,
+    « Rouvière » and « ROUVIERE » one key (the imports' vocabulary and the settings' branch
+    names compare by it)."""
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(c for c in decomposed if c.isalnum())
+
+
 def _is_capitals(word: str) -> bool:
     letters = [c for c in word if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import unicodedata
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.calls import CallRules
+from bot.names import fold_key
 
 
 class SettingsError(Exception):
@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         seen: dict[str, int] = {}
         for number, branch in enumerate(value, start=1):
             name = branch.name if isinstance(branch, Branch) else str(branch["name"])
-            first = seen.setdefault(_folded(name), number)
+            first = seen.setdefault(fold_key(name), number)
             if first != number:
                 raise ValueError(
                     f"les agences n° {first} et n° {number} portent le même nom (aux majuscules "
@@ -309,13 +309,8 @@ class Settings(BaseSettings):
         imports match branch names: a branch first written « Rouviere » is « Rouvière »)."""
         if not name:
             return None
-        key = _folded(name)
-        return next((b for b in self.branches if _folded(b.name) == key), None)
-
-
-def _folded(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name).casefold()
-    return "".join(c for c in decomposed if c.isalnum())
+        key = fold_key(name)
+        return next((b for b in self.branches if fold_key(b.name) == key), None)
 
 
 _ENV_NAMES = {name: (field.alias or name).upper() for name, field in Settings.model_fields.items()}

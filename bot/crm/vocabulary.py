@@ -16,6 +16,7 @@ from itertools import pairwise
 
 from bot.crm.reading import FileRefused
 from bot.models import ClientType, ContractStatus, Role
+from bot.names import fold_key
 
 # --- Header names ----------------------------------------------------------------------------
 
@@ -281,9 +282,8 @@ def match_headers(
 
 @lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Case, accents and everything but letters and digits folded away: `Résilié` → `resilie`."""
-    decomposed = unicodedata.normalize("NFKD", text).casefold()
-    return "".join(c for c in decomposed if c.isalnum())
+    """`bot.names.fold_key`, remembered: an export repeats the same few values."""
+    return fold_key(text)
 
 
 CLIENT_TYPES = {
