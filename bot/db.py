@@ -34,8 +34,29 @@ def chunked(items: Sequence[_T], size: int = 900) -> Iterator[Sequence[_T]]:
 POSTGRESQL_TEMP_BUFFERS = "64MB"
 
 
+def _bind_none_and_bool_directly() -> None:
+    """Have Python's `sqlite3` bind `None` and `bool` parameters without its adaptation
+    protocol. It binds only exact `int`, `float`, `str` and `bytearray` values directly; for
+    every other parameter it looks for an adapter, and on Python 3.11 each miss raises and
+    formats an `AttributeError` before binding the value as it is. An import binds millions
+    of them (its empty cells, its flags): 100 000 rows of twelve values, nine of them `None`
+    or `bool`, took 0.58 s to insert, 0.28 s with these two adapters, and a first import of
+    20 000 rows on one process ran 4 % fewer instructions (valgrind). Nothing changes in what
+    is stored: `None` is still bound as NULL, a `bool` as the integer it is (0 or 1).
+    Registering is global to the interpreter and idempotent."""
+    import sqlite3
+
+    sqlite3.register_adapter(type(None), _none)
+    sqlite3.register_adapter(bool, int)
+
+
+def _none(_value: None) -> None:
+    return None
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     if url.startswith("sqlite"):
+        _bind_none_and_bool_directly()
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from bot import bulk
+from bot import bulk, db
 from bot.bulk import Loader
 
 META = MetaData()
@@ -431,3 +432,22 @@ def test_new_ids_follow_the_largest_in_order_and_keep_the_existing(indexed: Engi
         load_indexed(connection, range(20, 21))  # an id from the table itself
         after = connection.execute(select(INDEXED.c.id).where(INDEXED.c.code == "C20")).scalar_one()
     assert after == largest + 4
+
+
+def test_sqlite_binds_none_and_booleans_as_they_are(tmp_path: Path) -> None:
+    """`None` and `bool` parameters skip `sqlite3`'s adaptation protocol (on Python 3.11
+    each miss of it raises and formats an `AttributeError`), and are stored as before: NULL,
+    and the integers 1 and 0."""
+    import sqlite3
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'bind.db'}")
+    assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+    assert (bool, sqlite3.PrepareProtocol) in sqlite3.adapters
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        cursor.execute("SELECT ?, typeof(?), ?, typeof(?), ?", (None, None, True, True, False))
+        assert cursor.fetchone() == (None, "null", 1, "integer", 0)
+        cursor.close()
+    engine.dispose()
