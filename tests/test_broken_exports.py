@@ -258,7 +258,7 @@ def _read_and_parse(data: bytes, suffix: str = ".csv") -> None:
                     continue
                 if cells is None:
                     try:
-                        cells = table.split(key)
+                        cells, _ = table.split(key)
                     except LineProblem:
                         continue
                 assert all(_no_control(c) for c in cells)

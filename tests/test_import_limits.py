@@ -226,10 +226,10 @@ def test_a_reason_longer_than_its_column_is_cut(
     (the summary keeps it whole)."""
     parse = PortfolioParser.parse
 
-    def long_reason(self: PortfolioParser, cells: list[Any]) -> Any:
+    def long_reason(self: PortfolioParser, cells: list[Any], printable: bool = False) -> Any:
         if cells[0] == "C-2":
             raise RowError("é" * 2000)
-        return parse(self, cells)
+        return parse(self, cells, printable)
 
     monkeypatch.setattr(PortfolioParser, "parse", long_reason)
     ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))

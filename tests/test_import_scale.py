@@ -57,9 +57,9 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     count = [0]
     original = rows.PortfolioParser.parse
 
-    def parse(self: rows.PortfolioParser, cells: list[Any]) -> rows.Parsed:
+    def parse(self: rows.PortfolioParser, cells: list[Any], printable: bool = False) -> rows.Parsed:
         count[0] += 1
-        return original(self, cells)
+        return original(self, cells, printable)
 
     monkeypatch.setattr(rows.PortfolioParser, "parse", parse)
     yield count

@@ -133,7 +133,8 @@ class Table:
     delimiter: str
     size_hint: int  # bytes for a CSV, rows for a workbook: for a progress bar
     records: Callable[[], Iterator[Record]]
-    split: Callable[[bytes], list[Any]] = field(default=lambda key: [])
+    # A plain line's cells, and whether all its characters are printable (`_Lines.split`).
+    split: Callable[[bytes], tuple[list[Any], bool]] = field(default=lambda key: ([], False))
     header_line: int = 1  # the header's physical line (or row) in the file
 
     def rows(self) -> Iterator[Row | Problem]:
@@ -144,7 +145,7 @@ class Table:
                 continue
             if cells is None:
                 try:
-                    cells = self.split(key)
+                    cells, _ = self.split(key)
                 except LineProblem as exc:
                     yield Problem(line, str(exc))
                     continue
@@ -1071,8 +1072,10 @@ class _Lines:
     def _undecodable(self) -> str:
         return f"octets illisibles en {self.encoding.label} : la ligne est dans un autre encodage"
 
-    def split(self, raw: bytes) -> list[Any]:
-        """The cells of a plain line (no quotes); `LineProblem` when it cannot be read."""
+    def split(self, raw: bytes) -> tuple[list[Any], bool]:
+        """The cells of a plain line (no quotes), and whether every character of the line is
+        printable (then no cell has a format character to remove: the row's parsing need not
+        look again); `LineProblem` when it cannot be read."""
         try:
             text = raw.decode(self.codec)
         except UnicodeDecodeError:
@@ -1089,14 +1092,16 @@ class _Lines:
                 )
         if "\u00a0" in text:
             text = text.replace("\u00a0", " ")
-        if text.isprintable() or self.controls.search(text) is None:  # a C loop first
-            return text.split(self.delimiter)
+        if text.isprintable():  # a C loop first
+            return text.split(self.delimiter), False
+        if self.controls.search(text) is None:
+            return text.split(self.delimiter), False
         cells = text.split(self.delimiter)
         for index, cell in enumerate(cells):
             bad = _BAD_CONTROL.search(cell)
             if bad is not None:
                 raise LineProblem(f"{_names(bad.group())} {self._field(index)}")
-        return [_BLANK_CONTROLS.sub(" ", c) for c in cells]
+        return [_BLANK_CONTROLS.sub(" ", c) for c in cells], False
 
     def _field(self, index: int) -> str:
         """Where a value is, for a reason: « dans la colonne « Nom » (champ n° 4) »."""

@@ -194,7 +194,6 @@ def parse_int(value: Any) -> int | None:
 _FR_NATIONAL = re.compile(r"0[1-9](?:[ .\-]?[0-9]{2}){4}")
 _FR_INTERNATIONAL = re.compile(r"\+33 ?[1-9](?:[ .\-]?[0-9]{2}){4}")
 _FR_NO_ZERO = re.compile(r"[67][0-9]{8}")
-_NOT_DIGIT = re.compile(r"[^0-9]")
 
 
 def normalize_phone(text: str) -> str | None:
@@ -207,12 +206,19 @@ def normalize_phone(text: str) -> str | None:
     short, would be `+33061234567`) cannot exist either: see `_leading_zero_allowed`.
     """
     if _FR_NATIONAL.fullmatch(text):
-        return "+33" + _NOT_DIGIT.sub("", text)[1:]
+        return "+33" + _digits(text)[1:]
     if _FR_INTERNATIONAL.fullmatch(text):
-        return "+" + _NOT_DIGIT.sub("", text)
+        return "+" + _digits(text)[1:]
     if _FR_NO_ZERO.fullmatch(text):
         return "+33" + text
     return _normalize_phone(text)
+
+
+def _digits(text: str) -> str:
+    """The digits of a number `_FR_NATIONAL` or `_FR_INTERNATIONAL` matched (so that spaces,
+    dots and dashes are all that separates them; the plus sign is kept): three C loops, four
+    times faster than a regular expression's substitution."""
+    return text.replace(" ", "").replace(".", "").replace("-", "")
 
 
 @lru_cache(maxsize=65536)
@@ -529,7 +535,9 @@ class PortfolioParser:
         self._phones: dict[str, tuple[str | None, bool]] = {}
         self._emails: dict[str, tuple[str | None, bool]] = {}
 
-    def parse(self, cells: list[Any]) -> Parsed:
+    def parse(self, cells: list[Any], printable: bool = False) -> Parsed:
+        """A row's values; `printable`: the caller knows every character of `cells` to be
+        printable (`Table.split` says so)."""
         if len(cells) != self.width:
             cells = self._fitted(cells)
         if self.plain:
@@ -537,7 +545,7 @@ class PortfolioParser:
             joined = "".join(values)  # its length is the cells' together
             if len(joined) > MAX_CELL:
                 self._check_lengths(values)
-            if not joined.isprintable():  # a C loop: format characters are rare
+            if not printable and not joined.isprintable():  # a C loop: format characters are rare
                 values = [visible(value) for value in values]
         else:
             values = self._normalize(cells)

@@ -172,9 +172,10 @@ class Scanner:
                 known_hashes.append(fingerprint)
                 known_lines.append(line)
                 continue
+            printable = False
             if cells is None:
                 try:
-                    cells = split(raw)
+                    cells, printable = split(raw)
                 except LineProblem as exc:
                     rejected.append(Rejection(line, str(exc)))
                     continue
@@ -196,7 +197,7 @@ class Scanner:
                     contract,
                     flags,
                     keep,
-                ) = parser.parse(cells)
+                ) = parser.parse(cells, printable)
             except RowError as exc:
                 if all(blank(c) for c in cells) or _repeats(cells, header):
                     # A blank record, or the header again (exports made of several pages
