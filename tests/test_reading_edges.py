@@ -779,3 +779,19 @@ def test_a_file_of_excels_hint_alone_is_refused_in_french(tmp_path: Path) -> Non
         "le fichier est vide ou ne commence que par des lignes vides : sa ligne d'en-têtes "
         "est introuvable"
     )
+
+
+def test_a_plain_line_says_whether_its_parsing_must_look_for_format_characters(
+    tmp_path: Path,
+) -> None:
+    """A line of printable characters only is split and said printable: its row is not
+    checked again. A zero-width space or a soft hyphen is not printable: the row's parsing
+    removes them. A tab is read as a space, and the line is not said printable either."""
+    path = tmp_path / "export.csv"
+    path.write_bytes("N° client;Nom\r\n1;Dupont\r\n".encode())
+    table = read_table(path)
+    assert table.split("1;Dupont é".encode()) == (["1", "Dupont é"], True)
+    assert table.split("1;Du\u00a0pont".encode()) == (["1", "Du pont"], True)
+    for odd in ("\u200b", "\u00ad"):
+        assert table.split(f"1;Du{odd}pont".encode()) == (["1", f"Du{odd}pont"], False)
+    assert table.split(b"1;Du\tpont") == (["1", "Du pont"], False)

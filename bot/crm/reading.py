@@ -1093,7 +1093,7 @@ class _Lines:
         if "\u00a0" in text:
             text = text.replace("\u00a0", " ")
         if text.isprintable():  # a C loop first
-            return text.split(self.delimiter), False
+            return text.split(self.delimiter), True
         if self.controls.search(text) is None:
             return text.split(self.delimiter), False
         cells = text.split(self.delimiter)
