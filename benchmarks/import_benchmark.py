@@ -21,6 +21,8 @@ temporary directory and measures, in one run:
 - then the same three imports in one child process that has already imported the modules
   (`import_portfolio` and the commit, timed alone): the importer without the CLI's start-up,
   and what the 1 % change adds to the unchanged re-import, in percent of the first import;
+  each import also over a `csv` floor measured again just before it in that process (best of
+  3), which compares like with like when the machine's speed drifts during the run;
   with `--repeat N`, N times on a new database each, then each import's best and median (the
   floors being each the best of 3, the best import is the like-for-like ratio); then once
   more, untimed, for the peak memory (PSS) of the process and its reader child together,
@@ -330,6 +332,9 @@ def measure_in_process(args: argparse.Namespace) -> int:
         import_advisors(session, demo_advisors_csv(), today=args.today)
     trees = []
     for path in args.measure:
+        # The floor again, just before the import, in this process: on a machine whose speed
+        # drifts during the run, the import's ratio to it compares like with like.
+        beside = None if args.sample_memory else csv_floor(path)[0]
         with TreeMemory() if args.sample_memory else nullcontext() as memory:
             start = time.perf_counter()
             with factory.begin() as session:
@@ -338,7 +343,10 @@ def measure_in_process(args: argparse.Namespace) -> int:
                 )
             seconds = time.perf_counter() - start
         trees.append(memory.peak_mb if memory is not None else None)
-        print(json.dumps({"seconds": seconds, "created": result.created}), flush=True)
+        print(
+            json.dumps({"seconds": seconds, "created": result.created, "floor": beside}),
+            flush=True,
+        )
     engine.dispose()
     # This process's peak RSS, its reader child's (a large file is read on two processes),
     # and each import's largest PSS of the two together.
@@ -356,7 +364,8 @@ def in_process_runs(
     floors: dict[str, float | None],
     tmp: Path,
     sample_memory: bool = False,
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """Each import's time, and the `csv` floor measured just before it (same process)."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -378,9 +387,12 @@ def in_process_runs(
     else:
         print(f"{label}, the importer alone, without the CLI's start-up ({how})")
     *lines, peaks = run.stdout.splitlines()
-    times = [json.loads(line)["seconds"] for line in lines]
-    for (name, _, _), seconds in zip(files, times, strict=True):
-        print(f"  {name:<18} {seconds:7.2f} s  {ratios(seconds, floors)}")
+    measured = [json.loads(line) for line in lines]
+    times = [found["seconds"] for found in measured]
+    beside = [found["floor"] for found in measured]
+    for (name, _, _), seconds, floor in zip(files, times, beside, strict=True):
+        close = f"  {seconds / floor:5.1f}× csv just before ({floor:.3f} s)" if floor else ""
+        print(f"  {name:<18} {seconds:7.2f} s  {ratios(seconds, floors)}{close}")
     _, same, changed = times
     print(
         f"  a 1 % change adds {changed - same:.2f} s to the unchanged re-import: "
@@ -394,7 +406,7 @@ def in_process_runs(
     if all(peak["pss_mb"]):
         together = " / ".join(f"{mb:.0f}" for mb in peak["pss_mb"])
         print(f"  (peak PSS of the process and its reader child together: {together} MB)")
-    return times
+    return times, beside
 
 
 def change_cost(times: Sequence[float]) -> float:
@@ -426,10 +438,11 @@ def repeated_in_process_runs(
     importer's own process reads `/proc/PID/smaps_rollup` every 50 ms, which walks the memory
     of the process it reads (that run's first import was 2-3 % slower than the timed ones')."""
     runs = []
+    close_ratios = []  # each import's time over the floor measured just before it
     for attempt in range(repeat + 1):
         url, drop = database_url(attempt)
         try:
-            times = in_process_runs(
+            times, beside = in_process_runs(
                 label,
                 database_url=url,
                 files=files,
@@ -441,13 +454,19 @@ def repeated_in_process_runs(
             drop()
         if attempt < repeat:
             runs.append(times)
+            close_ratios.append([t / f for t, f in zip(times, beside, strict=True)])
     if repeat > 1:
         print(f"{label}, the importer alone, best and median of {repeat}")
         for index, (name, _, _) in enumerate(files):
             times = sorted(run[index] for run in runs)
             best, median = times[0], statistics.median(times)
+            close = sorted(run[index] for run in close_ratios)
             print(f"  {name:<18} best {best:6.2f} s  {ratios(best, floors)}")
             print(f"  {'':<18} median {median:4.2f} s  {ratios(median, floors)}")
+            print(
+                f"  {'':<18} over the csv floor just before it: best {close[0]:.1f}×, "
+                f"median {statistics.median(close):.1f}×"
+            )
         costs = sorted(change_cost(run) for run in runs)
         print(
             f"  a 1 % change adds {costs[0]:.1f} % (best) / {statistics.median(costs):.1f} % "
