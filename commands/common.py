@@ -38,7 +38,7 @@ def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Adv
         if exc.response.get("error") in ("user_not_found", "user_not_visible"):
             return None
         raise
-    email = (profile.get("email") or "").casefold()
+    email = (profile.get("email") or "").lower()  # as the staff import stores it
     if not email:
         return None
     with app_context.factory.begin() as session:

@@ -5,7 +5,7 @@ still gets a French answer, never silence. Today is Tuesday 24/11/2026 (tests/sl
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Advisor
@@ -53,3 +53,25 @@ def test_the_help_is_everyone_s(server: str, responses: Responses, fake: FakeSla
     assert not text.startswith(NOT_LISTED)
     assert "`/m3 help` — cette aide" in text
     assert fake.calls_to("users.info") == []  # nobody was looked up to show it
+
+
+def test_an_advisor_is_found_by_an_address_slack_writes_with_capitals_and_an_eszett(
+    server: str, responses: Responses, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    """The staff import stores an address in lower case as written (« straße » stays so):
+    Slack's profile address is compared the same way, whatever its capitals, and the
+    advisor's queue is found by it."""
+    queue = answer(server, responses, "list")
+    assert queue.startswith("Votre file M+3\u00a0: 2 en retard, 1 à traiter")
+    stored = "julie.laurent-straße@agence-corniche.example.fr"
+    with factory.begin() as session:
+        session.execute(
+            update(Advisor)
+            .where(Advisor.email == JULIE[1])
+            .values(email=stored, slack_user_id=None)  # asked to Slack again
+        )
+    fake.users[0]["profile"]["email"] = "Julie.Laurent-Straße@Agence-Corniche.example.fr"
+    assert answer(server, responses, "list") == queue
+    with factory() as session:
+        advisor = session.scalars(select(Advisor).where(Advisor.email == stored)).one()
+        assert advisor.slack_user_id == JULIE[0]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Advisor, Branch, ImportRun
@@ -280,3 +280,31 @@ def test_a_file_leaving_out_most_of_the_staff_deactivates_nobody_unless_confirme
     others = [e for e in STAFF if e != ALICE]
     summary = ok_json(m3, "import", "advisors", str(advisors_csv(tmp_path / "left.csv", others)))
     assert [d["email"] for d in summary["deactivated"]] == [ALICE]
+
+
+def test_an_address_with_an_eszett_is_kept_as_written(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« straße@ » and « strasse@ » may be two mailboxes: the address is stored in lower case
+    as written, not case-folded (ß → ss). A record the bot's earlier imports case-folded is
+    still found by it, and its address is set back."""
+    written = "Jürgen.Straße@Cabinet-Test.example.fr"
+    stored = "jürgen.straße@cabinet-test.example.fr"
+    folded = "jürgen.strasse@cabinet-test.example.fr"
+    path = write_csv(
+        tmp_path / "staff.csv",
+        ADVISORS_HEADER,
+        [[written, "Jürgen", "Straße", "", "Corniche", "Conseiller"], [ALICE, *STAFF[ALICE]]],
+    )
+    assert ok_json(m3, "import", "advisors", str(path))["created"] == 2
+    with factory() as session:
+        assert session.scalars(
+            select(Advisor.email).where(Advisor.last_name == "Straße")
+        ).one() == (stored)
+    assert ok_json(m3, "import", "advisors", str(path))["unchanged"] == 2
+    with factory.begin() as session:
+        session.execute(update(Advisor).where(Advisor.email == stored).values(email=folded))
+    summary = ok_json(m3, "import", "advisors", str(path))
+    assert (summary["created"], summary["updated"], summary["deactivated"]) == (0, 1, [])
+    with factory() as session:
+        assert set(session.scalars(select(Advisor.email))) == {stored, ALICE}

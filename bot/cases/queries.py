@@ -101,7 +101,7 @@ def list_cases(
     )
     if advisor_email:
         query = query.join(Advisor, Case.advisor_id == Advisor.id).where(
-            Advisor.email == advisor_email.strip().casefold()
+            Advisor.email == advisor_email.strip().lower()
         )
     if case_id is not None:
         query = query.where(Case.id == case_id)

@@ -209,12 +209,15 @@ def import_advisors(
         if email is None:
             result.rejected.append(Rejection(row.line, f"e-mail invalide {quote(raw_email)}"))
             continue
-        email = email.casefold()  # may lengthen it (ß → ss)
+        # Stored in lower case as written: « straße@… » stays so (a mail server may hold
+        # « strasse@… » for someone else). Matched case-folded: the bot's older imports
+        # stored that form, and the advisor keeps their record (their address is set back).
+        email = email.lower()
         overlong = _too_long("email", email)
         if overlong:
             result.rejected.append(Rejection(row.line, overlong))
             continue
-        key = email
+        key = email.casefold()
         if key in seen:
             result.rejected.append(Rejection(row.line, f"conseiller {email} en double"))
             continue
@@ -256,7 +259,7 @@ def import_advisors(
                 )
             )
         # A column the file lacks, or an empty cell, leaves the value the bot holds.
-        values: dict[str, Any] = {"first_name": first_name, "last_name": last_name}
+        values: dict[str, Any] = {"email": email, "first_name": first_name, "last_name": last_name}
         if raw_phone:
             values["phone"] = phone or raw_phone
         if branch:
@@ -268,7 +271,7 @@ def import_advisors(
         if advisor is not None and not advisor.active:
             result.reactivated.append(email)
         if advisor is None:
-            session.add(Advisor(email=email, **{"role": Role.ADVISOR.value, **values}))
+            session.add(Advisor(**{"role": Role.ADVISOR.value, **values}))
             result.created += 1
             continue
         current = {name: getattr(advisor, name) for name in values}
