@@ -982,3 +982,74 @@ def test_a_case_keeps_the_contracts_that_did_not_move(staff: M3, tmp_path: Path)
     assert by_client["C1"]["state"] != "cancelled"
     assert by_client["C3"]["contract_numbers"] == ["K1"]
     assert by_client["C3"]["due_date"] == "2026-12-01"  # K1's effect date + 3 months
+
+
+def test_a_corrected_date_that_brings_two_cases_together_makes_them_one(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K1 (01/06) and K2 (15/10, after K1's deadline) have a case each. The CRM corrects K1
+    to 10/10: as on an empty database, they are one case (one call), its window K1's, its
+    deadline K2's; not two cases open together in January. K1's case keeps them (no call
+    recorded on either: the first contract's), K2's is closed as merged into it."""
+    rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
+    with factory() as session:
+        first, second = (c.id for c in session.scalars(select(Case).order_by(Case.id)))
+    rows[0] = contract("C1", "K1", "10/10/2026")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")
+    assert (summary["cases"]["merged"], summary["cases"]["cancelled"]) == (1, 0)
+    # 10/10/2026 + 3 months = 10/01/2027; K2's deadline 15/10 + 4 months = 15/02/2027.
+    assert _cases_on(staff, "2027-01-10") == [
+        ([], "2027-01-15", "2027-02-15", "cancelled"),
+        (["K1", "K2"], "2027-01-10", "2027-02-15", "open"),
+    ]
+    with factory() as session:
+        kept, merged = session.get(Case, first), session.get(Case, second)
+        assert kept is not None and merged is not None
+        assert (kept.is_current, kept.cancelled_on) == (True, None)
+        assert (merged.is_current, merged.cancelled_on) == (False, dt.date(2026, 7, 2))
+        assert session.scalars(
+            select(AuditEntry.new_value).where(
+                AuditEntry.entity_key == str(second), AuditEntry.field == "merged_into"
+            )
+        ).one() == str(first)
+
+
+def test_the_case_with_a_call_recorded_keeps_the_contracts_of_a_merge(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The advisor logged an attempt on K2's case: that case keeps both contracts (its
+    window now K1's), and K1's case is the one merged. Attempts on both cases: left apart,
+    the advisor says which call counts."""
+    rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
+    with factory.begin() as session:
+        first, second = session.scalars(select(Case).order_by(Case.id)).all()
+        session.add(Attempt(case_id=second.id, advisor_id=second.advisor_id, outcome="messagerie"))
+        first_id, second_id = first.id, second.id
+    rows[0] = contract("C1", "K1", "10/10/2026")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")
+    assert summary["cases"]["merged"] == 1
+    with factory() as session:
+        kept, merged = session.get(Case, second_id), session.get(Case, first_id)
+        assert kept is not None and merged is not None
+        assert (kept.cancelled_on, kept.effect_date) == (None, dt.date(2026, 10, 10))
+        assert merged.cancelled_on == dt.date(2026, 7, 2)
+    shown = ok_json(staff, "case", "C1", today="2026-07-02")
+    assert [a["outcome"] for a in shown["attempts"]] == ["messagerie"]
+
+    # Both cases with an attempt: no merge.
+    rows = [contract("C2", "K3", "01/06/2026"), contract("C2", "K4", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e3.csv", rows, "2026-07-03")
+    with factory.begin() as session:
+        for case in session.scalars(
+            select(Case).join(Client).where(Client.number == "C2").order_by(Case.id)
+        ):
+            session.add(Attempt(case_id=case.id, advisor_id=case.advisor_id, outcome="messagerie"))
+    rows[0] = contract("C2", "K3", "10/10/2026")
+    assert import_rows_on(staff, tmp_path / "e4.csv", rows, "2026-07-04")["cases"]["merged"] == 0
+    with factory() as session:
+        live = session.scalars(
+            select(Case).join(Client).where(Client.number == "C2", Case.cancelled_on.is_(None))
+        ).all()
+        assert len(live) == 2

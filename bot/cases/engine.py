@@ -33,7 +33,17 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bot.bulk import Loader, reserve_ids
@@ -98,6 +108,7 @@ class SyncReport:
     cancelled: int = 0
     moved: int = 0
     restored: int = 0  # cancelled cases whose contracts came back (`_Sync._restored`)
+    merged: int = 0  # cases joined into another of their client's (`_Sync._merge`)
     left_out: LeftOut = field(default_factory=LeftOut)  # contracts too old to open a case
 
     def add(self, other: SyncReport) -> None:
@@ -106,6 +117,7 @@ class SyncReport:
         self.cancelled += other.cancelled
         self.moved += other.moved
         self.restored += other.restored
+        self.merged += other.merged
         self.left_out.merge(other.left_out)
 
 
@@ -117,6 +129,9 @@ _audit_table = Base.metadata.tables[AuditEntry.__tablename__]
 # product, seller, documents…) leaves its client's cases as they are.
 CASE_FIELDS = frozenset({"client_id", "new_business", "effect_date", "status", "termination_date"})
 _ACTIVE = ContractStatus.ACTIVE.value
+# What records a call on a case: the tables that refer to it, and its tags (`_Sync._busy`).
+_CASE_RECORDS = ("attempt", "case_review", "next_action", "outbox")
+_CASE_TAGS = ("tag_call", "tag_crm", "tag_review", "tag_card")
 _TODO = Status.TODO.value
 
 
@@ -441,6 +456,8 @@ class _Sync:
                     case.dirty = True
                     report.moved += 1
 
+            if any(c.number in self.redated for c in contracts):
+                self._merge(cases, contracts, links, audit)
             waiting = [c for c in contracts if c.case_id is None and c.active]
             if waiting:
                 current = next((c for c in cases if c.is_current), None)
@@ -515,6 +532,82 @@ class _Sync:
                     links.append({"b_id": contract.id, "case_id": None})
                     audit.append(self._audit(case.id, "contract_left", contract.number, None))
         return taken
+
+    def _merge(
+        self,
+        cases: list[_CaseRow],
+        contracts: list[_ContractRow],
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> None:
+        """One call per client: when a corrected effect date brings the contracts of two live
+        cases of the client (not done, cancelled or expired) into one group, as an empty
+        database would group them, the cases become one. The case that keeps them is the one
+        with a call's record (an attempt, a review, a next action, a message, a tag), else
+        the one of the group's first contract; the other is closed as merged (cancelled on
+        that day, audited `merged_into`), its contracts joining the first. Two cases that
+        both hold a record, or whose contracts the group takes only in part, are left apart:
+        which of two calls' records should win is the advisor's to say."""
+        today = self.today
+        live = [
+            case
+            for case in cases
+            if case.completed_on is None and case.cancelled_on is None and case.deadline >= today
+        ]
+        if len(live) < 2:
+            return
+        members: dict[int, list[_ContractRow]] = defaultdict(list)
+        for contract in contracts:
+            if contract.active and contract.case_id is not None:
+                members[contract.case_id].append(contract)
+        live = [case for case in live if members.get(case.id)]
+        grouped = [c for case in live for c in members[case.id]]
+        for group in _groups(grouped):
+            numbers = {c.number for c in group}
+            together = [case for case in live if any(c.number in numbers for c in members[case.id])]
+            if len(together) < 2 or any(
+                c.number not in numbers for case in together for c in members[case.id]
+            ):
+                continue
+            busy = self._busy([case.id for case in together])
+            if len(busy) > 1:
+                continue
+            keeper = next(
+                (case for case in together if case.id in busy),
+                min(together, key=lambda case: (case.effect_date, case.id)),
+            )
+            earliest, deadline = keeper.effect_date, keeper.deadline
+            for other in together:
+                if other is keeper:
+                    continue
+                for contract in members[other.id]:
+                    contract.case_id = keeper.id
+                    links.append({"b_id": contract.id, "case_id": keeper.id})
+                    audit.append(self._audit(other.id, "contract_left", contract.number, None))
+                    audit.append(self._audit(keeper.id, "contract_joined", None, contract.number))
+                keeper.is_current = keeper.is_current or other.is_current
+                other.cancelled_on = today
+                other.is_current = False
+                other.dirty = keeper.dirty = True
+                audit.append(self._audit(other.id, "merged_into", None, keeper.id))
+                self.report.merged += 1
+            if _set_dates(keeper, [c.effect for c in group]):
+                audit.append(self._audit(keeper.id, "effect_date", earliest, keeper.effect_date))
+            if keeper.deadline != deadline:
+                audit.append(self._audit(keeper.id, "deadline", deadline, keeper.deadline))
+
+    def _busy(self, case_ids: Sequence[int]) -> set[int]:
+        """Of these cases, those with a record of the call: an attempt, a review, a next
+        action, a message, or a tag set by hand."""
+        tagged = select(_case.c.id).where(
+            _case.c.id.in_(case_ids),
+            or_(*[_case.c[name].is_not(None) for name in _CASE_TAGS]),
+        )
+        referred = [
+            select(table.c.case_id).where(table.c.case_id.in_(case_ids))
+            for table in (Base.metadata.tables[name] for name in _CASE_RECORDS)
+        ]
+        return set(self.connection.execute(union(tagged, *referred)).scalars())
 
     def _cancel(self, case: _CaseRow, on: dt.date, audit: list[dict[str, Any]]) -> None:
         case.cancelled_on = on
@@ -683,6 +776,8 @@ class _Sync:
             for case in cases
             if case.dirty
         ]
+        # And the cases that stop being current before one that becomes so (`_merge`).
+        changed.sort(key=lambda values: bool(values["is_current"]))
         if changed:
             connection.execute(
                 update(_case)

@@ -60,6 +60,7 @@ class ImportResult:
                 "cancelled": self.cases.cancelled,
                 "moved": self.cases.moved,
                 "restored": self.cases.restored,
+                "merged": self.cases.merged,
                 "left_out": len(self.cases.left_out),
             },
             "corrections_applied": self.corrections_applied,
