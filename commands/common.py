@@ -38,11 +38,19 @@ def advisor_for(app_context: AppContext, client: WebClient, user_id: str) -> Adv
         if exc.response.get("error") in ("user_not_found", "user_not_visible"):
             return None
         raise
-    email = (profile.get("email") or "").lower()  # as the staff import stores it
-    if not email:
+    written = profile.get("email") or ""
+    if not written:
         return None
+    # In lower case, as the staff import stores it; or case-folded (« ß » → « ss »), as its
+    # earlier versions did, until the next staff import sets the address back.
+    email = written.lower()
     with app_context.factory.begin() as session:
-        advisor = session.scalar(select(Advisor).where(Advisor.email == email))
+        advisor = session.scalar(
+            select(Advisor)
+            .where(Advisor.email.in_({email, written.casefold()}))
+            .order_by((Advisor.email == email).desc())
+            .limit(1)
+        )
         if advisor is not None:
             advisor.slack_user_id = user_id
     return advisor if advisor is not None and advisor.active else None

@@ -75,3 +75,20 @@ def test_an_advisor_is_found_by_an_address_slack_writes_with_capitals_and_an_esz
     with factory() as session:
         advisor = session.scalars(select(Advisor).where(Advisor.email == stored)).one()
         assert advisor.slack_user_id == JULIE[0]
+
+
+def test_an_address_an_earlier_staff_import_case_folded_is_still_found(
+    server: str, responses: Responses, fake: FakeSlack, factory: sessionmaker[Session]
+) -> None:
+    """The staff import once stored addresses case-folded (« straße » → « strasse »): until
+    the next staff import sets it back, the Slack profile's « Straße » still finds it."""
+    queue = answer(server, responses, "list")
+    with factory.begin() as session:
+        session.execute(
+            update(Advisor)
+            .where(Advisor.email == JULIE[1])
+            .values(email="julie.laurent-strasse@agence-corniche.example.fr", slack_user_id=None)
+        )
+    fake.users[0]["profile"]["email"] = "Julie.Laurent-Straße@Agence-Corniche.example.fr"
+    assert answer(server, responses, "list") == queue
+    assert not queue.startswith(NOT_LISTED)

@@ -990,7 +990,7 @@ def test_a_corrected_date_that_brings_two_cases_together_makes_them_one(
     """K1 (01/06) and K2 (15/10, after K1's deadline) have a case each. The CRM corrects K1
     to 10/10: as on an empty database, they are one case (one call), its window K1's, its
     deadline K2's; not two cases open together in January. K1's case keeps them (no call
-    recorded on either: the first contract's), K2's is closed as merged into it."""
+    recorded on either: the first contract's), K2's is deleted, merged into it."""
     rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/10/2026")]
     import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
     with factory() as session:
@@ -999,15 +999,11 @@ def test_a_corrected_date_that_brings_two_cases_together_makes_them_one(
     summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")
     assert (summary["cases"]["merged"], summary["cases"]["cancelled"]) == (1, 0)
     # 10/10/2026 + 3 months = 10/01/2027; K2's deadline 15/10 + 4 months = 15/02/2027.
-    assert _cases_on(staff, "2027-01-10") == [
-        ([], "2027-01-15", "2027-02-15", "cancelled"),
-        (["K1", "K2"], "2027-01-10", "2027-02-15", "open"),
-    ]
+    assert _cases_on(staff, "2027-01-10") == [(["K1", "K2"], "2027-01-10", "2027-02-15", "open")]
     with factory() as session:
-        kept, merged = session.get(Case, first), session.get(Case, second)
-        assert kept is not None and merged is not None
+        kept = session.get(Case, first)
+        assert kept is not None and session.get(Case, second) is None
         assert (kept.is_current, kept.cancelled_on) == (True, None)
-        assert (merged.is_current, merged.cancelled_on) == (False, dt.date(2026, 7, 2))
         assert session.scalars(
             select(AuditEntry.new_value).where(
                 AuditEntry.entity_key == str(second), AuditEntry.field == "merged_into"
@@ -1031,10 +1027,13 @@ def test_the_case_with_a_call_recorded_keeps_the_contracts_of_a_merge(
     summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")
     assert summary["cases"]["merged"] == 1
     with factory() as session:
-        kept, merged = session.get(Case, second_id), session.get(Case, first_id)
-        assert kept is not None and merged is not None
-        assert (kept.cancelled_on, kept.effect_date) == (None, dt.date(2026, 10, 10))
-        assert merged.cancelled_on == dt.date(2026, 7, 2)
+        kept = session.get(Case, second_id)
+        assert kept is not None and session.get(Case, first_id) is None
+        assert (kept.cancelled_on, kept.effect_date, kept.is_current) == (
+            None,
+            dt.date(2026, 10, 10),
+            True,
+        )
     shown = ok_json(staff, "case", "C1", today="2026-07-02")
     assert [a["outcome"] for a in shown["attempts"]] == ["messagerie"]
 
@@ -1053,3 +1052,59 @@ def test_the_case_with_a_call_recorded_keeps_the_contracts_of_a_merge(
             select(Case).join(Client).where(Client.number == "C2", Case.cancelled_on.is_(None))
         ).all()
         assert len(live) == 2
+
+
+def test_a_merged_case_that_is_cancelled_and_comes_back_keeps_its_attempts(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """After a merge the kept case is the client's latest (the other is gone): a typo that
+    cancels it, fixed the next day, gives it back with the attempt logged on it."""
+    rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
+    rows[0] = contract("C1", "K1", "10/10/2026")
+    assert import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")["cases"]["merged"] == 1
+    with factory.begin() as session:
+        (case,) = session.scalars(select(Case)).all()
+        session.add(Attempt(case_id=case.id, advisor_id=case.advisor_id, outcome="messagerie"))
+    typo = [contract("C1", "K1", "10/01/2026"), contract("C1", "K2", "15/01/2026")]
+    assert import_rows_on(staff, tmp_path / "e3.csv", typo, "2026-07-03")["cases"]["cancelled"] == 1
+    fixed = import_rows_on(staff, tmp_path / "e4.csv", rows, "2026-07-04")
+    assert (fixed["cases"]["restored"], fixed["cases"]["opened"]) == (1, 0)
+    shown = ok_json(staff, "case", "C1", today="2026-07-04")
+    assert [a["outcome"] for a in shown["attempts"]] == ["messagerie"]
+
+
+def test_a_case_a_colleague_took_keeps_the_contracts_of_a_merge(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K1's case is late and Bruno took it (« Je le prends »); K3's is to come. The CRM then
+    corrects K1 to 20/10, after K3 (15/10): one case, whose first contract is K3. Bruno's case
+    keeps both (taken by hand: a record of the call), not K3's case with Alice."""
+    rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K3", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-05-20")
+    with factory.begin() as session:
+        alice, bruno = (
+            session.scalars(select(Advisor).where(Advisor.email == e)).one() for e in (ALICE, BRUNO)
+        )
+        first = session.scalars(select(Case).order_by(Case.id)).first()
+        assert first is not None
+        taken = take_case(
+            session,
+            case_id=first.id,
+            expected_advisor_id=alice.id,
+            asker=bruno,
+            target=bruno,
+            today=dt.date(2026, 9, 15),
+        )
+        assert isinstance(taken, Taken)
+        first_id = first.id
+    rows[0] = contract("C1", "K1", "20/10/2026")
+    assert import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-09-16")["cases"]["merged"] == 1
+    with factory() as session:
+        (case,) = session.scalars(select(Case)).all()
+        assert (case.id, case.advisor.email, case.due_date) == (
+            first_id,
+            BRUNO,
+            dt.date(2027, 1, 15),
+        )
+        assert sorted(c.number for c in case.contracts) == ["K1", "K3"]

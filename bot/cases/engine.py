@@ -37,6 +37,7 @@ from sqlalchemy import (
     Connection,
     Select,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -310,6 +311,7 @@ class _Sync:
         self.new_from = new_from  # contracts left out are counted from this id
         self.redated = redated  # contracts whose effect date was corrected
         self.had_case: set[int] = set()  # of the page's contracts, those in a case (`page`)
+        self.gone: list[int] = []  # cases merged into another, to delete (`_merge`)
         self.now = dt.datetime.now(dt.UTC)
 
     def page(self, ids: Sequence[int]) -> None:
@@ -456,12 +458,11 @@ class _Sync:
                     case.dirty = True
                     report.moved += 1
 
-            if any(c.number in self.redated for c in contracts):
-                self._merge(cases, contracts, links, audit)
             waiting = [c for c in contracts if c.case_id is None and c.active]
             if waiting:
                 current = next((c for c in cases if c.is_current), None)
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
+            self._merge(cases, contracts, kept, links, audit)
 
         self._write(cases_by_client, new_cases, links, audit)
 
@@ -537,17 +538,19 @@ class _Sync:
         self,
         cases: list[_CaseRow],
         contracts: list[_ContractRow],
+        kept: set[int],
         links: list[dict[str, Any]],
         audit: list[dict[str, Any]],
     ) -> None:
-        """One call per client: when a corrected effect date brings the contracts of two live
-        cases of the client (not done, cancelled or expired) into one group, as an empty
-        database would group them, the cases become one. The case that keeps them is the one
-        with a call's record (an attempt, a review, a next action, a message, a tag), else
-        the one of the group's first contract; the other is closed as merged (cancelled on
-        that day, audited `merged_into`), its contracts joining the first. Two cases that
-        both hold a record, or whose contracts the group takes only in part, are left apart:
-        which of two calls' records should win is the advisor's to say."""
+        """One call per client: a client's live cases (not done, cancelled or past their
+        deadline) whose contracts an empty database would put in one case become one. A
+        corrected effect date brings them together, or a contract the CRM found late that
+        joined the current case. The case that keeps the contracts is the one with a call's
+        record (an attempt, a review, a next action, a message, a tag, or taken by a
+        colleague by hand: `kept`), else the one of the group's first contract. The other,
+        holding no record, is deleted (`gone`, audited `merged_into` on both). Two cases
+        that both hold a record, or whose contracts the group takes only in part, are left
+        apart: which of two calls counts is the advisor's to say."""
         today = self.today
         live = [
             case
@@ -569,7 +572,7 @@ class _Sync:
                 c.number not in numbers for case in together for c in members[case.id]
             ):
                 continue
-            busy = self._busy([case.id for case in together])
+            busy = self._busy([case.id for case in together]) | (kept & {c.id for c in together})
             if len(busy) > 1:
                 continue
             keeper = next(
@@ -583,13 +586,14 @@ class _Sync:
                 for contract in members[other.id]:
                     contract.case_id = keeper.id
                     links.append({"b_id": contract.id, "case_id": keeper.id})
-                    audit.append(self._audit(other.id, "contract_left", contract.number, None))
                     audit.append(self._audit(keeper.id, "contract_joined", None, contract.number))
-                keeper.is_current = keeper.is_current or other.is_current
-                other.cancelled_on = today
-                other.is_current = False
-                other.dirty = keeper.dirty = True
+                if other.is_current:
+                    # It stops being current (written first) before the keeper becomes so.
+                    other.is_current, keeper.is_current = False, True
+                    other.dirty = keeper.dirty = True
                 audit.append(self._audit(other.id, "merged_into", None, keeper.id))
+                audit.append(self._audit(keeper.id, "merged", other.id, None))
+                self.gone.append(other.id)
                 self.report.merged += 1
             if _set_dates(keeper, [c.effect for c in group]):
                 audit.append(self._audit(keeper.id, "effect_date", earliest, keeper.effect_date))
@@ -797,6 +801,9 @@ class _Sync:
                 .values(case_id=bindparam("case_id")),
                 links,
             )
+        if self.gone:  # their contracts are the keepers' now (above)
+            connection.execute(delete(_case).where(_case.c.id.in_(self.gone)))
+            self.gone = []
         if audit:
             connection.execute(insert(_audit_table), audit)
 

@@ -209,9 +209,11 @@ def import_advisors(
         if email is None:
             result.rejected.append(Rejection(row.line, f"e-mail invalide {quote(raw_email)}"))
             continue
-        # Stored in lower case as written: « straße@… » stays so (a mail server may hold
-        # « strasse@… » for someone else). Matched case-folded: the bot's older imports
-        # stored that form, and the advisor keeps their record (their address is set back).
+        # Stored in lower case as written: « straße@… » stays so (the card and the Reply-To
+        # carry it; a mail server may not take « strasse@… » for it). Matched case-folded:
+        # the bot's earlier imports stored that form, and the advisor keeps their record,
+        # their address set back to the file's; « straße@ » and « strasse@ » in one file
+        # are taken for one person.
         email = email.lower()
         overlong = _too_long("email", email)
         if overlong:
