@@ -869,21 +869,7 @@ def test_a_restored_case_stays_with_the_colleague_who_took_it(
     import_rows_on(staff, tmp_path / "e1.csv", [k1], "2026-11-20")
     with factory.begin() as session:
         case = session.scalars(select(Case)).one()
-        alice, bruno = (
-            session.scalars(select(Advisor).where(Advisor.email == email)).one()
-            for email in (ALICE, BRUNO)
-        )
-        assert case.advisor_id == alice.id
-        taken = take_case(
-            session,
-            case_id=case.id,
-            expected_advisor_id=alice.id,
-            asker=bruno,
-            target=bruno,
-            today=dt.date(2026, 11, 20),
-        )
-        assert isinstance(taken, Taken)
-        bruno_id = bruno.id
+        bruno_id = _bruno_takes(session, case.id, dt.date(2026, 11, 20))
     import_rows_on(staff, tmp_path / "e2.csv", [{**k1, "Statut contrat": "Suspendu"}], "2026-11-21")
     back = import_rows_on(staff, tmp_path / "e3.csv", [k1], "2026-11-23")
     assert (back["cases"]["restored"], back["cases"]["moved"]) == (1, 0)
@@ -958,6 +944,24 @@ def test_a_missed_m3_stays_missed_when_its_contract_ends_later(staff: M3, tmp_pa
     )
     summary = import_rows_on(staff, tmp_path / "e4.csv", [ended_early], "2026-10-01")
     assert summary["cases"]["cancelled"] == 1
+
+
+def _bruno_takes(session: Session, case_id: int, day: dt.date) -> int:
+    """Bruno takes Alice's case by hand (« Je le prends ») on `day`; his id."""
+    alice, bruno = (
+        session.scalars(select(Advisor).where(Advisor.email == email)).one()
+        for email in (ALICE, BRUNO)
+    )
+    taken = take_case(
+        session,
+        case_id=case_id,
+        expected_advisor_id=alice.id,
+        asker=bruno,
+        target=bruno,
+        today=day,
+    )
+    assert isinstance(taken, Taken)
+    return bruno.id
 
 
 def import_rows_on(m3: M3, path: Path, rows: list[dict[str, str]], day: str) -> dict[str, Any]:
@@ -1083,20 +1087,9 @@ def test_a_case_a_colleague_took_keeps_the_contracts_of_a_merge(
     rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K3", "15/10/2026")]
     import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-05-20")
     with factory.begin() as session:
-        alice, bruno = (
-            session.scalars(select(Advisor).where(Advisor.email == e)).one() for e in (ALICE, BRUNO)
-        )
         first = session.scalars(select(Case).order_by(Case.id)).first()
         assert first is not None
-        taken = take_case(
-            session,
-            case_id=first.id,
-            expected_advisor_id=alice.id,
-            asker=bruno,
-            target=bruno,
-            today=dt.date(2026, 9, 15),
-        )
-        assert isinstance(taken, Taken)
+        _bruno_takes(session, first.id, dt.date(2026, 9, 15))
         first_id = first.id
     rows[0] = contract("C1", "K1", "20/10/2026")
     assert import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-09-16")["cases"]["merged"] == 1
