@@ -1101,3 +1101,27 @@ def test_a_case_a_colleague_took_keeps_the_contracts_of_a_merge(
             dt.date(2027, 1, 15),
         )
         assert sorted(c.number for c in case.contracts) == ["K1", "K3"]
+
+
+def test_a_contract_joins_the_case_still_to_call_when_the_current_one_was_cancelled(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K1's case is to call; K2, after K1's deadline, opened the current case. The CRM then
+    moves K2 to another client (that case is cancelled) and brings K3, within K1's deadline:
+    K3 joins K1's case, which is current again, as on an empty database; no second case."""
+    rows = [contract("C1", "K1", "01/09/2026"), contract("C1", "K2", "01/03/2027")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
+    rows = [
+        contract("C1", "K1", "01/09/2026"),
+        contract("C2", "K2", "01/03/2027"),
+        contract("C1", "K3", "01/11/2026"),
+    ]
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-07-02")
+    assert summary["cases"]["joined"] == 1
+    with factory() as session:
+        live = session.scalars(
+            select(Case).join(Client).where(Client.number == "C1", Case.cancelled_on.is_(None))
+        ).all()
+        assert [(sorted(c.number for c in case.contracts), case.is_current) for case in live] == [
+            (["K1", "K3"], True)
+        ]

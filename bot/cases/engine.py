@@ -461,6 +461,21 @@ class _Sync:
             waiting = [c for c in contracts if c.case_id is None and c.active]
             if waiting:
                 current = next((c for c in cases if c.is_current), None)
+                if current is None:
+                    # The current case was cancelled (its contracts ended, moved or were
+                    # redated away): the latest case still to call takes new ones as the
+                    # current would, rather than a second case open beside it.
+                    current = max(
+                        (
+                            c
+                            for c in cases
+                            if c.completed_on is None
+                            and c.cancelled_on is None
+                            and c.deadline >= today
+                        ),
+                        key=lambda c: c.id,
+                        default=None,
+                    )
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
             self._merge(cases, contracts, kept, links, audit)
 
@@ -714,6 +729,7 @@ class _Sync:
                 if deadline > current.deadline:
                     audit.append(self._audit(current.id, "deadline", current.deadline, deadline))
                     current.deadline = deadline
+                current.is_current = True  # (again, when it stood in for a cancelled one)
                 current.dirty = True
                 report.joined += 1
             elif placement.new_group is not None:
