@@ -1125,3 +1125,12 @@ def test_a_contract_joins_the_case_still_to_call_when_the_current_one_was_cancel
         assert [(sorted(c.number for c in case.contracts), case.is_current) for case in live] == [
             (["K1", "K3"], True)
         ]
+
+
+def test_the_summary_says_a_merge_in_french(staff: M3, tmp_path: Path) -> None:
+    rows = [contract("C1", "K1", "01/06/2026"), contract("C1", "K2", "15/10/2026")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-01")
+    rows[0] = contract("C1", "K1", "10/10/2026")
+    path = portfolio_csv(tmp_path / "e2.csv", rows)
+    output = ok(staff, "import", "portfolio", str(path), today="2026-07-02").output
+    assert "1 fusionné avec un autre dossier du client (un seul appel)" in output
