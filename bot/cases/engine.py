@@ -160,6 +160,10 @@ class _CaseRow:
     cancelled_on: dt.date | None
     dirty: bool = False
 
+    def to_call(self, today: dt.date) -> bool:
+        """Neither done nor cancelled, and its deadline not past (upcoming, open or late)."""
+        return self.completed_on is None and self.cancelled_on is None and self.deadline >= today
+
     def state(self, today: dt.date) -> CaseState:
         window = Window(
             start=self.window_start, due=self.due_date, end=self.window_end, deadline=self.deadline
@@ -466,15 +470,7 @@ class _Sync:
                     # redated away): the latest case still to call takes new ones as the
                     # current would, rather than a second case open beside it.
                     current = max(
-                        (
-                            c
-                            for c in cases
-                            if c.completed_on is None
-                            and c.cancelled_on is None
-                            and c.deadline >= today
-                        ),
-                        key=lambda c: c.id,
-                        default=None,
+                        (c for c in cases if c.to_call(today)), key=lambda c: c.id, default=None
                     )
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
             self._merge(cases, contracts, kept, links, audit)
@@ -494,7 +490,7 @@ class _Sync:
         kept = [g for g in groups if any(c.number not in self.redated for c in g)]
         if kept:
             return [c for g in kept for c in g]
-        live = [g for g in groups if max(window_for(c.effect).deadline for c in g) >= self.today]
+        live = [g for g in groups if _deadline(g) >= self.today]
         return (live or groups)[0]
 
     def _restored(
@@ -516,11 +512,7 @@ class _Sync:
         case = next(c for c in cases if c.id == case_id)
         taken: list[_ContractRow] = []
         if case.completed_on is None and case.id == max(c.id for c in cases):
-            live = (
-                group
-                for group in _groups(back)
-                if max(window_for(c.effect).deadline for c in group) >= self.today
-            )
+            live = (group for group in _groups(back) if _deadline(group) >= self.today)
             taken = next(live, [])
         if taken:
             audit.append(self._audit(case.id, "cancelled_on", case.cancelled_on, None))
@@ -567,11 +559,7 @@ class _Sync:
         that both hold a record, or whose contracts the group takes only in part, are left
         apart: which of two calls counts is the advisor's to say."""
         today = self.today
-        live = [
-            case
-            for case in cases
-            if case.completed_on is None and case.cancelled_on is None and case.deadline >= today
-        ]
+        live = [case for case in cases if case.to_call(today)]
         if len(live) < 2:
             return
         members: dict[int, list[_ContractRow]] = defaultdict(list)
@@ -895,6 +883,11 @@ def _groups(contracts: list[_ContractRow]) -> list[list[_ContractRow]]:
     ):
         grouped[placement.new_group or 0].append(by_number[placement.contract_key])
     return [grouped[index] for index in sorted(grouped)]
+
+
+def _deadline(contracts: list[_ContractRow]) -> dt.date:
+    """The deadline of a case holding these contracts: its latest contract's."""
+    return max(window_for(c.effect).deadline for c in contracts)
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
