@@ -6,6 +6,7 @@ starts without the heavy modules. Timings are for `benchmarks/import_benchmark.p
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 import subprocess
@@ -27,6 +28,7 @@ from bot.crm import portfolio, rows, stage
 from bot.crm.advisors import import_advisors
 from bot.crm.portfolio import import_portfolio
 from bot.crm.reading import read_table
+from bot.crm.run import Lookup
 from bot.models import AuditEntry, Case, Client, Contract
 from tests.conftest import empty
 from tests.exports import (
@@ -175,6 +177,28 @@ def test_a_new_staff_file_reads_every_row_again(
     parsed[0] = 0
     summary = ok_json(staff, "import", "portfolio", str(path))
     assert (parsed[0], summary["unchanged"]) == (20, 20)
+
+
+def test_a_contract_keeps_the_keyed_hash_of_its_rows_bytes(
+    staff: Any, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The fingerprint is the 8-byte BLAKE2b of the record's bytes, keyed by the file's
+    context, read as a signed little-endian integer: the same from one version of the bot to
+    the next, so that a daily export is recognised after an upgrade, not read again whole."""
+    path = portfolio_csv(tmp_path / "e.csv", _export(6))
+    ok_json(staff, "import", "portfolio", str(path))
+    with factory() as session:
+        table = read_table(path)
+        key = portfolio._context_key(table, Lookup(session))
+        kept = {n: h for n, h in session.execute(select(Contract.number, Contract.row_hash))}
+    lines = path.read_bytes().splitlines()[1:]
+    expected = {
+        line.decode("cp1252").split(";")[table.header.index("N° contrat")]: int.from_bytes(
+            hashlib.blake2b(line, digest_size=8, key=key).digest(), "little", signed=True
+        )
+        for line in lines
+    }
+    assert kept == expected
 
 
 # --- Fingerprints or not, the same result ---------------------------------------------------------

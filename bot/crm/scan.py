@@ -140,7 +140,9 @@ class Scanner:
         found = Scan()
         table, lookup, parser = self.table, self.lookup, self.parser
         known, key, remember = self.known, self.key, self.remember
-        blake = hashlib.blake2b
+        # Each record's hash starts from the key's state, copied (a keyed hash made anew for
+        # each record cost 40 % more).
+        keyed = hashlib.blake2b(digest_size=8, key=key).copy
         from_bytes = int.from_bytes
         row_buffer, client_buffer = self.rows, self.clients
         flush_rows, flush_clients, batch = self.flush_rows, self.flush_clients, self.batch
@@ -161,9 +163,9 @@ class Scanner:
                 count += 1
                 rejected.append(Rejection(line, problem))
                 continue
-            fingerprint = from_bytes(
-                blake(raw, digest_size=8, key=key).digest(), "little", signed=True
-            )
+            digest = keyed()
+            digest.update(raw)
+            fingerprint = from_bytes(digest.digest(), "little", signed=True)
             count += 1
             if progress is not None and count >= next_progress:
                 progress(count)
