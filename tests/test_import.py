@@ -1134,3 +1134,52 @@ def test_the_summary_says_a_merge_in_french(staff: M3, tmp_path: Path) -> None:
     path = portfolio_csv(tmp_path / "e2.csv", rows)
     output = ok(staff, "import", "portfolio", str(path), today="2026-07-02").output
     assert "1 fusionné avec un autre dossier du client (un seul appel)" in output
+
+
+def test_a_contract_the_current_case_no_longer_takes_joins_the_case_it_merges_with(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K1 (04/11) has a case, K2 (08/03, after K1's deadline) the current one. The CRM
+    corrects K2 to 16/10 and brings K3 (01/03), in one export. K2's case now ends on 16/02,
+    before K3; but with K1 it ends on 04/03, after K3: on an empty database the three are one
+    case (one call), its window K2's, its deadline K3's. Not K1 and K2's case and a second one
+    for K3 beside it."""
+    rows = [contract("C1", "K1", "04/11/2026"), contract("C1", "K2", "08/03/2027")]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-11-18")
+    rows = [
+        contract("C1", "K1", "04/11/2026"),
+        contract("C1", "K2", "16/10/2026"),
+        contract("C1", "K3", "01/03/2027"),
+    ]
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-11-28")
+    # 16/10/2026 + 3 months = 16/01/2027; K3's deadline 01/03/2027 + 4 months = 01/07/2027.
+    assert _cases_on(staff, "2026-11-28") == [
+        (["K1", "K2", "K3"], "2027-01-16", "2027-07-01", "upcoming")
+    ]
+    assert (summary["cases"]["opened"], summary["cases"]["merged"]) == (0, 1)
+    with factory() as session:
+        assert session.scalars(select(Case.is_current)).all() == [True]
+
+
+def test_a_contract_a_corrected_date_frees_joins_the_case_it_merges_with(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K1 (04/11) has a case; K2 and K3 (08/03 and 20/03) share the current one. The CRM
+    corrects K2 to 16/10 and K3 to 01/03: K3 leaves K2's case (it no longer groups with K2
+    alone), but K1 brings K2's case to 04/03, after K3: one case for the three, as on an empty
+    database."""
+    rows = [
+        contract("C1", "K1", "04/11/2026"),
+        contract("C1", "K2", "08/03/2027"),
+        contract("C1", "K3", "20/03/2027"),
+    ]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-11-18")
+    rows = [
+        contract("C1", "K1", "04/11/2026"),
+        contract("C1", "K2", "16/10/2026"),
+        contract("C1", "K3", "01/03/2027"),
+    ]
+    import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-11-28")
+    assert _cases_on(staff, "2026-11-28") == [
+        (["K1", "K2", "K3"], "2027-01-16", "2027-07-01", "upcoming")
+    ]

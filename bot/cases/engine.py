@@ -204,6 +204,7 @@ NEW_CASE_COLUMNS = (
     "status",
     "created_at",
 )
+_IS_CURRENT = NEW_CASE_COLUMNS.index("is_current") - 1  # in a new case's values (no id)
 _UPDATED_FIELDS = (
     "advisor_id",
     "is_current",
@@ -463,6 +464,7 @@ class _Sync:
                     report.moved += 1
 
             waiting = [c for c in contracts if c.case_id is None and c.active]
+            opened_from = len(new_cases)
             if waiting:
                 current = next((c for c in cases if c.is_current), None)
                 if current is None:
@@ -474,6 +476,10 @@ class _Sync:
                     )
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
             self._merge(cases, contracts, kept, links, audit)
+            if len(new_cases) > opened_from and self._absorb(
+                cases, contracts, new_cases, opened_from, links, audit
+            ):
+                self._merge(cases, contracts, kept, links, audit)
 
         self._write(cases_by_client, new_cases, links, audit)
 
@@ -562,10 +568,7 @@ class _Sync:
         live = [case for case in cases if case.to_call(today)]
         if len(live) < 2:
             return
-        members: dict[int, list[_ContractRow]] = defaultdict(list)
-        for contract in contracts:
-            if contract.active and contract.case_id is not None:
-                members[contract.case_id].append(contract)
+        members = _members(contracts)
         live = [case for case in live if members.get(case.id)]
         grouped = [c for case in live for c in members[case.id]]
         for group in _groups(grouped):
@@ -582,14 +585,10 @@ class _Sync:
                 (case for case in together if case.id in busy),
                 min(together, key=lambda case: (case.effect_date, case.id)),
             )
-            earliest, deadline = keeper.effect_date, keeper.deadline
             for other in together:
                 if other is keeper:
                     continue
-                for contract in members[other.id]:
-                    contract.case_id = keeper.id
-                    links.append({"b_id": contract.id, "case_id": keeper.id})
-                    audit.append(self._audit(keeper.id, "contract_joined", None, contract.number))
+                self._join(keeper, members[other.id], links, audit)
                 if other.is_current:
                     # It stops being current (written first) before the keeper becomes so.
                     other.is_current, keeper.is_current = False, True
@@ -598,10 +597,82 @@ class _Sync:
                 audit.append(self._audit(keeper.id, "merged", other.id, None))
                 self.gone.append(other.id)
                 self.report.merged += 1
-            if _set_dates(keeper, [c.effect for c in group]):
-                audit.append(self._audit(keeper.id, "effect_date", earliest, keeper.effect_date))
-            if keeper.deadline != deadline:
-                audit.append(self._audit(keeper.id, "deadline", deadline, keeper.deadline))
+            self._dates_from(keeper, group, audit)
+
+    def _absorb(
+        self,
+        cases: list[_CaseRow],
+        contracts: list[_ContractRow],
+        new_cases: list[tuple[tuple[Any, ...], list[_ContractRow]]],
+        opened_from: int,
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> bool:
+        """One call per client, again: a case `place` was about to open for the client (the
+        entries of `new_cases` from `opened_from`) whose contracts an empty database would
+        group with those of one of the client's live cases joins that case instead, as a
+        contract joins the current case. `place` looks at the current case alone: a corrected
+        effect date can leave it ending before a contract (new, or freed from its case by the
+        correction) that another live case, or the case `_merge` just made of two, takes.
+        (Every contract of a case `place` opens has its deadline still to come: none pulls a
+        window into the past.) Whether a case joined one (then `_merge` looks again)."""
+        today = self.today
+        members = _members(contracts)
+        live = sorted(  # the latest first
+            (case for case in cases if case.to_call(today) and members.get(case.id)),
+            key=lambda case: -case.id,
+        )
+        if not live:
+            return False
+        opening: list[tuple[tuple[Any, ...], list[_ContractRow]]] = []
+        last_host: _CaseRow | None = None
+        for values, group in new_cases[opened_from:]:
+            host = next(
+                (case for case in live if len(_groups(members[case.id] + group)) == 1), None
+            )
+            if host is None:
+                opening.append((values, group))
+                continue
+            self._join(host, group, links, audit)
+            self.report.joined += len(group)
+            members[host.id].extend(group)
+            self._dates_from(host, members[host.id], audit)
+            if values[_IS_CURRENT]:
+                last_host = host
+        if len(opening) == len(new_cases) - opened_from:
+            return False
+        if last_host is not None:
+            # The case `place` made current (its latest contracts) joined another: that one is
+            # current, the one new contracts join.
+            for case in cases:
+                if case.is_current != (case is last_host):
+                    case.is_current = case is last_host
+                    case.dirty = True
+        new_cases[opened_from:] = opening
+        return True
+
+    def _join(
+        self,
+        case: _CaseRow,
+        joining: list[_ContractRow],
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> None:
+        """The `joining` contracts go to `case` (audited on it)."""
+        for contract in joining:
+            contract.case_id = case.id
+            links.append({"b_id": contract.id, "case_id": case.id})
+            audit.append(self._audit(case.id, "contract_joined", None, contract.number))
+
+    def _dates_from(
+        self, case: _CaseRow, contracts: list[_ContractRow], audit: list[dict[str, Any]]
+    ) -> None:
+        """The case's window and deadline from the contracts it holds now (audited)."""
+        earliest, deadline = case.effect_date, case.deadline
+        if _set_dates(case, [c.effect for c in contracts]):
+            audit.append(self._audit(case.id, "effect_date", earliest, case.effect_date))
+        if case.deadline != deadline:
+            audit.append(self._audit(case.id, "deadline", deadline, case.deadline))
 
     def _busy(self, case_ids: Sequence[int]) -> set[int]:
         """Of these cases, those with a record of the call: an attempt, a review, a next
@@ -883,6 +954,15 @@ def _groups(contracts: list[_ContractRow]) -> list[list[_ContractRow]]:
     ):
         grouped[placement.new_group or 0].append(by_number[placement.contract_key])
     return [grouped[index] for index in sorted(grouped)]
+
+
+def _members(contracts: list[_ContractRow]) -> dict[int, list[_ContractRow]]:
+    """The active contracts of each case, by case id."""
+    members: dict[int, list[_ContractRow]] = defaultdict(list)
+    for contract in contracts:
+        if contract.active and contract.case_id is not None:
+            members[contract.case_id].append(contract)
+    return members
 
 
 def _deadline(contracts: list[_ContractRow]) -> dt.date:
