@@ -37,7 +37,7 @@ from bot.models import Base, Client, Contract
 
 META = MetaData()
 _TEMPORARY: dict[str, Any] = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
-# SQLite: a table keyed by text (a client or contract number, a date) is stored in its key's
+# SQLite: a table keyed by text (a client number, a date) is stored in its key's
 # own B-tree (`WITHOUT ROWID`), so that a lookup by the key is one search, not a search of the
 # key's index then one of the table: the settling joins the staged rows to `stage_final` by
 # client number several times (100 000 lookups: 85 ms against 25 ms, measured alone).
