@@ -1183,3 +1183,52 @@ def test_a_contract_a_corrected_date_frees_joins_the_case_it_merges_with(
     assert _cases_on(staff, "2026-11-28") == [
         (["K1", "K2", "K3"], "2027-01-16", "2027-07-01", "upcoming")
     ]
+
+
+def test_a_corrected_contract_goes_to_the_case_it_is_one_with_not_back_to_the_current(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """K1 and K2 (27/11 and 28/10) have a case; K3 and K4 (14/06 and 03/08/2027) the current
+    one. The CRM corrects K4 to 14/09/2026: it leaves K3's case, and takes effect before K2's
+    deadline. As on an empty database, it joins K1 and K2's case (one call in December about
+    the three), not K3's again: that would bring K3's call forward to December beside K1's."""
+    rows = [
+        contract("C1", "K1", "27/11/2026"),
+        contract("C1", "K2", "28/10/2026"),
+        contract("C1", "K3", "14/06/2027"),
+        contract("C1", "K4", "03/08/2027"),
+    ]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-11-10")
+    rows[3] = contract("C1", "K4", "14/09/2026")
+    import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-11-18")
+    # 14/09/2026 + 3 months = 14/12/2026, K1's deadline 27/03/2027; K3 alone: 14/09/2027, and
+    # its deadline 14/10/2027.
+    assert _cases_on(staff, "2026-11-18") == [
+        (["K1", "K2", "K4"], "2026-12-14", "2027-03-27", "upcoming"),
+        (["K3"], "2027-09-14", "2027-10-14", "upcoming"),
+    ]
+    with factory() as session:
+        current = session.scalars(select(Case).where(Case.is_current)).one()
+        assert [c.number for c in current.contracts] == ["K3"]
+
+
+def test_a_contract_corrected_to_a_missed_m3_does_not_pull_another_case_back(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K1 (01/08) has a case; K3 and K4 (01/01 and 01/03/2027) the current one. On 18/11 the
+    CRM corrects K4 to 15/07/2026: its own M+3 ended on 15/11. It would be one with K1 on an
+    empty database, but it does not join K1's case: that case's window would move back to
+    July, its call due in October. It is left out, reported as such."""
+    rows = [
+        contract("C1", "K1", "01/08/2026"),
+        contract("C1", "K3", "01/01/2027"),
+        contract("C1", "K4", "01/03/2027"),
+    ]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-07-20")
+    rows[2] = contract("C1", "K4", "15/07/2026")
+    summary = import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-11-18")
+    assert _cases_on(staff, "2026-11-18") == [
+        (["K1"], "2026-11-01", "2026-12-01", "late"),
+        (["K3"], "2027-04-01", "2027-05-01", "upcoming"),
+    ]
+    assert summary["cases"]["left_out"] == 1

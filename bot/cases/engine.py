@@ -474,6 +474,7 @@ class _Sync:
                     current = max(
                         (c for c in cases if c.to_call(today)), key=lambda c: c.id, default=None
                     )
+                waiting = self._rehome(cases, contracts, waiting, current, links, audit)
                 self.place(client_id, advisor_id, waiting, current, links, new_cases, audit)
             self._merge(cases, contracts, kept, links, audit)
             if len(new_cases) > opened_from and self._absorb(
@@ -650,6 +651,55 @@ class _Sync:
                     case.dirty = True
         new_cases[opened_from:] = opening
         return True
+
+    def _rehome(
+        self,
+        cases: list[_CaseRow],
+        contracts: list[_ContractRow],
+        waiting: list[_ContractRow],
+        current: _CaseRow | None,
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> list[_ContractRow]:
+        """Of the contracts waiting to be placed, one whose effect date the CRM corrected
+        joins the client's live case it would be one with on an empty database, when that is
+        not the current case and the current case's contracts would not be one with it;
+        the others, left to `place`. `place` would put it in the current case whenever it
+        takes effect before that case's deadline, even long before its contracts: the case
+        `_held` took it out of. The current case's call would then come months early, beside
+        the other case's. A contract whose own M+3 is past never pulls a window back."""
+        today = self.today
+        others = sorted(  # the latest first
+            (c for c in cases if c is not current and c.to_call(today)), key=lambda c: -c.id
+        )
+        if not others or not any(c.number in self.redated for c in waiting):
+            return waiting
+        members = _members(contracts)
+        left: list[_ContractRow] = []
+        for contract in waiting:
+            host = None
+            if contract.number in self.redated and (
+                current is None or len(_groups([*members[current.id], contract])) > 1
+            ):
+                late = window_for(contract.effect).deadline < today
+                host = next(
+                    (
+                        case
+                        for case in others
+                        if members.get(case.id)
+                        and len(_groups([*members[case.id], contract])) == 1
+                        and not (late and contract.effect < case.effect_date)
+                    ),
+                    None,
+                )
+            if host is None:
+                left.append(contract)
+                continue
+            self._join(host, [contract], links, audit)
+            self.report.joined += 1
+            members[host.id].append(contract)
+            self._dates_from(host, members[host.id], audit)
+        return left
 
     def _join(
         self,
