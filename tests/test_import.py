@@ -1232,3 +1232,27 @@ def test_a_contract_corrected_to_a_missed_m3_does_not_pull_another_case_back(
         (["K3"], "2027-04-01", "2027-05-01", "upcoming"),
     ]
     assert summary["cases"]["left_out"] == 1
+
+
+def test_corrected_contracts_that_are_one_with_a_case_only_together_join_it(
+    staff: M3, tmp_path: Path
+) -> None:
+    """K1 (01/03/2027) has a case; K2, K3 and K4 (September 2027) the current one. The CRM
+    corrects K3 to 15/10/2026 and K4 to 20/12/2026. K3 alone would not be one with K1 (its
+    deadline, 15/02, comes before K1), but with K4 it is: as on an empty database, K3, K4 and
+    K1 are one case, and K2 keeps its own, whichever of K3 and K4 is looked at first."""
+    rows = [
+        contract("C1", "K1", "01/03/2027"),
+        contract("C1", "K2", "01/09/2027"),
+        contract("C1", "K3", "05/09/2027"),
+        contract("C1", "K4", "10/09/2027"),
+    ]
+    import_rows_on(staff, tmp_path / "e1.csv", rows, "2026-11-01")
+    rows[2] = contract("C1", "K3", "15/10/2026")
+    rows[3] = contract("C1", "K4", "20/12/2026")
+    import_rows_on(staff, tmp_path / "e2.csv", rows, "2026-11-10")
+    # 15/10/2026 + 3 months = 15/01/2027, K1's deadline 01/07/2027; K2: 01/12/2027, 01/01/2028.
+    assert _cases_on(staff, "2026-11-10") == [
+        (["K1", "K3", "K4"], "2027-01-15", "2027-07-01", "upcoming"),
+        (["K2"], "2027-12-01", "2028-01-01", "upcoming"),
+    ]

@@ -661,45 +661,57 @@ class _Sync:
         links: list[dict[str, Any]],
         audit: list[dict[str, Any]],
     ) -> list[_ContractRow]:
-        """Of the contracts waiting to be placed, one whose effect date the CRM corrected
-        joins the client's live case it would be one with on an empty database, when that is
-        not the current case and the current case's contracts would not be one with it;
-        the others, left to `place`. `place` would put it in the current case whenever it
-        takes effect before that case's deadline, even long before its contracts: the case
-        `_held` took it out of. The current case's call would then come months early, beside
-        the other case's. A contract whose own M+3 is past never pulls a window back."""
+        """Of the contracts waiting to be placed, those whose effect date the CRM corrected
+        and that an empty database would no longer put with the current case's contracts
+        join another live case of the client whose contracts they would be one with; the
+        others are left to `place`, which puts a contract in the current case whenever it
+        takes effect before that case's deadline, even long before its contracts (the case
+        `_held` took it out of): the current case's call would then come months early,
+        beside the other case's. Several corrected contracts may be one with a case only
+        together: each join lets the others try again. One whose own M+3 is past never
+        pulls a case's window back (as in `bot.rules.place_contracts`)."""
         today = self.today
         others = sorted(  # the latest first
             (c for c in cases if c is not current and c.to_call(today)), key=lambda c: -c.id
         )
-        if not others or not any(c.number in self.redated for c in waiting):
+        corrected = sorted(
+            (c for c in waiting if c.number in self.redated), key=lambda c: (c.effect, c.id)
+        )
+        if not others or not corrected:
             return waiting
         members = _members(contracts)
-        left: list[_ContractRow] = []
-        for contract in waiting:
-            host = None
-            if contract.number in self.redated and (
-                current is None or len(_groups([*members[current.id], contract])) > 1
-            ):
-                late = window_for(contract.effect).deadline < today
+        if current is not None and current.to_call(today):
+            held = members.get(current.id, [])
+            alone = len(_groups(held)) if held else 0
+            corrected = [c for c in corrected if len(_groups([*held, c])) > alone]
+        joined: set[int] = set()
+        moved = True
+        while moved:
+            moved = False
+            for contract in corrected:
+                if contract.id in joined:
+                    continue
+                window = window_for(contract.effect)
+                late = window.deadline < today
                 host = next(
                     (
                         case
                         for case in others
                         if members.get(case.id)
                         and len(_groups([*members[case.id], contract])) == 1
-                        and not (late and contract.effect < case.effect_date)
+                        and not (late and window.due < case.due_date)
                     ),
                     None,
                 )
-            if host is None:
-                left.append(contract)
-                continue
-            self._join(host, [contract], links, audit)
-            self.report.joined += 1
-            members[host.id].append(contract)
-            self._dates_from(host, members[host.id], audit)
-        return left
+                if host is None:
+                    continue
+                self._join(host, [contract], links, audit)
+                self.report.joined += 1
+                members[host.id].append(contract)
+                self._dates_from(host, members[host.id], audit)
+                joined.add(contract.id)
+                moved = True
+        return [c for c in waiting if c.id not in joined]
 
     def _join(
         self,
