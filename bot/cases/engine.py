@@ -565,12 +565,10 @@ class _Sync:
         holding no record, is deleted (`gone`, audited `merged_into` on both). Two cases
         that both hold a record, or whose contracts the group takes only in part, are left
         apart: which of two calls counts is the advisor's to say."""
-        today = self.today
-        live = [case for case in cases if case.to_call(today)]
+        members = _members(contracts)
+        live = self._live(cases, members)
         if len(live) < 2:
             return
-        members = _members(contracts)
-        live = [case for case in live if members.get(case.id)]
         grouped = [c for case in live for c in members[case.id]]
         for group in _groups(grouped):
             numbers = {c.number for c in group}
@@ -617,27 +615,18 @@ class _Sync:
         correction) that another live case, or the case `_merge` just made of two, takes.
         (Every contract of a case `place` opens has its deadline still to come: none pulls a
         window into the past.) Whether a case joined one (then `_merge` looks again)."""
-        today = self.today
         members = _members(contracts)
-        live = sorted(  # the latest first
-            (case for case in cases if case.to_call(today) and members.get(case.id)),
-            key=lambda case: -case.id,
-        )
+        live = self._live(cases, members)[::-1]  # the latest first
         if not live:
             return False
         opening: list[tuple[tuple[Any, ...], list[_ContractRow]]] = []
         last_host: _CaseRow | None = None
         for values, group in new_cases[opened_from:]:
-            host = next(
-                (case for case in live if len(_groups(members[case.id] + group)) == 1), None
-            )
+            host = _one_with(live, members, group)
             if host is None:
                 opening.append((values, group))
                 continue
-            self._join(host, group, links, audit)
-            self.report.joined += len(group)
-            members[host.id].extend(group)
-            self._dates_from(host, members[host.id], audit)
+            self._take(host, group, members, links, audit)
             if values[_IS_CURRENT]:
                 last_host = host
         if len(opening) == len(new_cases) - opened_from:
@@ -671,15 +660,15 @@ class _Sync:
         together: each join lets the others try again. One whose own M+3 is past never
         pulls a case's window back (as in `bot.rules.place_contracts`)."""
         today = self.today
-        others = sorted(  # the latest first
-            (c for c in cases if c is not current and c.to_call(today)), key=lambda c: -c.id
-        )
         corrected = sorted(
             (c for c in waiting if c.number in self.redated), key=lambda c: (c.effect, c.id)
         )
-        if not others or not corrected:
+        if not corrected:
             return waiting
         members = _members(contracts)
+        others = [case for case in self._live(cases, members)[::-1] if case is not current]
+        if not others:
+            return waiting
         if current is not None and current.to_call(today):
             held = members.get(current.id, [])
             alone = len(_groups(held)) if held else 0
@@ -692,26 +681,38 @@ class _Sync:
                 if contract.id in joined:
                     continue
                 window = window_for(contract.effect)
-                late = window.deadline < today
-                host = next(
-                    (
-                        case
-                        for case in others
-                        if members.get(case.id)
-                        and len(_groups([*members[case.id], contract])) == 1
-                        and not (late and window.due < case.due_date)
-                    ),
-                    None,
-                )
+                if window.deadline < today:  # its M+3 past: no window pulled back
+                    hosts = [case for case in others if window.due >= case.due_date]
+                else:
+                    hosts = others
+                host = _one_with(hosts, members, [contract])
                 if host is None:
                     continue
-                self._join(host, [contract], links, audit)
-                self.report.joined += 1
-                members[host.id].append(contract)
-                self._dates_from(host, members[host.id], audit)
+                self._take(host, [contract], members, links, audit)
                 joined.add(contract.id)
                 moved = True
         return [c for c in waiting if c.id not in joined]
+
+    def _live(
+        self, cases: list[_CaseRow], members: dict[int, list[_ContractRow]]
+    ) -> list[_CaseRow]:
+        """The client's cases still to call that hold an active contract, in id order."""
+        return [case for case in cases if case.to_call(self.today) and members.get(case.id)]
+
+    def _take(
+        self,
+        host: _CaseRow,
+        joining: list[_ContractRow],
+        members: dict[int, list[_ContractRow]],
+        links: list[dict[str, Any]],
+        audit: list[dict[str, Any]],
+    ) -> None:
+        """`joining` joins `host` (counted joined), whose window and deadline follow the
+        contracts it holds then (`members`, kept up to date)."""
+        self._join(host, joining, links, audit)
+        self.report.joined += len(joining)
+        members[host.id].extend(joining)
+        self._dates_from(host, members[host.id], audit)
 
     def _join(
         self,
@@ -1025,6 +1026,14 @@ def _members(contracts: list[_ContractRow]) -> dict[int, list[_ContractRow]]:
         if contract.active and contract.case_id is not None:
             members[contract.case_id].append(contract)
     return members
+
+
+def _one_with(
+    cases: list[_CaseRow], members: dict[int, list[_ContractRow]], joining: list[_ContractRow]
+) -> _CaseRow | None:
+    """The first of `cases` whose contracts and `joining` an empty database would put in one
+    case."""
+    return next((case for case in cases if len(_groups([*members[case.id], *joining])) == 1), None)
 
 
 def _deadline(contracts: list[_ContractRow]) -> dt.date:
