@@ -409,6 +409,18 @@ def test_a_contract_that_becomes_an_an_in_a_later_export_opens_its_case(
     assert (case["contract_numbers"], case["due_date"]) == (["K1"], "2026-11-28")
 
 
+def test_a_later_export_reports_each_contract_too_old_for_a_case_once(
+    staff: M3, tmp_path: Path
+) -> None:
+    """A later export brings a contract too old for a case to a client the bot knows (C1)
+    and to a new one (C2): each is reported once, whichever way its client came."""
+    rows = [contract("C1", "K1", "28/09/2026")]
+    assert import_rows(staff, tmp_path / "e1.csv", rows)["cases"]["opened"] == 1
+    rows += [contract("C1", "K9", "28/02/2026"), contract("C2", "K2", "28/02/2026")]
+    summary = import_rows(staff, tmp_path / "e2.csv", rows)
+    assert (summary["created"], summary["cases"]["left_out"]) == (2, 2)
+
+
 def test_a_contract_too_old_corrected_to_another_old_date_is_reported_once(
     staff: M3, tmp_path: Path
 ) -> None:

@@ -247,6 +247,9 @@ class _Import:
         self.known_rejected = 0  # known rows rejected as a duplicate with other values
         self.new_cases: SyncReport | None = None  # the cases of new clients
         self.new_clients = 0  # how many
+        self.clients = 0  # clients of the file (staged rows' clients)
+        self.dropped = 0  # staged rows dropped as a repeat of another
+        self.any_contract = True  # contracts existed before the import
         self.redated: set[str] = set()  # contracts whose effect date the CRM corrected
         # The first id of the contracts this import creates (none: past any id).
         self.new_from = 1 << 62
@@ -474,6 +477,7 @@ class _Import:
                         self.result.unchanged += same
         for chunk in self._pages(gone_lines):
             connection.execute(delete(S).where(self._one_of(S.c.line, chunk)))
+        self.dropped = len(gone_lines)
 
     def _final_rows(self, known_rows: list[_KnownRow]) -> None:
         """Each client's last row: its details are the client's."""
@@ -487,8 +491,9 @@ class _Import:
         # the client is then inserted with it, and nothing reads it back.
         number = last.c.client_number
         client_id = new_ids(connection, _client, existing=_client.c.id, order_by=number)
-        connection.execute(
-            insert(F).from_select(
+        self.clients = connection.execute(
+            insert(F)
+            .from_select(
                 ["client_number", "line", "client_ref", "client_id", "is_new"],
                 select(
                     last.c.client_number,
@@ -501,7 +506,8 @@ class _Import:
                 .outerjoin(_client, _client.c.number == last.c.client_number)
                 .order_by(last.c.client_number),
             )
-        )
+            .execution_options(preserve_rowcount=True)
+        ).rowcount
         # A later known row of the client: its details (those in the database) win.
         last_known: dict[str, int] = {}
         for row in known_rows:
@@ -624,6 +630,7 @@ class _Import:
         connection = self.connection
         # Before the first import, no contract to look up, compare or keep a fingerprint of.
         any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
+        self.any_contract = any_contract
         if any_contract:
             existing = (
                 select(_contract.c.id)
@@ -652,7 +659,12 @@ class _Import:
             ),
         )
         connection.execute(insert(T).from_select(["client_id"], touched))
-        fresh = self._count(S, S.c.contract_id.is_(None))
+        # Before the first import, every staged row left is a new contract.
+        fresh = (
+            self._count(S, S.c.contract_id.is_(None))
+            if any_contract
+            else self.staged - self.dropped
+        )
         if fresh:
             self._insert_contracts(fresh, remembered)
         if any_contract:
@@ -921,16 +933,14 @@ class _Import:
             spread_out = select(G.c.client_number).where(G.c.one_case.is_(False)).limit(1)
             if connection.execute(spread_out).first() is not None:
                 self._open_spread_cases(recent, report)
-        too_old = (
-            select(S.c.contract_number)
-            .join(F, F.c.client_number == S.c.client_number)
-            .where(
-                F.c.is_new.is_(True),
-                *active_an,
-                S.c.effect_date < oldest,
-                S.c.contract_id.is_(None),
-            )
+        too_old = select(S.c.contract_number).where(
+            *active_an, S.c.effect_date < oldest, S.c.contract_id.is_(None)
         )
+        if self.any_contract or self.new_clients < self.clients:
+            # Only new clients' contracts (else every staged row is one).
+            too_old = too_old.join(F, F.c.client_number == S.c.client_number).where(
+                F.c.is_new.is_(True)
+            )
         count = connection.execute(select(func.count()).select_from(too_old.subquery())).scalar()
         if count:
             sample = connection.execute(too_old.order_by(S.c.line).limit(LeftOut.SAMPLE)).scalars()

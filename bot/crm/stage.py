@@ -54,7 +54,7 @@ def _copies(table: Table, names: Sequence[str]) -> list[Column[Any]]:
 stage_row = Table(
     "m3_stage_row",
     META,
-    Column("line", Integer, primary_key=True),
+    Column("line", Integer, primary_key=True, autoincrement=False),
     Column("row_hash", BigInteger),  # NULL: the row is not to be remembered
     Column("client_number", String(64), nullable=False),
     Column("contract_number", String(64), nullable=False),
@@ -108,14 +108,14 @@ stage_group = Table(
 stage_link = Table(
     "m3_stage_link",
     META,
-    Column("line", Integer, primary_key=True),
+    Column("line", Integer, primary_key=True, autoincrement=False),
     Column("case_id", Integer, nullable=False),
     **_TEMPORARY,
 )
 stage_touched = Table(
     "m3_stage_touched",
     META,
-    Column("client_id", Integer, primary_key=True),
+    Column("client_id", Integer, primary_key=True, autoincrement=False),
     **_TEMPORARY,
 )
 ROW_COLUMNS = (
