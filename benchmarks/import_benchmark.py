@@ -4,7 +4,7 @@ Run by hand from the project root:
 
     .venv/bin/python benchmarks/import_benchmark.py [--rows 100000 [300000 …]]
         [--database-url postgresql://postgres@127.0.0.1:5432/test] [--today 2026-12-01]
-        [--repeat 3]
+        [--repeat 3] [--changes 0.1 1 10]
 
 For each size it writes an invented portfolio export (`bot.demo_data`, in a child process) in a
 temporary directory and measures, in one run:
@@ -26,7 +26,10 @@ temporary directory and measures, in one run:
   with `--repeat N`, N times on a new database each, then each import's best and median (the
   floors being each the best of 3, the best import is the like-for-like ratio); then once
   more, untimed, for the peak memory (PSS) of the process and its reader child together,
-  sampled every 50 ms (the sampling slows the imports it watches).
+  sampled every 50 ms (the sampling slows the imports it watches);
+- with `--changes`, how the cost grows with the change: for each share of the rows, in one
+  process on a new database, the first import, the unchanged re-import and a copy with that
+  share of its rows changed, and what the change adds in percent of the first import.
 
 It exits 1 when an import fails or its counts are not the expected ones.
 """
@@ -143,13 +146,18 @@ def generate_file(path: Path, *, rows: int, today: dt.date, seed: int) -> dict[s
 
 def change_one_percent(source: Path, target: Path) -> int:
     """A copy of the export with the seller of one row in a hundred changed."""
+    return change_rows(source, target, every=100)
+
+
+def change_rows(source: Path, target: Path, *, every: int) -> int:
+    """A copy of the export with the seller of one row in `every` changed."""
     changed = 0
     with source.open("rb") as reading, target.open("wb") as writing:
         header = reading.readline()
         seller = header.decode("cp1252").rstrip("\r\n").split(";").index("Vendeur")
         writing.write(header)
         for number, line in enumerate(reading):
-            if number % 100 == 50:
+            if number % every == every // 2:
                 cells = line.rstrip(b"\r\n").split(b";")
                 cells[seller] = b"Vendeur remplac\xe9"
                 line = b";".join(cells) + b"\r\n"
@@ -395,8 +403,8 @@ def in_process_runs(
         print(f"  {name:<18} {seconds:7.2f} s  {ratios(seconds, floors)}{close}")
     _, same, changed = times
     print(
-        f"  a 1 % change adds {changed - same:.2f} s to the unchanged re-import: "
-        f"{change_cost(times):.1f} % of the first import"
+        f"  a {_share(files[2][0])} change adds {changed - same:.2f} s to the unchanged "
+        f"re-import: {change_cost(times):.1f} % of the first import"
     )
     peak = json.loads(peaks)
     print(
@@ -407,6 +415,11 @@ def in_process_runs(
         together = " / ".join(f"{mb:.0f}" for mb in peak["pss_mb"])
         print(f"  (peak PSS of the process and its reader child together: {together} MB)")
     return times, beside
+
+
+def _share(name: str) -> str:
+    """The share ("1 %") in an import's name ("1 % changed")."""
+    return name.removesuffix(" changed")
 
 
 def change_cost(times: Sequence[float]) -> float:
@@ -599,8 +612,53 @@ def bench_size(rows: int, args: argparse.Namespace, tmp: Path) -> None:
                 tmp=tmp,
                 repeat=args.repeat,
             )
+    for percent in args.changes:
+        changes_run(percent, portfolio, files, floors, args, tmp)
     for leftover in (portfolio, changed_file, tmp / f"bench-{rows}.db"):
         leftover.unlink(missing_ok=True)
+
+
+def changes_run(
+    percent: float,
+    portfolio: Path,
+    files: list[tuple[str, Path, dict[str, int]]],
+    floors: dict[str, float | None],
+    args: argparse.Namespace,
+    tmp: Path,
+) -> None:
+    """How the cost grows with the change (`--changes`): the first import, the unchanged
+    re-import and a copy with `percent` % of its rows changed, in one process, on a new
+    SQLite database (and a new PostgreSQL schema): what the change adds, in percent of the
+    first import, compared with its share of the rows."""
+    every = max(1, round(100 / percent))
+    target = tmp / f"{portfolio.stem}-{every}.csv"
+    changed = change_rows(portfolio, target, every=every)
+    rows = files[0][2]["created"]
+    name = f"{100 * changed / rows:g} % changed"
+    expected = {"created": 0, "updated": changed, "unchanged": rows - changed}
+    measured = [*files[:2], (name, target, expected)]
+    path = tmp / f"bench-changes-{every}.db"
+    in_process_runs(
+        f"SQLite, {changed} of {rows} rows changed",
+        database_url=f"sqlite:///{path}",
+        files=measured,
+        floors=floors,
+        tmp=tmp,
+    )
+    path.unlink(missing_ok=True)
+    if args.database_url:
+        url, drop = postgres_schema(args.database_url)
+        try:
+            in_process_runs(
+                f"PostgreSQL, {changed} of {rows} rows changed",
+                database_url=url,
+                files=measured,
+                floors=floors,
+                tmp=tmp,
+            )
+        finally:
+            drop()
+    target.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -635,6 +693,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="the in-process imports this many times, each on a new database (1)",
+    )
+    parser.add_argument(
+        "--changes",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="PERCENT",
+        help="also, in one process, what a change of this share of the rows adds (0.1 1 10)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--generate-to", type=Path, help=argparse.SUPPRESS)
