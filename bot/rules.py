@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import holidays
 from dateutil.relativedelta import relativedelta
 
 WINDOW_HALF_WIDTH = dt.timedelta(days=7)
@@ -146,6 +145,10 @@ def status_from_tags(
 
 @lru_cache(maxsize=64)
 def _french_holidays(year: int) -> frozenset[dt.date]:
+    # Imported here, by what needs working days (the morning's queue, reminders): an import
+    # of the CRM's export or `m3 --help` has no use of its calendars (14 ms to import).
+    import holidays
+
     return frozenset(holidays.country_holidays("FR", years=year).keys())
 
 

@@ -1,6 +1,7 @@
 """What `m3` imports before it answers: the help, the version and the usage errors without rich,
-the database or the settings; an import without rich's help machinery nor Alembic once the
-SQLite schema is up to date. The modules imported are the measure (timings would flake)."""
+the database or the settings; an import without rich's help machinery, Alembic nor the
+holiday calendars once the SQLite schema is up to date. The modules imported are the
+measure (timings would flake)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_an_import_on_an_up_to_date_sqlite_database_skips_alembic_and_rich(
     assert result.returncode == 0, result.stderr
     assert '"rows"' in result.stdout
     assert "bot.crm.portfolio" in modules
-    assert sorted(m for m in modules if m.split(".")[0] in {"rich", "alembic", "jinja2"}) == []
+    unused = {"rich", "alembic", "jinja2", "holidays"}  # (the calendars: working days)
+    assert sorted(m for m in modules if m.split(".")[0] in unused) == []
     assert "typer.rich_utils" not in modules
 
 
