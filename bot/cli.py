@@ -614,8 +614,13 @@ class _ImportCommand(_Command):
             raise _import_failure(_usage_in_french(exc, errors), 2, as_json=as_json) from None
 
 
+# The file is not checked here (click's `Path` would refuse an unreadable one in English, as a
+# usage error): the import opens it and says in French why it cannot (`os_reason`).
 FileArg = Annotated[
-    Path, typer.Argument(metavar="FICHIER", help="Export CSV (; , ou tabulation) ou XLSX.")
+    Path,
+    typer.Argument(
+        metavar="FICHIER", help="Export CSV (; , ou tabulation) ou XLSX.", readable=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Résultat en JSON, rien d'autre.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Tout vérifier sans rien enregistrer.")]
@@ -1395,7 +1400,14 @@ def stats_command(
     ] = "table",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", metavar="FICHIER", help="Fichier à écrire (xlsx, png)."),
+        # (Not checked by click, in English: the writing says in French why it cannot.)
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FICHIER",
+            help="Fichier à écrire (xlsx, png).",
+            readable=False,
+        ),
     ] = None,
 ) -> None:
     """Les chiffres M+3 d'une période (dossiers dont la fenêtre s'y ouvre), par agence et par
@@ -1431,7 +1443,12 @@ def stats_command(
         else:
             print(content)
         return
-    output.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    try:
+        output.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    except OSError as exc:
+        from bot.crm.reading import os_reason
+
+        raise _fail(os_reason(exc, str(output), writing=True)) from None
     err.print(f"Écrit : {output}", highlight=False)
 
 

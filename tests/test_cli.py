@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -91,6 +92,54 @@ def test_every_failure_with_json_prints_one_json_object(
     # Without --json, stdout stays empty: the reason is on stderr only.
     plain = [arg for arg in args if arg not in ("--json", "--format=JSON")]
     assert run(*plain, cwd=tmp_path, DATABASE_URL=missing).stdout == ""
+
+
+def _as_another_user(command: list[str]) -> list[str]:
+    """`command` run by a user without rights on root's files (`setpriv`, when these tests run
+    as root, who reads every file whatever its mode); as it is otherwise."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv is needed to drop root's rights")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
+def test_an_unreadable_file_is_refused_in_french_with_the_reason(sample_dir: Path) -> None:
+    """A file the user may not read: « lecture interdite », French and one JSON object, from
+    both import commands (not click's English usage error, nor a vague « arguments
+    invalides »)."""
+    folder = Path(tempfile.mkdtemp(prefix="m3-unreadable-"))
+    try:
+        folder.chmod(0o777)  # the other user writes its database there
+        locked = folder / "portefeuille.csv"
+        shutil.copyfile(sample_dir / "portfolio.csv", locked)
+        locked.chmod(0)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("M3_", "SLACK_"))}
+        environ["DATABASE_URL"] = f"sqlite:///{folder / 'm3.db'}"
+        probe = subprocess.run(
+            _as_another_user([sys.executable, "-c", "import bot"]), capture_output=True
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"the other user cannot run this Python: {probe.stderr!r:.200}")
+        for kind in ("portfolio", "advisors"):
+            result = subprocess.run(
+                _as_another_user([M3, "import", kind, str(locked), "--json"]),
+                cwd=folder,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert result.returncode == 2, result.stderr
+            error = json.loads(result.stdout)["error"]
+            assert error == (
+                "fichier refusé : impossible de lire le fichier « portefeuille.csv » : "
+                "lecture interdite (droits insuffisants)"
+            )
+            assert result.stderr.strip() == f"Erreur : {error}"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_a_missing_record_with_json_prints_one_json_object(tmp_path: Path) -> None:

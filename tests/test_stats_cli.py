@@ -185,6 +185,26 @@ def test_narrow_table_comes_in_blocks_a_branch_with_its_advisors(built: M3) -> N
     assert at_100 == [COLUMNS]
 
 
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("absent/stats.xlsx", "dossier introuvable"),
+        (".", "c'est un dossier, pas un fichier"),
+    ],
+)
+def test_a_file_that_cannot_be_written_is_refused_in_french(
+    built: M3, tmp_path: Path, where: str, why: str
+) -> None:
+    """The system's reason in French (exit 2, nothing written), not « Erreur inattendue :
+    FileNotFoundError: [Errno 2] No such file or directory »."""
+    target = tmp_path / where
+    result = built("stats", "--period", RANGE, "--format", "xlsx", "-o", str(target), today=TODAY)
+    assert result.exit_code == 2, result.output
+    assert f"Erreur : impossible d'écrire le fichier « {target} » : {why}" in result.output
+    assert "Errno" not in result.output and "inattendue" not in result.output
+    assert not (tmp_path / "absent").exists()
+
+
 def test_chart_of_a_period_without_cases_says_so(
     built: M3, factory: sessionmaker[Session], tmp_path: Path
 ) -> None:

@@ -270,25 +270,31 @@ _OS_REASONS = {
     errno.EINVAL: "nom de fichier invalide",
     errno.EOVERFLOW: "fichier trop volumineux",
     errno.EFBIG: "fichier trop volumineux",
+    errno.ENOSPC: "disque plein",
+    errno.EDQUOT: "quota du disque dépassé",
+    errno.EROFS: "disque en lecture seule",
 }
 
 
-def os_reason(exc: OSError, shown: str) -> str:
-    """What the operating system said, in French."""
+def os_reason(exc: OSError, shown: str, *, writing: bool = False) -> str:
+    """What the operating system said, in French, of reading the file (or `writing` it)."""
     if isinstance(exc, FileNotFoundError):
-        why = "fichier introuvable"
+        # (Written, a file is created: what is missing is its folder.)
+        why = "dossier introuvable" if writing else "fichier introuvable"
     elif isinstance(exc, IsADirectoryError):
         why = "c'est un dossier, pas un fichier"
     elif isinstance(exc, NotADirectoryError):
         why = "une partie du chemin n'est pas un dossier"
     elif isinstance(exc, PermissionError):
-        why = "lecture interdite (droits insuffisants)"
+        why = f"{'écriture' if writing else 'lecture'} interdite (droits insuffisants)"
     elif exc.errno in _OS_REASONS:
         why = _OS_REASONS[exc.errno]
     else:
-        _log.info("erreur système en lisant %s", shown, exc_info=exc)
-        why = f"le système refuse la lecture (erreur n° {exc.errno})"
-    return f"impossible de lire le fichier « {shown} » : {why}"
+        _log.info("erreur système sur %s", shown, exc_info=exc)
+        act = "l'écriture" if writing else "la lecture"
+        why = f"le système refuse {act} (erreur n° {exc.errno})"
+    verb = "d'écrire" if writing else "de lire"
+    return f"impossible {verb} le fichier « {shown} » : {why}"
 
 
 # --- Encodings ---------------------------------------------------------------------------------
