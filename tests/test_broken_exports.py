@@ -42,14 +42,21 @@ def staff(m3: M3, tmp_path: Path) -> M3:
     return m3
 
 
+def _not_text(char: str) -> bool:
+    """A control character, or one of Unicode's noncharacters (U+FFFE, U+FDD0…)."""
+    code = ord(char)
+    return unicodedata.category(char) == "Cc" or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
 def control_characters(session: Session) -> list[tuple[str, str, str]]:
-    """Every stored client or contract text value holding a control character."""
+    """Every stored client or contract text value holding a control character (or a
+    noncharacter)."""
     found = []
     for model in (Client, Contract):
         columns = [c for c in model.__table__.columns if isinstance(c.type, String | Text)]
         for row in session.execute(select(model.__table__.c.number, *columns)):
             for column, value in zip(columns, row[1:], strict=True):
-                if isinstance(value, str) and any(unicodedata.category(c) == "Cc" for c in value):
+                if isinstance(value, str) and any(_not_text(c) for c in value):
                     found.append((row[0], column.name, value))
     return found
 
@@ -225,7 +232,7 @@ class _Staff:
 
 
 def _no_control(value: Any) -> bool:
-    return not isinstance(value, str) or not any(unicodedata.category(c) == "Cc" for c in value)
+    return not isinstance(value, str) or not any(_not_text(c) for c in value)
 
 
 def _read_and_parse(data: bytes, suffix: str = ".csv") -> None:

@@ -26,10 +26,10 @@ How a CSV export is read, and why:
   `MAX_SPAN` lines; otherwise its first line (the one opening the quote) is rejected and the
   lines after it are read as records of their own, so that one stray quote cannot swallow the
   rows that follow. Quotes that break the CSV rules, a NUL byte or another control character,
-  bytes the encoding cannot decode and lines longer than `MAX_LINE_BYTES` reject their line,
-  with the reason. Tabs, line breaks and other blank control characters inside a value read as
-  a space. Blank records are skipped (not counted), and so is the header line repeated (an
-  export made of pages), by `bot.crm.scan`.
+  a Unicode noncharacter (U+FFFE…), bytes the encoding cannot decode and lines longer than
+  `MAX_LINE_BYTES` reject their line, with the reason. Tabs, line breaks and other blank
+  control characters inside a value read as a space. Blank records are skipped (not
+  counted), and so is the header line repeated (an export made of pages), by `bot.crm.scan`.
 - **Separator.** The one Excel's hint on the first line names (`sep=;`, `sep=,`, `sep=\\t` or
   a tab, any case, maybe quoted; that line is no header). Else `;`, `,` or tab: the one that
   splits the header and the first lines after it (`SNIFF_LINES` of them, within
@@ -787,18 +787,25 @@ def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
 
 # --- Records ---------------------------------------------------------------------------------
 
-# Control characters: the blank ones read as a space inside a value; the others reject the line.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROLS_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters: the blank ones read as a space inside a value; the others reject the line,
+# as Unicode's noncharacters do (U+FFFE, U+FFFF and the like: never text, a sign of a damaged
+# or misread file; private-use characters and symbols Python does not know yet are kept).
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
+_CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_NONCHARACTERS}]")
+_CONTROLS_BUT_TAB = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{_NONCHARACTERS}]")
 _BLANK_CONTROLS = re.compile("[\t\n\r\x0b\x0c\u2028\u2029]+")
 _LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")  # in a column name: read as a space
-_BAD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_BAD_CONTROL = re.compile(f"[\x00-\x08\x0e-\x1f\x7f-\x9f{_NONCHARACTERS}]")
 _OVERLONG = b'"\x00overlong'  # stands for a line too long to hold (never a real line)
 
 
 def _names(char: str) -> str:
     if char == "\x00":
         return "caractère nul (octet 00)"
+    if unicodedata.category(char) != "Cc":
+        return f"caractère non valide U+{ord(char):04X}"
     return f"caractère de contrôle U+{ord(char):04X}"
 
 

@@ -308,6 +308,30 @@ def main() -> None:
         }
     )
 
+    # Unicode's noncharacters (a misread or damaged file: U+FFFE is a byte-swapped BOM), in a
+    # plain value, a quoted one and one of the last plane; a private-use character and an emoji
+    # beside them are text, kept.
+    table = rows()
+    cell(table, 16, "Nom", "Dur\ufffeand")
+    cell(table, 17, "Adresse", "3; rue \ufdd0Paradis")  # (the separator has it quoted)
+    cell(table, 18, "Prénom", "Zo\U0010ffffé")
+    cell(table, 19, "Nom", "Durand \ue000\U0001f600")
+    write("noncharacters.csv", text(table).encode("utf-8"))
+    cases.append(
+        {
+            "file": "noncharacters.csv",
+            "kind": "noncharacters U+FFFE, U+FDD0 (quoted) and U+10FFFF; a private-use character",
+            "exit": 1,
+            "rejected": {
+                "16": "caractère non valide U+FFFE dans la colonne « Nom »",
+                "17": "caractère non valide U+FDD0",
+                "18": "caractère non valide U+10FFFF dans la colonne « Prénom »",
+            },
+            "contracts": ROWS - 3,
+            "clients": {"C0018": {"last_name": "Durand \ue000\U0001f600"}},
+        }
+    )
+
     # A line with too few fields and a line with too many (a separator in a name).
     table = rows()
     cell(table, 50, "Nom", "XXTWO")
