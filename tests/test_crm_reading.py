@@ -116,6 +116,30 @@ def test_header_variants_encodings_and_separators(
     assert any(name in shown for name in accented)  # decoded right, not mojibake
 
 
+def test_a_small_windows_1252_export_whose_only_accents_are_in_its_header_is_read(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """The required columns and plain names: the header's « N° » and « Chargé de clientèle »
+    are the file's only non-ASCII bytes, too few for charset-normalizer's measure of chaos to
+    say anything (the file was refused as an unknown encoding)."""
+    from bot.models import Client
+
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = tmp_path / "petit.csv"
+    path.write_bytes(
+        "N° client;Type client;N° contrat;Origine;Date d'effet;Chargé de clientèle;Nom\r\n"
+        "C1;Particulier;K1;AN;28/08/2026;alice.martin@cabinet-test.example.fr;Martin\r\n"
+        "C2;Particulier;K2;AN;28/08/2026;alice.martin@cabinet-test.example.fr;Durand\r\n".encode(
+            "cp1252"
+        )
+    )
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert (summary["created"], summary["rejected"]) == (2, [])
+    with factory() as session:
+        names = session.scalars(select(Client.last_name).order_by(Client.number)).all()
+    assert names == ["Martin", "Durand"]
+
+
 def test_xlsx_export_with_date_cells(
     m3: M3, sample_dir: Path, tmp_path: Path, expected: dict[str, Any]
 ) -> None:
