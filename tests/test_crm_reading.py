@@ -140,6 +140,40 @@ def test_a_small_windows_1252_export_whose_only_accents_are_in_its_header_is_rea
     assert names == ["Martin", "Durand"]
 
 
+def test_rows_of_data_above_a_workbooks_header_are_rejected_by_row(
+    m3: M3, sample_dir: Path, tmp_path: Path
+) -> None:
+    """A sheet whose first rows are contracts, then a title, then the header: the contracts
+    above the header are rejected with their row numbers (they were passed over without a
+    word, as titles), the title is passed over, the rows after the header are imported."""
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    number = header.index("N° client")
+    for index, row in enumerate(rows[:2]):
+        early = list(row)
+        early[number] = f"AVANT{index}"
+        early[header.index("N° contrat")] = f"KAVANT{index}"
+        sheet.append(early)
+    sheet.append(["Portefeuille au 23/11/2026"])
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / "export.xlsx"
+    workbook.save(path)
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 1
+    assert [r["line"] for r in summary["rejected"]] == [1, 2]
+    assert all(
+        r["reason"].startswith("ligne de données au-dessus de la ligne d'en-têtes (ligne 4)")
+        for r in summary["rejected"]
+    )
+    assert summary["created"] == len(rows)
+    assert summary["rows"] == len(rows) + 2
+
+
 def test_xlsx_export_with_date_cells(
     m3: M3, sample_dir: Path, tmp_path: Path, expected: dict[str, Any]
 ) -> None:

@@ -37,22 +37,25 @@ How a CSV export is read, and why:
   one that gives the header the most fields; so a comma in a column name (« Chiffre
   d'affaires (€, HT) ») does not make a `;` file a comma one. A tie goes to `;`, then tab,
   then `,`.
-- **Header.** Lines above it are common (Excel's `sep=;`, blank lines, a title such as
-  « Export du portefeuille au 12/11/2026 » or « Agence Corniche;;; »). Blank lines (empty, or
-  only separators, quotes and spaces) are passed over; the header is the first of the first
+- **Header.** Lines above it are common (Excel's `sep=;`, blank lines, a title such as « Export
+  du portefeuille au 12/11/2026 » or « Agence Corniche;;; »). Blank lines (empty, or only
+  separators, quotes and spaces) are passed over; the header is the first of the first
   `HEADER_LINES` non-blank lines (within `HEADER_SEARCH_LINES` lines and `HEADER_SEARCH_BYTES`:
-  only the first chunks of the file are read) that the caller's `is_header` accepts, each
-  read with the separator chosen on it and the lines after it, so that a title line never
-  chooses it; a line the lines after it do not split its way (a title listing the columns in
-  a sentence) or of more than `HEADER_CELLS` cells is no header. A row a tenth of its fields
-  short or long still supports a separator (it drops its trailing empty cells, say; its own
-  reading rejects it). Without `is_header`, or when no line qualifies, it is the first
-  non-blank line (whose columns the importer's refusal then lists). A line break typed in a
-  column name (Alt+Entrée in Excel: the name is quoted, and the header spans several lines, up
-  to `HEADER_SPAN`) is read as a space, and the rows keep their file line numbers; a quote
-  left open on a candidate that no later line closes is said, when no header is found. A
-  column named twice refuses the file (`bot.crm.vocabulary`). A workbook's header row is found
-  the same way (its rows numbered as the sheet's; a line break in a cell is a space too).
+  only the first chunks of the file are read) that the caller's `is_header` accepts, each read
+  with the separator chosen on it and the lines after it, so that a title line never chooses it;
+  a line the lines after it do not split its way (a title listing the columns in a sentence) or
+  of more than `HEADER_CELLS` cells is no header. A row a tenth of its fields short or long
+  still supports a separator (it drops its trailing empty cells, say; its own reading rejects
+  it). Without `is_header`, or when no line qualifies, it is the first non-blank line (whose
+  columns the importer's refusal then lists). A line above the header that reads as a row of
+  data (the header's width, half of its fields filled or more: a title fills one or two) is
+  rejected with its number, not passed over: pages of an export pasted together, the first
+  header lost, would otherwise lose their first rows unsaid. A line break typed in a column name
+  (Alt+Entrée in Excel: the name is quoted, and the header spans several lines, up to
+  `HEADER_SPAN`) is read as a space, and the rows keep their file line numbers; a quote left
+  open on a candidate that no later line closes is said, when no header is found. A column named
+  twice refuses the file (`bot.crm.vocabulary`). A workbook's header row is found the same way
+  (its rows numbered as the sheet's; a line break in a cell is a space too).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ import re
 import stat
 import unicodedata
 import zipfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -440,6 +443,12 @@ class _CsvFile:
             found = (index, *self._header(lines, index, hint, encoding))
         index, header, delimiter, span = found
         reader.header_line = index + span  # its last physical line: the records come after
+        reader.above = [
+            (above + 1, _above_the_header(index + 1))
+            for above in candidates
+            if above < index
+            and _a_row(_split_alone(lines[above], encoding.codec, delimiter), len(header))
+        ]
         reader.delimiter = delimiter
         reader.names = [h.strip() for h in header]
         reader.controls = _CONTROLS_BUT_TAB if delimiter == "\t" else _CONTROLS
@@ -670,6 +679,33 @@ def _separator_hint(line: bytes) -> str | None:
     return "\t" if match.group(1) == b"\\t" else match.group(1).decode("ascii")
 
 
+def _split_alone(line: bytes, codec: str, delimiter: str) -> list[str]:
+    """A line above the header split as a record of its own (none when it does not read)."""
+    if line is _OVERLONG:
+        return []
+    try:
+        return next(csv.reader([line.decode(codec)], delimiter=delimiter), [])
+    except (UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _a_row(cells: Sequence[Any], width: int) -> bool:
+    """Whether a line or a sheet's row above the header is a row of data, not a title: the
+    header's width (a workbook's empty cells past it aside), half of its cells filled or more
+    (a title fills one or two, whatever the width the spreadsheet gave it)."""
+    filled = [c not in (None, "") and not (isinstance(c, str) and not c.strip()) for c in cells]
+    while filled and not filled[-1] and len(filled) > width:
+        filled.pop()
+    return len(filled) == width and sum(filled) >= max(2, (width + 1) // 2)
+
+
+def _above_the_header(header_line: int) -> str:
+    return (
+        f"ligne de données au-dessus de la ligne d'en-têtes (ligne {header_line}) : l'import "
+        "ne lit que les lignes qui la suivent ; remettez l'en-tête en tête de l'export"
+    )
+
+
 def _blank_line(line: bytes) -> bool:
     """Empty, or only separators, quotes and spaces (`;;;;`): no header, no record."""
     return line is not _OVERLONG and not line.strip(_BLANK_BYTES)
@@ -828,6 +864,8 @@ class _Lines:
         self.controls = _CONTROLS
         self.names: list[str] = []  # the header's column names, for reasons
         self.header_line = 1  # the header's physical line: records come after it
+        # Rows of data above the header (line, reason): rejected, not passed over as titles.
+        self.above: list[tuple[int, str]] = []
 
     def _chunks(self) -> Iterator[bytes]:
         chunks = self.source._raw_chunks()
@@ -950,6 +988,8 @@ class _Lines:
         return lines, len(lines) if searched < 0 else searched
 
     def records(self) -> Iterator[Record]:
+        for line, reason in self.above:
+            yield (line, b"", None, reason)
         lines: Iterator[bytes] = chain.from_iterable(self._line_chunks())
         # The header and the lines above it (never too long: the header search ends there).
         line = 0
@@ -1214,12 +1254,15 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         raise FileRefused(
             "le classeur est vide\u00a0: aucune de ses feuilles ne contient de données"
         )
-    sheet, values, header, header_line = found
+    sheet, values, header, header_line, above = found
     while header and not header[-1]:
         header.pop()
     width = len(header)
+    rejected_above = [number for number, cells in above if _a_row(cells, width)]
 
     def records() -> Iterator[Record]:
+        for number in rejected_above:
+            yield (number, b"", None, _above_the_header(header_line))
         try:
             for number, cells in enumerate(values, start=header_line + 1):
                 cells_list = list(cells)
@@ -1253,26 +1296,28 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
 
 def _first_filled_sheet(
     sheets: list[Any], is_header: HeaderTest | None
-) -> tuple[Any, Iterator[Any], list[str], int] | None:
+) -> tuple[Any, Iterator[Any], list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
     """The first visible sheet with a non-blank row (else the first hidden one): the sheet,
-    its rows after the header, the header and its line number."""
+    its rows after the header, the header, its line number and the non-blank rows above it."""
     visible = [s for s in sheets if getattr(s, "sheet_state", "visible") == "visible"]
     for sheet in visible + [s for s in sheets if s not in visible]:
         found = _header_row(sheet.iter_rows(values_only=True), is_header)
         if found is not None:
-            rest, header, line = found
-            return sheet, rest, header, line
+            rest, header, line, above = found
+            return sheet, rest, header, line, above
     return None
 
 
 def _header_row(
     values: Iterator[tuple[Any, ...]], is_header: HeaderTest | None
-) -> tuple[Iterator[tuple[Any, ...]], list[str], int] | None:
+) -> tuple[Iterator[tuple[Any, ...]], list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
     """A sheet's header row, as a CSV file's header line: the first of its first
     `HEADER_LINES` non-blank rows (within `HEADER_SEARCH_LINES` rows) that `is_header`
     accepts, else (or without `is_header`) the first non-blank one. The rows after it, its
-    cells and its row number; None for a sheet without a non-blank row."""
+    cells, its row number and the non-blank rows above it (number, cells); None for a sheet
+    without a non-blank row."""
     read: list[tuple[Any, ...]] = []  # the rows read from the first non-blank one on
+    above: list[tuple[int, tuple[Any, ...]]] = []
     first = 0  # its row number
     filled = 0
     for line, cells in enumerate(values, start=1):
@@ -1287,13 +1332,14 @@ def _header_row(
             first = line
             read.append(cells)
         if is_header is None or is_header(header):
-            return values, header, line  # nothing read past it
+            return values, header, line, above  # nothing read past it
+        above.append((line, cells))
         filled += 1
         if filled >= HEADER_LINES or line - first + 1 >= HEADER_SEARCH_LINES:
             break
     if not first:
         return None
-    return chain(read[1:], values), _header_cells(read[0]), first
+    return chain(read[1:], values), _header_cells(read[0]), first, []
 
 
 def _header_cells(cells: tuple[Any, ...]) -> list[str]:

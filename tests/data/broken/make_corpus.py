@@ -332,6 +332,29 @@ def main() -> None:
         }
     )
 
+    # Rows of data above the header (pages pasted together, the first header lost), a title
+    # between them and the header: the rows are rejected by line, the title passed over.
+    above = rows(2)
+    cell(above, 2, "N° client", "C0901")
+    cell(above, 2, "N° contrat", "K0901")
+    cell(above, 3, "N° client", "C0902")
+    cell(above, 3, "N° contrat", "K0902")
+    lines = text(above).split("\r\n")[1:3]  # the two rows, without their header
+    title = "Portefeuille au 23/11/2026" + ";" * (len(HEADER) - 1)
+    write("rows-above-header.csv", "\r\n".join([*lines, title, text(rows())]).encode("cp1252"))
+    cases.append(
+        {
+            "file": "rows-above-header.csv",
+            "kind": "two rows of data above the header, then a title line",
+            "exit": 1,
+            "rejected": {
+                "1": "ligne de données au-dessus de la ligne d'en-têtes (ligne 4)",
+                "2": "ligne de données au-dessus de la ligne d'en-têtes (ligne 4)",
+            },
+            "contracts": ROWS,
+        }
+    )
+
     # A line with too few fields and a line with too many (a separator in a name).
     table = rows()
     cell(table, 50, "Nom", "XXTWO")
