@@ -142,6 +142,53 @@ def test_an_unreadable_file_is_refused_in_french_with_the_reason(sample_dir: Pat
         shutil.rmtree(folder)
 
 
+def test_a_workbook_with_a_drop_down_list_imports_without_english_on_stderr(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    """Excel keeps a drop-down list (data validation) in an extension of the sheet that
+    openpyxl warns about, in English, on stderr: the import reads the rows, and says
+    nothing of it."""
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from tests.exports import read_csv
+
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(header)
+    for row in rows[:5]:
+        sheet.append(row)
+    plain = io.BytesIO()
+    workbook.save(plain)
+    extension = (
+        b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.'
+        b'microsoft.com/office/spreadsheetml/2009/9/main"><x14:dataValidations count="0"/>'
+        b"</ext></extLst></worksheet>"
+    )
+    path = tmp_path / "liste.xlsx"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</worksheet>", extension)
+            target.writestr(name, data)
+    url = f"sqlite:///{tmp_path / 'm3.db'}"
+    assert (
+        run(
+            "import", "advisors", str(sample_dir / "advisors.csv"), cwd=tmp_path, DATABASE_URL=url
+        ).returncode
+        == 0
+    )
+    result = run("import", "portfolio", str(path), "--json", cwd=tmp_path, DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["created"] == 5
+    assert result.stderr == ""
+
+
 def test_a_missing_record_with_json_prints_one_json_object(tmp_path: Path) -> None:
     """A command that finds nothing to show (an unknown client) fails the same way."""
     result = run("case", "999", "--json", cwd=tmp_path)

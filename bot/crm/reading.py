@@ -1226,8 +1226,14 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     over: the export is where the data is), its header row found as a CSV file's header line
     (`_header_row`). Opened from a file object, so that a workbook renamed `.csv` or without
     extension is read too."""
+    import warnings
+
     from openpyxl import load_workbook
 
+    # openpyxl warns, in English on stderr, of the parts of a workbook it would drop when
+    # saving it (a drop-down list's or a conditional format's Excel 2010 extension): nothing
+    # the import reads, nothing for the user to do.
+    warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
     try:
         handle = path.open("rb")
     except OSError as exc:
