@@ -174,6 +174,51 @@ def test_rows_of_data_above_a_workbooks_header_are_rejected_by_row(
     assert summary["rows"] == len(rows) + 2
 
 
+def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
+    m3: M3, sample_dir: Path, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """Excel writes a control character of a cell's text as `_xHHHH_`: the carriage return of
+    a line break (`_x000D_`) reads as a space, as in a CSV value; a bell (`_x0007_`) rejects
+    its row. Neither is stored as the escape's text."""
+    import io
+    import zipfile
+
+    from bot.models import Client
+
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(header)
+    numbers = [row[header.index("N° client")] for row in rows]
+    alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1 and i > 0)
+    changed = [list(row) for row in rows]
+    changed[alone][header.index("Adresse")] = "ADDRESSHERE"  # (its client's only row)
+    changed[0][header.index("Nom")] = "NAMEHERE"
+    for row in changed:
+        sheet.append(row)
+    plain = io.BytesIO()
+    workbook.save(plain)
+    path = tmp_path / "export.xlsx"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"ADDRESSHERE", "1 rue Paradis_x000D_\nBât. B".encode())
+                data = data.replace(b"NAMEHERE", b"Dur_x0007_and")
+            target.writestr(name, data)
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 1
+    (rejected,) = summary["rejected"]
+    assert rejected["line"] == 2
+    assert rejected["reason"].startswith("caractère de contrôle U+0007 dans le champ n° ")
+    number = numbers[alone]
+    with factory() as session:
+        address = session.scalars(select(Client.address).where(Client.number == number)).one()
+    assert address == "1 rue Paradis Bât. B"
+
+
 def test_xlsx_export_with_date_cells(
     m3: M3, sample_dir: Path, tmp_path: Path, expected: dict[str, Any]
 ) -> None:

@@ -1359,6 +1359,13 @@ def _cell_text(value: Any) -> str:
 
 
 def _clean_cell(value: Any, index: int) -> Any:
+    if isinstance(value, str) and "_x" in value:
+        # Excel writes a control character of a cell's text as `_xHHHH_` (`_x000D_` for the
+        # carriage return of a line break, say), which openpyxl leaves as it is: read as the
+        # character it stands for, then as any other (a space, or the row rejected).
+        from openpyxl.utils.escape import unescape
+
+        value = unescape(value)
     if not isinstance(value, str) or _CONTROLS.search(value) is None:
         return value
     bad = _BAD_CONTROL.search(value)
