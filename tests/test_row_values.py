@@ -411,16 +411,23 @@ def test_a_date_names_its_column_and_an_iso_time_is_read(
         contract("910002", "D2", "2026-10-01T08:30:00Z"),
         contract("910003", "D3", "bientôt"),
         contract("910004", "D4", "01/10/2026", **{"Date de résiliation": "31/02/2027"}),
+        # A time after the date is read; any other text there is not one date.
+        contract("910005", "D5", "01/10/2026 14:30"),
+        contract("910006", "D6", "01/10/2026 ou 02/10/2026"),
+        contract("910007", "D7", "01/10/2026", **{"Date de résiliation": "31/12/2026 (prévue)"}),
     ]
     code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
     assert code == 1
     assert reasons(summary["rejected"]) == {
         4: ["date d'effet invalide « bientôt » (attendu JJ/MM/AAAA)"],
         5: ["date de résiliation invalide « 31/02/2027 » (attendu JJ/MM/AAAA)"],
+        7: ["date d'effet invalide « 01/10/2026 ou 02/10/2026 » (attendu JJ/MM/AAAA)"],
+        8: ["date de résiliation invalide « 31/12/2026 (prévue) » (attendu JJ/MM/AAAA)"],
     }
     with factory() as session:
         effects = dict(session.execute(select(Contract.number, Contract.effect_date)).all())
-    assert effects == {"D1": dt.date(2026, 10, 1), "D2": dt.date(2026, 10, 1)}
+    day = dt.date(2026, 10, 1)
+    assert effects == {"D1": day, "D2": day, "D5": day}
 
 
 def test_an_active_contract_whose_termination_passed_reads_as_terminated(

@@ -86,13 +86,22 @@ def parse_date(value: Any) -> dt.date | None:
     return _parse_date_text(clean(value))
 
 
+# What may follow a date: a time of day (`00:00`, `00:00:00`, `00:00:00.000`, a zone).
+_TIME_OF_DAY = re.compile(
+    r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+
+
 @lru_cache(maxsize=16384)  # an export repeats the same dates many times
 def _parse_date_text(text: str) -> dt.date | None:
     if not text:
         return None
-    day = text.split(" ")[0]  # `15/01/2025 00:00:00` from some exports
+    day, _, rest = text.partition(" ")  # `15/01/2025 00:00:00` from some exports
     if len(day) > 10 and day[10] == "T":  # ISO 8601 with a time: `2025-01-15T00:00:00`
-        day = day[:10]
+        day, rest = day[:10], day[11:]
+    if rest.strip() and _TIME_OF_DAY.fullmatch(rest.strip()) is None:
+        # « 28/08/2026 ou 29/08/2026 », « 31/12/2026 (prévisionnelle) »: not one date.
+        raise ValueError(f"date invalide {quote(text)} (attendu JJ/MM/AAAA)")
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(day, fmt).date()
