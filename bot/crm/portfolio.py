@@ -106,7 +106,7 @@ from bot.crm.run import (
     diff,
     start,
 )
-from bot.crm.scan import Scanner, scan_file
+from bot.crm.scan import Scanner, no_cycle_collection, scan_file
 from bot.crm.vocabulary import PORTFOLIO_FIELDS, PORTFOLIO_REQUIRED, fold
 from bot.models import (
     AuditEntry,
@@ -169,18 +169,19 @@ def import_portfolio(
     )
     connection = session.connection()
     stage.create(connection)
-    result = _Import(
-        session,
-        connection,
-        table,
-        columns,
-        lookup,
-        run,
-        today,
-        progress,
-        fingerprints,
-        path=path if parallel else None,
-    ).run()
+    with no_cycle_collection():
+        result = _Import(
+            session,
+            connection,
+            table,
+            columns,
+            lookup,
+            run,
+            today,
+            progress,
+            fingerprints,
+            path=path if parallel else None,
+        ).run()
     # On failure the caller rolls back, which takes the staging tables with it.
     stage.drop(connection)
     return result
