@@ -411,7 +411,8 @@ def test_a_date_names_its_column_and_an_iso_time_is_read(
         contract("910002", "D2", "2026-10-01T08:30:00Z"),
         contract("910003", "D3", "bientôt"),
         contract("910004", "D4", "01/10/2026", **{"Date de résiliation": "31/02/2027"}),
-        # A time after the date is read; any other text there is not one date.
+        # A time after the date is read, as machines write it; a second date, or a word
+        # without a time, is not one date.
         contract("910005", "D5", "01/10/2026 14:30"),
         contract("910006", "D6", "01/10/2026 ou 02/10/2026"),
         contract("910007", "D7", "01/10/2026", **{"Date de résiliation": "31/12/2026 (prévue)"}),
@@ -428,6 +429,39 @@ def test_a_date_names_its_column_and_an_iso_time_is_read(
         effects = dict(session.execute(select(Contract.number, Contract.effect_date)).all())
     day = dt.date(2026, 10, 1)
     assert effects == {"D1": day, "D2": day, "D5": day}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "01/10/2026 14h30",
+        "01/10/2026 à 14:30",
+        "2026-10-01 00:00:00 +0100",
+        "2026-10-01 00:00:00 UTC",
+        "01/10/2026 12:00:00 AM",
+        "01/10/2026 00:00:00 CET",
+        "2026-10-01T00:00:00+01:00[Europe/Paris]",
+    ],
+)
+def test_a_date_with_a_time_as_machines_write_it_is_read(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session], written: str
+) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [contract("910101", "E1", written)]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert (code, summary["rejected"]) == (0, [])
+    with factory() as session:
+        assert session.scalar(select(Contract.effect_date)) == dt.date(2026, 10, 1)
+
+
+def test_an_iso_date_with_a_time_then_a_second_date_is_rejected(m3: M3, tmp_path: Path) -> None:
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [contract("910201", "F1", "2026-10-01T10:00 ou 2026-10-02")]
+    code, summary = import_json(m3, portfolio_csv(tmp_path / "export.csv", rows))
+    assert code == 1
+    assert reasons(summary["rejected"]) == {
+        2: ["date d'effet invalide « 2026-10-01T10:00 ou 2026-10-02 » (attendu JJ/MM/AAAA)"]
+    }
 
 
 def test_an_active_contract_whose_termination_passed_reads_as_terminated(

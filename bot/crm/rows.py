@@ -86,10 +86,10 @@ def parse_date(value: Any) -> dt.date | None:
     return _parse_date_text(clean(value))
 
 
-# What may follow a date: a time of day (`00:00`, `00:00:00`, `00:00:00.000`, a zone).
-_TIME_OF_DAY = re.compile(
-    r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
-)
+# What may follow a date: a time of day first (`00:00:00`, `14h30`, `à 14:30`), then whatever
+# machines write after one (`.000`, `AM`, `+0100`, `UTC`, `[Europe/Paris]`); never a second date.
+_TIME_OF_DAY = re.compile(r"(?:à\s*)?[0-9]{1,2}[:h][0-9]{2}")
+_A_DATE = re.compile(r"[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}|[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @lru_cache(maxsize=16384)  # an export repeats the same dates many times
@@ -98,8 +98,9 @@ def _parse_date_text(text: str) -> dt.date | None:
         return None
     day, _, rest = text.partition(" ")  # `15/01/2025 00:00:00` from some exports
     if len(day) > 10 and day[10] == "T":  # ISO 8601 with a time: `2025-01-15T00:00:00`
-        day, rest = day[:10], day[11:]
-    if rest.strip() and _TIME_OF_DAY.fullmatch(rest.strip()) is None:
+        day, rest = day[:10], text[11:]
+    rest = rest.strip()
+    if rest and (_TIME_OF_DAY.match(rest) is None or _A_DATE.search(rest)):
         # « 28/08/2026 ou 29/08/2026 », « 31/12/2026 (prévisionnelle) »: not one date.
         raise ValueError(f"date invalide {quote(text)} (attendu JJ/MM/AAAA)")
     for fmt in _DATE_FORMATS:
