@@ -219,6 +219,24 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
     assert address == "1 rue Paradis Bât. B"
 
 
+def test_titles_above_a_narrow_header_are_passed_over(m3: M3, tmp_path: Path) -> None:
+    """Above a header of six columns, a title that fills half of them, a line of what the
+    export holds and a line of technical column names: none is a row of data, none is
+    rejected."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = tmp_path / "etroit.csv"
+    path.write_text(
+        "Portefeuille;Agence Corniche;au 12/11/2026;;;\r\n"
+        "Exporté le;12/11/2026;Par;J. Dupont;;\r\n"
+        "champ_a;champ_b;champ_c;champ_d;champ_e;champ_f\r\n"
+        "N° client;Type client;N° contrat;Origine;Date d'effet;Chargé de clientèle\r\n"
+        "C1;Particulier;P1;AN;15/09/2026;alice.martin@cabinet-test.example.fr\r\n",
+        encoding="utf-8",
+    )
+    summary = ok_json(m3, "import", "portfolio", str(path))
+    assert (summary["rows"], summary["created"], summary["rejected"]) == (1, 1, [])
+
+
 def test_xlsx_export_with_date_cells(
     m3: M3, sample_dir: Path, tmp_path: Path, expected: dict[str, Any]
 ) -> None:

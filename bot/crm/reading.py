@@ -48,9 +48,10 @@ How a CSV export is read, and why:
   still supports a separator (it drops its trailing empty cells, say; its own reading rejects
   it). Without `is_header`, or when no line qualifies, it is the first non-blank line (whose
   columns the importer's refusal then lists). A line above the header that reads as a row of
-  data (the header's width, half of its fields filled or more: a title fills one or two) is
-  rejected with its number, not passed over: pages of an export pasted together, the first
-  header lost, would otherwise lose their first rows unsaid. A line break typed in a column name
+  data (the header's width, half of its fields filled, digits in two of them: a title, a line
+  of what the export holds or of column names has one at most) is rejected with its number,
+  not passed over: pages of an export pasted together, the first header lost, would otherwise
+  lose their first rows unsaid. A line break typed in a column name
   (Alt+Entrée in Excel: the name is quoted, and the header spans several lines, up to
   `HEADER_SPAN`) is read as a space, and the rows keep their file line numbers; a quote left
   open on a candidate that no later line closes is said, when no header is found. A column named
@@ -691,12 +692,23 @@ def _split_alone(line: bytes, codec: str, delimiter: str) -> list[str]:
 
 def _a_row(cells: Sequence[Any], width: int) -> bool:
     """Whether a line or a sheet's row above the header is a row of data, not a title: the
-    header's width (a workbook's empty cells past it aside), half of its cells filled or more
-    (a title fills one or two, whatever the width the spreadsheet gave it)."""
-    filled = [c not in (None, "") and not (isinstance(c, str) and not c.strip()) for c in cells]
-    while filled and not filled[-1] and len(filled) > width:
-        filled.pop()
-    return len(filled) == width and sum(filled) >= max(2, (width + 1) // 2)
+    header's width (a workbook's empty cells past it aside), half of its cells filled or more,
+    and digits in two of them at least, as a contract's numbers and dates. A title
+    (« Portefeuille;Agence Corniche;au 12/11/2026;;; »), a line of what the export holds
+    (« Exporté le;12/11/2026;Par;J. Dupont;;… ») or a second line of column names has digits
+    in one cell at most, or fills too few."""
+    kept = list(cells)
+    while kept and _empty(kept[-1]) and len(kept) > width:
+        kept.pop()
+    if len(kept) != width:
+        return False
+    filled = [c for c in kept if not _empty(c)]
+    numeric = sum(1 for c in filled if not isinstance(c, str) or any(ch.isdigit() for ch in c))
+    return 2 * len(filled) >= width and numeric >= 2
+
+
+def _empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
 def _above_the_header(header_line: int) -> str:
