@@ -179,7 +179,8 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
 ) -> None:
     """Excel writes a control character of a cell's text as `_xHHHH_`: the carriage return of
     a line break (`_x000D_`) reads as a space, as in a CSV value; a bell (`_x0007_`) rejects
-    its row. Neither is stored as the escape's text."""
+    its row, and so does a lone surrogate (`_xD800_`: it failed the whole import). None is
+    stored as the escape's text."""
     import io
     import zipfile
 
@@ -191,10 +192,11 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
     assert sheet is not None
     sheet.append(header)
     numbers = [row[header.index("N° client")] for row in rows]
-    alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1 and i > 0)
+    alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1 and i > 2)
     changed = [list(row) for row in rows]
     changed[alone][header.index("Adresse")] = "ADDRESSHERE"  # (its client's only row)
     changed[0][header.index("Nom")] = "NAMEHERE"
+    changed[2][header.index("Nom")] = "HALFHERE"  # a lone surrogate: never storable
     for row in changed:
         sheet.append(row)
     plain = io.BytesIO()
@@ -206,13 +208,16 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
             if name == "xl/worksheets/sheet1.xml":
                 data = data.replace(b"ADDRESSHERE", "1 rue Paradis_x000D_\nBât. B".encode())
                 data = data.replace(b"NAMEHERE", b"Dur_x0007_and")
+                data = data.replace(b"HALFHERE", b"Dupont_xD800_")
             target.writestr(name, data)
     ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
     code, summary = m3.json("import", "portfolio", str(path))
     assert code == 1
-    (rejected,) = summary["rejected"]
-    assert rejected["line"] == 2
-    assert rejected["reason"].startswith("caractère de contrôle U+0007 dans le champ n° ")
+    bell, half = summary["rejected"]
+    assert bell["line"] == 2
+    assert bell["reason"].startswith("caractère de contrôle U+0007 dans le champ n° ")
+    assert half["line"] == 4
+    assert half["reason"].startswith("caractère non valide U+D800 dans le champ n° ")
     number = numbers[alone]
     with factory() as session:
         address = session.scalars(select(Client.address).where(Client.number == number)).one()

@@ -844,9 +844,9 @@ def _agreement(lines: list[str], delimiter: str, width: int) -> tuple[int, int]:
 # Control characters: the blank ones read as a space inside a value; the others reject the line,
 # as Unicode's noncharacters do (U+FFFE, U+FFFF and the like: never text, a sign of a damaged
 # or misread file; private-use characters and symbols Python does not know yet are kept).
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+_NONCHARACTERS = "\ud800-\udfff\ufdd0-\ufdef" + "".join(
     chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
-)
+)  # (and lone surrogates, which only a workbook's `_xD800_` escape can make: never storable)
 _CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_NONCHARACTERS}]")
 _CONTROLS_BUT_TAB = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{_NONCHARACTERS}]")
 _BLANK_CONTROLS = re.compile("[\t\n\r\x0b\x0c\u2028\u2029]+")
