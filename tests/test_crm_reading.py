@@ -224,6 +224,30 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
     assert address == "1 rue Paradis Bât. B"
 
 
+def test_a_small_export_in_another_code_page_is_still_refused(m3: M3, tmp_path: Path) -> None:
+    """A few non-ASCII bytes that no French code page reads as French (Polish, in
+    Windows-1250): refused as an unknown encoding, not stored as Mac Roman's « KrakÛw »."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    path = tmp_path / "pl.csv"
+    lines = ["Num client;Type client;Num contrat;Origine;Date effet;Conseiller;Nom;Prenom;Ville"]
+    people = [
+        ("Wiśniewski", "Marc", "Kraków"),
+        ("Łukasz", "Marc", "Marseille"),
+        ("Dvořák", "Marc", "Marseille"),
+        ("Šťastný", "Šťastný", "Marseille"),
+        ("Dvořák", "Kraków", "Marseille"),
+    ]
+    for i, person in enumerate(people, start=1):
+        lines.append(
+            f"C{i};Particulier;K{i};AN;28/08/2026;alice.martin@cabinet-test.example.fr;"
+            + ";".join(person)
+        )
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1250"))
+    code, summary = m3.json("import", "portfolio", str(path))
+    assert code == 2
+    assert "encodage du fichier" in summary["error"]
+
+
 def test_titles_above_a_narrow_header_are_passed_over(m3: M3, tmp_path: Path) -> None:
     """Above a header of six columns, a title that fills half of them, a line of what the
     export holds and a line of technical column names: none is a row of data, none is

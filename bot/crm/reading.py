@@ -324,7 +324,7 @@ _MAX_CHAOS = 0.05  # above it, no decoding reads like a French export: doubtful
 # ... when the sample holds this many non-ASCII bytes at least: on fewer (a header's « N° » and
 # « Chargé de clientèle », the only accents of a small export), charset-normalizer's chaos is
 # noise (0.066 for that header alone in Windows-1252, 0.013 for the whole 30-column header),
-# and the code pages are told apart as below, by the words where they differ.
+# and the best code page is kept when it reads every non-ASCII byte as French (`_french`).
 _MIN_CHAOS_EVIDENCE = 40
 
 
@@ -366,6 +366,17 @@ def _refuse_utf16_without_bom(head: bytes) -> None:
 
 def _control(char: str) -> bool:
     return unicodedata.category(char) == "Cc"
+
+
+# The non-ASCII characters of French text (and of its numbers and quotes).
+_FRENCH = set("àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ°€’‘“”«»–—…\u00a0²³µ§·")
+
+
+def _french(codec: str, present: set[int]) -> bool:
+    """Every non-ASCII byte of the file reads, in `codec`, as a character of French text: on a
+    handful of them, what lets a code page through despite its chaos (a Polish « Kraków »
+    read as Mac Roman « KrakÛw » is not let through)."""
+    return all(bytes([value]).decode(codec, errors="replace") in _FRENCH for value in present)
 
 
 def _decodes_cleanly(codec: str, present: set[int]) -> bool:
@@ -580,7 +591,10 @@ class _CsvFile:
                     chaos.setdefault(codec, match.chaos)
         ranked = sorted(chaos, key=lambda c: chaos[c])
         evidence = sum(len(_HIGH.findall(line)) for line in sample)
-        if not ranked or (chaos[ranked[0]] > _MAX_CHAOS and evidence >= _MIN_CHAOS_EVIDENCE):
+        if not ranked or (
+            chaos[ranked[0]] > _MAX_CHAOS
+            and (evidence >= _MIN_CHAOS_EVIDENCE or not _french(ranked[0], present))
+        ):
             raise FileRefused(
                 "encodage du fichier non reconnu ou incertain (ni UTF-8, ni Windows-1252, ni "
                 "ISO-8859-15 lisibles) : enregistrez l'export en UTF-8"
