@@ -190,6 +190,7 @@ def test_narrow_table_comes_in_blocks_a_branch_with_its_advisors(built: M3) -> N
     [
         ("absent/stats.xlsx", "dossier introuvable"),
         (".", "c'est un dossier, pas un fichier"),
+        ("lien.xlsx", "ce chemin ne peut pas être créé"),  # a link to nowhere
     ],
 )
 def test_a_file_that_cannot_be_written_is_refused_in_french(
@@ -198,6 +199,8 @@ def test_a_file_that_cannot_be_written_is_refused_in_french(
     """The system's reason in French (exit 2, nothing written), not « Erreur inattendue :
     FileNotFoundError: [Errno 2] No such file or directory »."""
     target = tmp_path / where
+    if where == "lien.xlsx":
+        target.symlink_to(tmp_path / "absent" / "ailleurs.xlsx")
     result = built("stats", "--period", RANGE, "--format", "xlsx", "-o", str(target), today=TODAY)
     assert result.exit_code == 2, result.output
     assert f"Erreur : impossible d'écrire le fichier « {target} » : {why}" in result.output

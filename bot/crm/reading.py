@@ -283,8 +283,12 @@ _OS_REASONS = {
 def os_reason(exc: OSError, shown: str, *, writing: bool = False) -> str:
     """What the operating system said, in French, of reading the file (or `writing` it)."""
     if isinstance(exc, FileNotFoundError):
-        # (Written, a file is created: what is missing is its folder.)
-        why = "dossier introuvable" if writing else "fichier introuvable"
+        if not writing:
+            why = "fichier introuvable"
+        elif not Path(shown).parent.is_dir():  # (written, a file is created: its folder)
+            why = "dossier introuvable"
+        else:  # a broken link, a place where files cannot be made (/proc)
+            why = "ce chemin ne peut pas être créé"
     elif isinstance(exc, IsADirectoryError):
         why = "c'est un dossier, pas un fichier"
     elif isinstance(exc, NotADirectoryError):

@@ -268,7 +268,8 @@ def no_cycle_collection() -> Iterator[None]:
     rows fetched) took 45 or 90 ms by whether a full pass fell in it, which depends on how many
     objects the process held before (the modules imported). Memory is freed as before, by
     reference counting; what a cycle holds is collected once the import is over (an import of
-    100 000 rows leaves none)."""
+    100 000 rows leaves no more cycles than with the collector running, and its peak memory is
+    the same)."""
     enabled = gc.isenabled()  # else the caller paused it, and it stays paused
     gc.disable()
     try:
