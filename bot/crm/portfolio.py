@@ -660,7 +660,8 @@ class _Import:
             ),
         )
         connection.execute(insert(T).from_select(["client_id"], touched))
-        # Before the first import, every staged row left is a new contract.
+        # Before the first import, every staged row left is a new contract (`_duplicates`
+        # is what deletes staged rows, and counts them: another delete must count too).
         fresh = (
             self._count(S, S.c.contract_id.is_(None))
             if any_contract
