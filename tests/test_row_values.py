@@ -441,6 +441,7 @@ def test_a_date_names_its_column_and_an_iso_time_is_read(
         "01/10/2026 12:00:00 AM",
         "01/10/2026 00:00:00 CET",
         "2026-10-01T00:00:00+01:00[Europe/Paris]",
+        "2026-10-01T12:00:00.0-05:00",  # (« 00.0-05 » is no second date)
     ],
 )
 def test_a_date_with_a_time_as_machines_write_it_is_read(

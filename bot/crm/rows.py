@@ -89,7 +89,10 @@ def parse_date(value: Any) -> dt.date | None:
 # What may follow a date: a time of day first (`00:00:00`, `14h30`, `à 14:30`), then whatever
 # machines write after one (`.000`, `AM`, `+0100`, `UTC`, `[Europe/Paris]`); never a second date.
 _TIME_OF_DAY = re.compile(r"(?:à\s*)?[0-9]{1,2}[:h][0-9]{2}")
-_A_DATE = re.compile(r"[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}|[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_A_DATE = re.compile(
+    r"(?<![0-9:.,])(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}|[0-9]{1,2}[.-][0-9]{1,2}[.-][0-9]{4}"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2})"
+)
 
 
 @lru_cache(maxsize=16384)  # an export repeats the same dates many times
