@@ -72,6 +72,36 @@ def write_csv(
     return path
 
 
+def write_edited_xlsx(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    edits: dict[bytes, bytes],
+) -> Path:
+    """A workbook of `header` and `rows` whose sheet's XML then has each key of `edits`
+    replaced by its value: what Excel writes and openpyxl does not (`_xHHHH_` escapes, the
+    extensions of Excel 2010)."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in (header, *rows):
+        sheet.append(list(row))
+    plain = io.BytesIO()
+    workbook.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                for old, new in edits.items():
+                    data = data.replace(old, new)
+            target.writestr(name, data)
+    return path
+
+
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     """A `;`-separated Windows-1252 export (the sample files): header, rows."""
     rows = list(csv.reader(io.StringIO(path.read_bytes().decode("cp1252")), delimiter=";"))

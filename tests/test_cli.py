@@ -148,34 +148,17 @@ def test_a_workbook_with_a_drop_down_list_imports_without_english_on_stderr(
     """Excel keeps a drop-down list (data validation) in an extension of the sheet that
     openpyxl warns about, in English, on stderr: the import reads the rows, and says
     nothing of it."""
-    import io
-    import zipfile
-
-    from openpyxl import Workbook
-
-    from tests.exports import read_csv
+    from tests.exports import read_csv, write_edited_xlsx
 
     header, rows = read_csv(sample_dir / "portfolio.csv")
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(header)
-    for row in rows[:5]:
-        sheet.append(row)
-    plain = io.BytesIO()
-    workbook.save(plain)
     extension = (
         b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.'
         b'microsoft.com/office/spreadsheetml/2009/9/main"><x14:dataValidations count="0"/>'
         b"</ext></extLst></worksheet>"
     )
-    path = tmp_path / "liste.xlsx"
-    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
-        for name in source.namelist():
-            data = source.read(name)
-            if name == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"</worksheet>", extension)
-            target.writestr(name, data)
+    path = write_edited_xlsx(
+        tmp_path / "liste.xlsx", header, rows[:5], {b"</worksheet>": extension}
+    )
     url = f"sqlite:///{tmp_path / 'm3.db'}"
     assert (
         run(

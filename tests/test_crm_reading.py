@@ -23,6 +23,7 @@ from tests.exports import (
     portfolio_csv,
     read_csv,
     write_csv,
+    write_edited_xlsx,
 )
 
 # --- The number prefix of a header -------------------------------------------------------------
@@ -181,35 +182,25 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
     a line break (`_x000D_`) reads as a space, as in a CSV value; a bell (`_x0007_`) rejects
     its row, and so does a lone surrogate (`_xD800_`: it failed the whole import). None is
     stored as the escape's text."""
-    import io
-    import zipfile
-
     from bot.models import Client
 
     header, rows = read_csv(sample_dir / "portfolio.csv")
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(header)
     numbers = [row[header.index("N° client")] for row in rows]
     alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1 and i > 2)
     changed = [list(row) for row in rows]
     changed[alone][header.index("Adresse")] = "ADDRESSHERE"  # (its client's only row)
     changed[0][header.index("Nom")] = "NAMEHERE"
     changed[2][header.index("Nom")] = "HALFHERE"  # a lone surrogate: never storable
-    for row in changed:
-        sheet.append(row)
-    plain = io.BytesIO()
-    workbook.save(plain)
-    path = tmp_path / "export.xlsx"
-    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as target:
-        for name in source.namelist():
-            data = source.read(name)
-            if name == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"ADDRESSHERE", "1 rue Paradis_x000D_\nBât. B".encode())
-                data = data.replace(b"NAMEHERE", b"Dur_x0007_and")
-                data = data.replace(b"HALFHERE", b"Dupont_xD800_")
-            target.writestr(name, data)
+    path = write_edited_xlsx(
+        tmp_path / "export.xlsx",
+        header,
+        changed,
+        {
+            b"ADDRESSHERE": "1 rue Paradis_x000D_\nBât. B".encode(),
+            b"NAMEHERE": b"Dur_x0007_and",
+            b"HALFHERE": b"Dupont_xD800_",
+        },
+    )
     ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
     code, summary = m3.json("import", "portfolio", str(path))
     assert code == 1

@@ -716,17 +716,13 @@ def _a_row(cells: Sequence[Any], width: int) -> bool:
     (« Exporté le;12/11/2026;Par;J. Dupont;;… ») or a second line of column names has digits
     in one cell at most, or fills too few."""
     kept = list(cells)
-    while kept and _empty(kept[-1]) and len(kept) > width:
+    while kept and blank(kept[-1]) and len(kept) > width:
         kept.pop()
     if len(kept) != width:
         return False
-    filled = [c for c in kept if not _empty(c)]
+    filled = [c for c in kept if not blank(c)]
     numeric = sum(1 for c in filled if not isinstance(c, str) or any(ch.isdigit() for ch in c))
     return 2 * len(filled) >= width and numeric >= 2
-
-
-def _empty(cell: Any) -> bool:
-    return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
 def _above_the_header(header_line: int) -> str:
