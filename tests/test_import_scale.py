@@ -540,6 +540,26 @@ def test_email_odd_shapes_go_to_the_library(text: str) -> None:
     assert rows.normalize_email(text) == rows._normalize_email.__wrapped__(text)
 
 
+def _read(read: Any, text: str) -> dt.date | str:
+    try:
+        return read(text)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        return str(exc)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.from_regex(r"[0-9]{2}/[0-9]{2}/[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True)
+    | st.dates().map(lambda day: day.strftime("%d/%m/%Y"))
+    | st.dates().map(lambda day: day.isoformat())
+)
+def test_date_shortcut_agrees_with_strptime(text: str) -> None:
+    """`JJ/MM/AAAA` and ISO dates are read without `strptime`: the same date, or the same
+    refusal (« 31/02/2026 », « 00/13/2026 »), as reading them with the formats in turn."""
+    shortcut = _read(rows._parse_date_text.__wrapped__, text)
+    assert shortcut == _read(lambda t: rows._by_formats(t, t), text)
+
+
 # --- Memory and start-up -------------------------------------------------------------------------
 
 
