@@ -103,6 +103,7 @@ from bot.crm.run import (
     Progress,
     Rejection,
     audit_rows,
+    comparable,
     diff,
     start,
 )
@@ -199,7 +200,7 @@ def _context_key(table: Table, lookup: Lookup) -> bytes:
 
 
 class _KnownRow(NamedTuple):
-    """A row of the file whose fingerprint a contract keeps (`_Import._known_rows_of_interest`)."""
+    """A row of the file whose fingerprint a contract keeps (`_Import._lines_met`)."""
 
     line: int
     number: str  # the contract's
@@ -341,9 +342,13 @@ class _Import:
     def settle(self) -> None:
         connection = self.connection
         stage.analyze(connection)
-        known_rows = self._known_rows_of_interest()
-        self._duplicates(known_rows)
-        self._final_rows(known_rows)
+        # Before the first import, no contract to look up, compare or keep a fingerprint of.
+        self.any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
+        if self.any_contract:
+            self._look_up_contracts()
+        self._duplicates(self._known_rows_of_contracts())
+        self._final_rows()
+        changers = self._known_rows_of_changing_clients()
         changed_clients = self._clients()
         if changed_clients:
             # Their other contracts' rows carry the old details: read them again next time.
@@ -354,48 +359,74 @@ class _Import:
             )
             self.known_updated = sum(
                 1
-                for row in known_rows
+                for row in changers
                 if row.line not in self.dead_known and row.client_number in changed_clients
             )
         self._contracts()
 
-    def _known_rows_of_interest(self) -> list[_KnownRow]:
-        """The known rows that share a contract or a client with a staged row: they matter
-        for duplicates and for whose details win."""
+    def _lines_met(self, hashes: Iterable[int]) -> dict[int, list[int]]:
+        """Those of `hashes` met on known rows of the file, each with its lines in order (the
+        same row again on the later ones). One pass in C tells that none was met, the common
+        case: a changed contract keeps its former row's fingerprint, rarely in the file too."""
+        wanted = set(hashes)
+        if wanted.isdisjoint(self.known_hashes):
+            return {}
+        met: dict[int, list[int]] = defaultdict(list)
+        for h, line in zip(self.known_hashes, self.known_lines, strict=True):
+            if h in wanted:
+                met[h].append(line)
+        return met
+
+    def _look_up_contracts(self) -> None:
+        """Each staged row's existing contract, if any, and the fingerprint it keeps: one
+        lookup by the contract number, driven by the staged rows."""
+        contract = {
+            "contract_id": _contract.c.id,
+            "contract_hash": _contract.c.row_hash,
+        }
+        if self.update_from:
+            self.connection.execute(
+                update(S).where(_contract.c.number == S.c.contract_number).values(contract)
+            )
+            return
+        self.connection.execute(
+            update(S).values(
+                {
+                    name: select(column)
+                    .where(_contract.c.number == S.c.contract_number)
+                    .scalar_subquery()
+                    for name, column in contract.items()
+                }
+            )
+        )
+
+    def _known_rows_of_contracts(self) -> list[_KnownRow]:
+        """The known rows of the staged rows' contracts: the same contract on a known row and a
+        staged row is a duplicate to settle (`_duplicates`). A changed contract keeps the
+        fingerprint of its former row, rarely in the file too: one set's lookups tell."""
         if not self.known_hashes:
             return []
-        columns = (_contract.c.row_hash, _contract.c.number, _client.c.number)
-        # Driven by the staged rows (each lookup by an index), not by the whole contract table.
-        same_contract = (
-            select(*columns)
-            .select_from(S)
-            .join(_contract, _contract.c.number == S.c.contract_number)
-            .join(_client, _client.c.id == _contract.c.client_id)
-            .where(_contract.c.row_hash.is_not(None))
+        met = self._lines_met(
+            self.connection.execute(
+                select(S.c.contract_hash).where(S.c.contract_hash.is_not(None))
+            ).scalars()
         )
-        staged_clients = select(S.c.client_number).distinct().subquery()
-        same_client = (
-            select(*columns)
-            .select_from(staged_clients)
-            .join(_client, _client.c.number == staged_clients.c.client_number)
-            .join(_contract, _contract.c.client_id == _client.c.id)
-            .where(_contract.c.row_hash.is_not(None))
-        )
-        # Fingerprint: contract number, client number, whether a staged row has the contract.
-        interest = {
-            h: (number, client, False) for h, number, client in self.connection.execute(same_client)
-        }
-        interest.update(
-            (h, (number, client, True))
-            for h, number, client in self.connection.execute(same_contract)
-        )
-        if not interest:
+        if not met:
             return []
-        found = [
-            _KnownRow(line, *interest[h])
-            for h, line in zip(self.known_hashes, self.known_lines, strict=True)
-            if h in interest
-        ]
+        interest: dict[int, tuple[str, str]] = {}
+        for chunk in self._pages(list(met)):
+            interest.update(
+                (h, (number, client_number))
+                for h, number, client_number in self.connection.execute(
+                    select(S.c.contract_hash, _contract.c.number, _client.c.number)
+                    .join(_contract, _contract.c.id == S.c.contract_id)
+                    .join(_client, _client.c.id == _contract.c.client_id)
+                    .where(self._one_of(S.c.contract_hash, chunk))
+                )
+            )
+        found = sorted(
+            _KnownRow(line, *interest[h], True) for h, lines in met.items() for line in lines
+        )
         # The same row twice: the later one is a duplicate, which leaves the client's details
         # alone (it stays counted unchanged).
         first: set[str] = set()
@@ -480,7 +511,7 @@ class _Import:
             connection.execute(delete(S).where(self._one_of(S.c.line, chunk)))
         self.dropped = len(gone_lines)
 
-    def _final_rows(self, known_rows: list[_KnownRow]) -> None:
+    def _final_rows(self) -> None:
         """Each client's last row: its details are the client's."""
         connection = self.connection
         last = (
@@ -509,9 +540,43 @@ class _Import:
             )
             .execution_options(preserve_rowcount=True)
         ).rowcount
-        # A later known row of the client: its details (those in the database) win.
+
+    def _known_rows_of_changing_clients(self) -> list[_KnownRow]:
+        """The existing clients whose last staged row gives other details than the database
+        holds, and their known rows: a later one of the file (not a duplicate) says the
+        details in the database, which it keeps. Those clients are few (a daily export
+        changes few clients' details), and the others need no known row: whatever row of
+        the file is last, their details stay the same."""
+        if not self.known_hashes:
+            return []
+        connection = self.connection
+        differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+        changing: list[str] = []
+        for window in self._windows(F.c.client_number, "", F.c.is_new.is_not(True)):
+            changing.extend(
+                connection.execute(
+                    select(F.c.client_number)
+                    .join(SC, SC.c.client_ref == F.c.client_ref)
+                    .join(_client, _client.c.id == F.c.client_id)
+                    .where(F.c.is_new.is_not(True), window, differs)
+                ).scalars()
+            )
+        if not changing:
+            return []
+        rows: dict[int, tuple[str, str]] = {}
+        for chunk in self._pages(changing):
+            rows.update(
+                (h, (number, client_number))
+                for h, number, client_number in connection.execute(
+                    select(_contract.c.row_hash, _contract.c.number, _client.c.number)
+                    .join(_contract, _contract.c.client_id == _client.c.id)
+                    .where(self._one_of(_client.c.number, chunk), _contract.c.row_hash.is_not(None))
+                )
+            )
+        # A row met again later is the same row: its first line is the one that counts.
+        found = [_KnownRow(lines[0], *rows[h], False) for h, lines in self._lines_met(rows).items()]
         last_known: dict[str, int] = {}
-        for row in known_rows:
+        for row in found:
             if row.line not in self.dead_known and row.line > last_known.get(row.client_number, 0):
                 last_known[row.client_number] = row.line
         if last_known:
@@ -525,6 +590,7 @@ class _Import:
                     if last_known[client_number] > line:
                         later.append(client_number)
             self._set_where(F.c.client_number, later, client_ref=None)
+        return found
 
     def _clients(self) -> set[str]:
         """Insert the new clients, update the changed ones (audited); the numbers of the
@@ -628,17 +694,7 @@ class _Import:
         self._set_final(F.c.match_ref, matches)
 
     def _contracts(self) -> None:
-        connection = self.connection
-        # Before the first import, no contract to look up, compare or keep a fingerprint of.
-        any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
-        self.any_contract = any_contract
-        if any_contract:
-            existing = (
-                select(_contract.c.id)
-                .where(_contract.c.number == S.c.contract_number)
-                .scalar_subquery()
-            )
-            connection.execute(update(S).values(contract_id=existing))
+        connection, any_contract = self.connection, self.any_contract
         self._open_cases_of_new_clients()
         remembered = case(
             (
@@ -755,11 +811,16 @@ class _Import:
             ).all()
             for row in page:
                 line, number, old_client, new_client = row[:4]
-                current = dict(zip(CONTRACT_FIELDS, row[4 : 4 + width], strict=True))
-                current["client_id"] = old_client
-                values = dict(zip(CONTRACT_FIELDS, row[4 + width :], strict=True))
-                values["client_id"] = new_client
-                changes = diff(current, values)
+                # A field both sides agree on reads NULL on both (above).
+                changes = {
+                    name: (old, new)
+                    for name, old, new in zip(
+                        CONTRACT_FIELDS, row[4 : 4 + width], row[4 + width :], strict=True
+                    )
+                    if (old is not None or new is not None) and comparable(old) != comparable(new)
+                }
+                if old_client != new_client:
+                    changes["client_id"] = (old_client, new_client)
                 if changes:
                     changed_lines.append(line)
                     moved = moved or "client_id" in changes

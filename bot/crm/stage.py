@@ -61,6 +61,7 @@ stage_row = Table(
     Column("client_ref", BigInteger, nullable=False),  # its client values: `stage_client`
     *_copies(Base.metadata.tables[Contract.__tablename__], CONTRACT_FIELDS),
     Column("contract_id", Integer),  # the existing contract, once looked up
+    Column("contract_hash", BigInteger),  # and the fingerprint it keeps
     Column("changed", Boolean),
     **_TEMPORARY,
 )
