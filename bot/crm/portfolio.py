@@ -103,6 +103,7 @@ from bot.crm.run import (
     Progress,
     Rejection,
     audit_rows,
+    audit_values,
     comparable,
     diff,
     start,
@@ -250,6 +251,7 @@ class _Import:
         self.new_cases: SyncReport | None = None  # the cases of new clients
         self.new_clients = 0  # how many
         self.clients = 0  # clients of the file (staged rows' clients)
+        self.changing = 0  # existing ones whose last staged row gives other details
         self.dropped = 0  # staged rows dropped as a repeat of another
         self.any_contract = True  # contracts existed before the import
         self.redated: set[str] = set()  # contracts whose effect date the CRM corrected
@@ -547,8 +549,6 @@ class _Import:
         details in the database, which it keeps. Those clients are few (a daily export
         changes few clients' details), and the others need no known row: whatever row of
         the file is last, their details stay the same."""
-        if not self.known_hashes:
-            return []
         connection = self.connection
         differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
         changing: list[str] = []
@@ -561,7 +561,8 @@ class _Import:
                     .where(F.c.is_new.is_not(True), window, differs)
                 ).scalars()
             )
-        if not changing:
+        self.changing = len(changing)
+        if not changing or not self.known_hashes:
             return []
         rows: dict[int, tuple[str, str]] = {}
         for chunk in self._pages(changing):
@@ -619,6 +620,8 @@ class _Import:
                 text("CREATE INDEX m3_stage_final_client ON m3_stage_final (client_id)")
             )
 
+        if not self.changing:  # (`_known_rows_of_changing_clients`: no client to compare)
+            return set()
         # Existing clients whose details come from a staged row: compare, in pages.
         differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
         changed: set[str] = set()
@@ -784,6 +787,7 @@ class _Import:
         moved = False  # a contract now another client's
         width = len(CONTRACT_FIELDS)
         audit = Loader(connection, _audit, AUDIT_COLUMNS)
+        now = dt.datetime.now(dt.UTC)  # one time for this import's entries
         if not self.update_from:  # for the correlated subqueries of `_from_staged_rows`
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
@@ -824,12 +828,7 @@ class _Import:
                 if changes:
                     changed_lines.append(line)
                     moved = moved or "client_id" in changes
-                    audit.extend(
-                        [
-                            tuple(entry[name] for name in AUDIT_COLUMNS)
-                            for entry in audit_rows(self.actor, "contract", number, changes)
-                        ]
-                    )
+                    audit.extend(audit_values(now, self.actor, "contract", number, changes))
                     if not CASE_FIELDS.isdisjoint(changes):
                         touched_ids.update((old_client, new_client))
                     if "effect_date" in changes:
@@ -1114,8 +1113,17 @@ class _Import:
         return column.in_(values)
 
     def _set_where(self, column: Any, values: Sequence[Any], **new: Any) -> None:
-        """Set `new` on the rows of `column`'s table whose `column` is one of `values`, a page
-        (`_pages`) a statement."""
+        """Set `new` on the rows of `column`'s table (its primary key) whose `column` is one of
+        `values`: on PostgreSQL a page (`_pages`) a statement; on SQLite one statement run for
+        each value in its own process (a list of 900 values cost more to build than to run)."""
+        if not values:
+            return
+        if not self.postgresql:
+            self.connection.execute(
+                update(column.table).where(column == bindparam("b_key")).values(**new),
+                [{"b_key": value} for value in values],
+            )
+            return
         for chunk in self._pages(values):
             self.connection.execute(
                 update(column.table).where(self._one_of(column, chunk)).values(**new)

@@ -274,16 +274,25 @@ AUDIT_COLUMNS = ("at", "actor", "entity", "entity_key", "field", "old_value", "n
 def audit_rows(
     actor: str, entity: str, key: str, changes: dict[str, tuple[Any, Any]]
 ) -> list[dict[str, Any]]:
-    now = dt.datetime.now(dt.UTC)
     return [
-        {
-            "at": now,
-            "actor": actor,
-            "entity": entity,
-            "entity_key": key,
-            "field": name,
-            "old_value": None if old is None else str(old),
-            "new_value": None if new is None else str(new),
-        }
+        dict(zip(AUDIT_COLUMNS, entry, strict=True))
+        for entry in audit_values(dt.datetime.now(dt.UTC), actor, entity, key, changes)
+    ]
+
+
+def audit_values(
+    at: dt.datetime, actor: str, entity: str, key: str, changes: dict[str, tuple[Any, Any]]
+) -> list[tuple[Any, ...]]:
+    """The audit log's entries for `changes`, as rows of `AUDIT_COLUMNS` (for a bulk load)."""
+    return [
+        (
+            at,
+            actor,
+            entity,
+            key,
+            name,
+            None if old is None else str(old),
+            None if new is None else str(new),
+        )
         for name, (old, new) in changes.items()
     ]
