@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import bulk, db
@@ -125,6 +125,57 @@ def test_a_one_percent_change_reads_one_percent(
     parsed[0] = 0
     again = ok_json(staff, "import", "portfolio", str(second))
     assert (again["unchanged"], parsed[0]) == (400, 0)
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """The SQL statements every engine of this process sends while the test runs."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_an_unchanged_export_makes_no_staging_table(
+    staff: Any, tmp_path: Path, statements: list[str]
+) -> None:
+    """The staging tables are made when a first row is parsed: a file the database holds
+    already makes, fills and drops none."""
+    path = portfolio_csv(tmp_path / "e.csv", _export(40))
+    ok_json(staff, "import", "portfolio", str(path))
+    assert any("m3_stage_row" in statement for statement in statements)
+    statements.clear()
+    assert ok_json(staff, "import", "portfolio", str(path))["unchanged"] == 40
+    assert [statement for statement in statements if "m3_stage" in statement] == []
+
+
+def test_only_a_large_change_has_its_staged_rows_analysed(
+    staff: Any,
+    tmp_path: Path,
+    statements: list[str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL's statistics of the staged rows cost more than they save on a daily change;
+    from `stage.ANALYZE_ROWS` staged rows, they are made."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's planner reads no statistics of temporary tables")
+    analysed = {"ANALYZE m3_stage_row", "ANALYZE m3_stage_client"}
+    ok_json(staff, "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", _export(40))))
+    assert analysed.isdisjoint(statements)
+    monkeypatch.setattr(stage, "ANALYZE_ROWS", 6)
+    statements.clear()
+    five = portfolio_csv(tmp_path / "e2.csv", _export(40, changed={1, 2, 3, 4, 5}))
+    assert ok_json(staff, "import", "portfolio", str(five))["updated"] == 5
+    assert analysed.isdisjoint(statements)
+    statements.clear()
+    six = portfolio_csv(tmp_path / "e3.csv", _export(40, changed={1, 2, 3, 4, 5, *range(10, 16)}))
+    assert ok_json(staff, "import", "portfolio", str(six))["updated"] == 6
+    assert analysed <= set(statements)
 
 
 def test_flagged_rows_are_read_and_reported_at_every_import(
