@@ -1158,8 +1158,9 @@ class _Import:
 
     def _set_where(self, column: Any, values: Sequence[Any], **new: Any) -> None:
         """Set `new` on the rows of `column`'s table (its primary key) whose `column` is one of
-        `values`: on PostgreSQL a page (`_pages`) a statement; on SQLite one statement run for
-        each value in its own process (a list of 900 values cost more to build than to run)."""
+        `values`: on PostgreSQL a page (`_pages`) a statement; on SQLite one statement, run for
+        each value by the driver's `executemany` (a list of 900 values cost more to build than
+        to run)."""
         if not values:
             return
         if not self.postgresql:
