@@ -153,6 +153,25 @@ def test_an_unchanged_export_makes_no_staging_table(
     assert [statement for statement in statements if "m3_stage" in statement] == []
 
 
+def test_a_row_rejected_after_naming_a_new_branch_stages_nothing_and_is_reported(
+    staff: Any, tmp_path: Path
+) -> None:
+    """A row that names a branch the bot does not know and is then rejected (a product too
+    long) on a re-import whose other row is known: nothing is parsed into the staging
+    tables, and the import still ends with the row rejected, as on a first import."""
+    known = contract("C1", "K1", "01/10/2026")
+    ok_json(staff, "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", [known])))
+    rejected = contract("C2", "K2", "01/10/2026", Agence="Nouvelle agence", Produit="P" * 500)
+    for name, export in (("e2.csv", [known, rejected]), ("e3.csv", [rejected])):
+        code, summary = staff.json(
+            "import", "portfolio", str(portfolio_csv(tmp_path / name, export))
+        )
+        assert code == 1, summary
+        assert [r["line"] for r in summary["rejected"]] == [len(export) + 1]
+        assert "Produit" in summary["rejected"][0]["reason"]
+        assert summary["unchanged"] == len(export) - 1
+
+
 def test_only_a_large_change_has_its_staged_rows_analysed(
     staff: Any,
     tmp_path: Path,

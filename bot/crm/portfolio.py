@@ -310,6 +310,7 @@ class _Import:
         lookup.stage_branches()
         found = scan_file(scanner, self.path, self.progress)
         if found.new_branches:
+            self._staging()  # (a row can name a branch and be rejected: none staged)
             self._create_branches(found.new_branches)
         result.rows = found.count
         result.rejected.extend(found.rejected)
@@ -339,8 +340,7 @@ class _Import:
 
     def _create_branches(self, staged: dict[int, tuple[str, str]]) -> None:
         """Create the branches the file names that the bot did not know, and give the staged
-        clients their ids in place of the placeholders (`Lookup.stage_branches`: a branch is
-        met only on a row parsed and staged)."""
+        clients their ids in place of the placeholders (`Lookup.stage_branches`)."""
         ids = self.lookup.create_branches(staged)
         self.result.new_branches = sorted(self.lookup.created, key=fold)
         real = case(
