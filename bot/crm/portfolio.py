@@ -207,7 +207,6 @@ class _KnownRow(NamedTuple):
     line: int
     number: str  # the contract's
     client_number: str
-    staged: bool  # a staged row (parsed) has the same contract: a duplicate to settle
 
 
 class _Import:
@@ -452,9 +451,7 @@ class _Import:
                     .where(self._one_of(S.c.contract_hash, chunk))
                 )
             )
-        found = sorted(
-            _KnownRow(line, *interest[h], True) for h, lines in met.items() for line in lines
-        )
+        found = sorted(_KnownRow(line, *interest[h]) for h, lines in met.items() for line in lines)
         # The same row twice: the later one is a duplicate, which leaves the client's details
         # alone (it stays counted unchanged).
         first: set[str] = set()
@@ -465,8 +462,9 @@ class _Import:
         return found
 
     def _duplicates(self, known_rows: list[_KnownRow]) -> None:
-        """The same contract on several rows: the first is kept, a later one with the same
-        values is dropped (counted unchanged), one with other values is rejected."""
+        """The same contract on several rows (`known_rows`: the known rows of staged rows'
+        contracts): the first is kept, a later one with the same values is dropped (counted
+        unchanged), one with other values is rejected."""
         connection = self.connection
         numbers = set(
             connection.execute(
@@ -474,10 +472,9 @@ class _Import:
             ).scalars()
         )
         known_by_number: dict[str, list[int]] = defaultdict(list)
-        for seen in known_rows:
+        for seen in known_rows:  # each of a staged row's contract
             known_by_number[seen.number].append(seen.line)
-            if seen.staged:  # a known row and a staged row of one contract
-                numbers.add(seen.number)
+            numbers.add(seen.number)
         if not numbers:
             return
         gone_lines: list[int] = []
@@ -576,7 +573,7 @@ class _Import:
         changes few clients' details), and the others need no known row: whatever row of
         the file is last, their details stay the same."""
         connection = self.connection
-        differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+        differs = _other_details()
         changing: list[str] = []
         for window in self._windows(
             F.c.client_number, "", F.c.is_new.is_not(True), rows=self.clients
@@ -603,7 +600,7 @@ class _Import:
                 )
             )
         # A row met again later is the same row: its first line is the one that counts.
-        found = [_KnownRow(lines[0], *rows[h], False) for h, lines in self._lines_met(rows).items()]
+        found = [_KnownRow(lines[0], *rows[h]) for h, lines in self._lines_met(rows).items()]
         last_known: dict[str, int] = {}
         for row in found:
             if row.line not in self.dead_known and row.line > last_known.get(row.client_number, 0):
@@ -651,7 +648,7 @@ class _Import:
         if not self.changing:  # (`_known_rows_of_changing_clients`: no client to compare)
             return set()
         # Existing clients whose details come from a staged row: compare, in pages.
-        differs = or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+        differs = _other_details()
         changed: set[str] = set()
         width = len(CLIENT_FIELDS)
         for window in self._windows(
@@ -1239,6 +1236,11 @@ class _Import:
                 ],
             )
         return result
+
+
+def _other_details() -> Any:
+    """A staged client's details (`stage_client`) differ from the database's (`client`)."""
+    return or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
 
 
 def _fields(table: Any) -> list[Any]:
