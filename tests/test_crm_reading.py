@@ -215,6 +215,30 @@ def test_excels_escapes_of_control_characters_in_a_workbook_are_read_as_them(
     assert address == "1 rue Paradis Bât. B"
 
 
+def test_an_escaped_underscore_in_a_workbook_reads_as_the_escapes_text(
+    m3: M3, sample_dir: Path, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """Excel writes a typed `_x000D_` as `_x005F_x000D_` (`_x005F_` is the underscore): it
+    reads as the text typed, not as a line break."""
+    from bot.models import Client
+
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    numbers = [row[header.index("N° client")] for row in rows]
+    alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1)
+    changed = [list(row) for row in rows]
+    changed[alone][header.index("Adresse")] = "ADDRESSHERE"
+    path = write_edited_xlsx(
+        tmp_path / "export.xlsx", header, changed, {b"ADDRESSHERE": b"Lot_x005F_x000D_4"}
+    )
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    ok_json(m3, "import", "portfolio", str(path))
+    with factory() as session:
+        address = session.scalars(
+            select(Client.address).where(Client.number == numbers[alone])
+        ).one()
+    assert address == "Lot_x000D_4"
+
+
 def test_a_small_export_in_another_code_page_is_still_refused(m3: M3, tmp_path: Path) -> None:
     """A few non-ASCII bytes that no French code page reads as French (Polish, in
     Windows-1250): refused as an unknown encoding, not stored as Mac Roman's « KrakÛw »."""
