@@ -539,11 +539,24 @@ class _Import:
     def _final_rows(self) -> None:
         """Each client's last row: its details are the client's."""
         connection = self.connection
-        last = (
-            select(S.c.client_number, func.max(S.c.line).label("line"))
-            .group_by(S.c.client_number)
-            .subquery()
-        )
+        if self.postgresql:
+            last = (
+                select(S.c.client_number, func.max(S.c.line).label("line"))
+                .group_by(S.c.client_number)
+                .subquery()
+            )
+            rows = select(last, S.c.client_ref).join(S, S.c.line == last.c.line)
+        else:
+            # SQLite gives a bare column of a query whose one aggregate is `max()` the value
+            # of the row holding the maximum (documented, "Bare columns in an aggregate
+            # query"): no join back to the last row (a first import of 100 000 rows: 110 →
+            # 60 ms for the select).
+            last = (
+                select(S.c.client_number, func.max(S.c.line).label("line"), S.c.client_ref)
+                .group_by(S.c.client_number)
+                .subquery()
+            )
+            rows = select(last)
         # A new client's id is given here, in the order of the numbers (`bot.bulk.new_ids`):
         # the client is then inserted with it, and nothing reads it back.
         number = last.c.client_number
@@ -552,16 +565,9 @@ class _Import:
             insert(F)
             .from_select(
                 ["client_number", "line", "client_ref", "client_id", "is_new"],
-                select(
-                    last.c.client_number,
-                    last.c.line,
-                    S.c.client_ref,
-                    client_id,
-                    _client.c.id.is_(None),
-                )
-                .join(S, S.c.line == last.c.line)
-                .outerjoin(_client, _client.c.number == last.c.client_number)
-                .order_by(last.c.client_number),
+                rows.add_columns(client_id, _client.c.id.is_(None))
+                .outerjoin(_client, _client.c.number == number)
+                .order_by(number),
             )
             .execution_options(preserve_rowcount=True)
         ).rowcount
