@@ -153,6 +153,46 @@ def test_an_unchanged_export_makes_no_staging_table(
     assert [statement for statement in statements if "m3_stage" in statement] == []
 
 
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "subqueries"])
+def test_a_row_read_at_every_import_is_not_written_again(
+    staff: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine, update_from: bool
+) -> None:
+    """A row whose phone is to fix keeps no fingerprint: it is read again at every import
+    (its flag is reported each time), but its contract, unchanged, is not written again (on
+    PostgreSQL, a new version of the row at every import). Another row of the same export,
+    changed, still is; so is the fingerprint of a row that now keeps one."""
+    if not update_from:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL always updates from a join")
+        monkeypatch.setattr(portfolio, "SQLITE_UPDATE_FROM", (99,))
+    written: list[int] = []
+
+    def record(_c: Any, cursor: Any, statement: str, _p: Any, _x: Any, many: bool) -> None:
+        if statement.startswith("UPDATE contract ") and not many:
+            written.append(cursor.rowcount)
+
+    bad = _export(6, phone="12")  # three clients, two contracts each
+    path = portfolio_csv(tmp_path / "e.csv", bad)
+    ok_json(staff, "import", "portfolio", str(path))
+    event.listen(Engine, "after_cursor_execute", record)
+    try:
+        again = ok_json(staff, "import", "portfolio", str(path))
+        assert (again["unchanged"], len(again["to_fix"])) == (6, 6)
+        assert sum(written) == 0
+        written.clear()
+        # One contract changed; the client of two others gets a phone that needs no fixing.
+        fixed = _export(6, changed={0}, phone="12")
+        for row in fixed[4:]:
+            row["Téléphone"] = "06 12 34 56 78"
+        path = portfolio_csv(tmp_path / "f.csv", fixed)
+        summary = ok_json(staff, "import", "portfolio", str(path))
+        # The changed contract; then the two now fingerprinted (their client's phone changed).
+        assert (summary["updated"], summary["unchanged"]) == (3, 3)
+        assert sum(written) == 3
+    finally:
+        event.remove(Engine, "after_cursor_execute", record)
+
+
 def test_a_row_rejected_after_naming_a_new_branch_stages_nothing_and_is_reported(
     staff: Any, tmp_path: Path
 ) -> None:

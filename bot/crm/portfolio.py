@@ -73,6 +73,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -381,7 +382,10 @@ class _Import:
             # Their other contracts' rows carry the old details: read them again next time.
             connection.execute(
                 update(_contract)
-                .where(_contract.c.client_id.in_(select(F.c.client_id).where(F.c.changed)))
+                .where(
+                    _contract.c.client_id.in_(select(F.c.client_id).where(F.c.changed)),
+                    _contract.c.row_hash.is_not(None),
+                )
                 .values(row_hash=None)
             )
             self.known_updated = sum(
@@ -890,10 +894,13 @@ class _Import:
             # Every other existing contract read from a row keeps (or loses) that row's
             # fingerprint: one new version of each changed contract, not two (on PostgreSQL a
             # contract updated twice in a transaction has its foreign keys checked again).
+            # Nor of one whose fingerprint stays what it is: a row read at every import (a
+            # phone to fix, say, keeps none) is not written again each time.
             connection.execute(
                 self._from_staged_rows(
                     {"row_hash": remembered},
                     and_(S.c.contract_id.is_not(None), S.c.changed.is_not(True)),
+                    if_new=True,
                 )
             )
         if not self.changed_clients:
@@ -910,9 +917,12 @@ class _Import:
         result.updated += updated
         result.unchanged += parsed_existing - updated
 
-    def _from_staged_rows(self, values: dict[str, Any], staged: Any) -> Any:
+    def _from_staged_rows(
+        self, values: dict[str, Any], staged: Any, *, if_new: bool = False
+    ) -> Any:
         """The statement that sets `values` (expressions over a staged row and its client's
-        final row) on the contract of each staged row that meets `staged`, set-wise."""
+        final row) on the contract of each staged row that meets `staged`, set-wise; with
+        `if_new`, only where one of them differs from the contract's."""
         if self.update_from:
             return (
                 update(_contract)
@@ -920,25 +930,28 @@ class _Import:
                     _contract.c.id == S.c.contract_id,
                     F.c.client_number == S.c.client_number,
                     staged,
+                    _differs(values) if if_new else true(),
                 )
                 .values(values)
             )
         # SQLite before 3.33 (no `UPDATE … FROM`): a correlated subquery a column, by the index
         # on the staged rows' contract (a changed contract's eleven took 35 µs, against 21 µs
         # for its row of the join, among a million contracts).
+        subqueries = {
+            name: select(value)
+            .select_from(S)
+            .join(F, F.c.client_number == S.c.client_number)
+            .where(S.c.contract_id == _contract.c.id)
+            .scalar_subquery()
+            for name, value in values.items()
+        }
         return (
             update(_contract)
-            .where(_contract.c.id.in_(select(S.c.contract_id).where(staged)))
-            .values(
-                {
-                    name: select(value)
-                    .select_from(S)
-                    .join(F, F.c.client_number == S.c.client_number)
-                    .where(S.c.contract_id == _contract.c.id)
-                    .scalar_subquery()
-                    for name, value in values.items()
-                }
+            .where(
+                _contract.c.id.in_(select(S.c.contract_id).where(staged)),
+                _differs(subqueries) if if_new else true(),
             )
+            .values(subqueries)
         )
 
     def _open_cases_of_new_clients(self) -> None:
@@ -1247,6 +1260,11 @@ class _Import:
 def _other_details() -> Any:
     """A staged client's details (`stage_client`) differ from the database's (`client`)."""
     return or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+
+
+def _differs(values: dict[str, Any]) -> Any:
+    """One of a contract's columns differs from the value given for it."""
+    return or_(*[_contract.c[name].is_distinct_from(value) for name, value in values.items()])
 
 
 def _fields(table: Any) -> list[Any]:
