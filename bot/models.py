@@ -193,6 +193,9 @@ class Contract(Base):
     # imported from, while that row still says exactly that: a later import skips a row with
     # this fingerprint unread (`bot.crm.portfolio`). NULL: read the row again next time.
     row_hash: Mapped[int | None] = mapped_column(BigInteger)
+    # What that row has to fix in the CRM (a JSON list of the importer's French lines), reported
+    # again at every import that skips it; NULL: nothing.
+    row_flags: Mapped[str | None] = mapped_column(Text)
 
     client: Mapped[Client] = relationship(back_populates="contracts")
     case: Mapped[Case | None] = relationship(back_populates="contracts")

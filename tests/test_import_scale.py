@@ -157,10 +157,10 @@ def test_an_unchanged_export_makes_no_staging_table(
 def test_a_row_read_at_every_import_is_not_written_again(
     staff: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine, update_from: bool
 ) -> None:
-    """A row whose phone is to fix keeps no fingerprint: it is read again at every import
-    (its flag is reported each time), but its contract, unchanged, is not written again (on
-    PostgreSQL, a new version of the row at every import). Another row of the same export,
-    changed, still is; so is the fingerprint of a row that now keeps one."""
+    """A row « Actif » until a termination date ahead keeps no fingerprint: it is read again at
+    every import (it ends on that day), but its contract, unchanged, is not written again (on
+    PostgreSQL, a new version of the row at every import), nor when its client's details
+    change. Another row of the same export, changed, still is."""
     if not update_from:
         if engine.dialect.name != "sqlite":
             pytest.skip("PostgreSQL always updates from a join")
@@ -171,24 +171,27 @@ def test_a_row_read_at_every_import_is_not_written_again(
         if statement.startswith("UPDATE contract ") and not many:
             written.append(cursor.rowcount)
 
-    bad = _export(6, phone="12")  # three clients, two contracts each
-    path = portfolio_csv(tmp_path / "e.csv", bad)
+    def export(changed: set[int] = frozenset()) -> list[dict[str, str]]:  # type: ignore[assignment]
+        rows_ = _export(6, changed=changed)  # three clients, two contracts each
+        for row in rows_:
+            row["Date de résiliation"] = "31/12/2027"
+        return rows_
+
+    path = portfolio_csv(tmp_path / "e.csv", export())
     ok_json(staff, "import", "portfolio", str(path))
     event.listen(Engine, "after_cursor_execute", record)
     try:
-        again = ok_json(staff, "import", "portfolio", str(path))
-        assert (again["unchanged"], len(again["to_fix"])) == (6, 6)
+        assert ok_json(staff, "import", "portfolio", str(path))["unchanged"] == 6
         assert sum(written) == 0
         written.clear()
-        # One contract changed; the client of two others gets a phone that needs no fixing.
-        fixed = _export(6, changed={0}, phone="12")
-        for row in fixed[4:]:
-            row["Téléphone"] = "06 12 34 56 78"
-        path = portfolio_csv(tmp_path / "f.csv", fixed)
+        # One contract changed; the client of two others gets another phone.
+        rows_ = export(changed={0})
+        for row in rows_[4:]:
+            row["Téléphone"] = "06 98 76 54 32"
+        path = portfolio_csv(tmp_path / "f.csv", rows_)
         summary = ok_json(staff, "import", "portfolio", str(path))
-        # The changed contract; then the two now fingerprinted (their client's phone changed).
         assert (summary["updated"], summary["unchanged"]) == (3, 3)
-        assert sum(written) == 3
+        assert sum(written) == 1
     finally:
         event.remove(Engine, "after_cursor_execute", record)
 
@@ -237,26 +240,40 @@ def test_only_a_large_change_has_its_staged_rows_analysed(
     assert analysed <= set(statements)
 
 
-def test_flagged_rows_are_read_and_reported_at_every_import(
-    staff: Any, tmp_path: Path, parsed: list[int]
+def test_flagged_rows_are_reported_at_every_import_without_being_read_again(
+    staff: Any, tmp_path: Path, parsed: list[int], factory: sessionmaker[Session]
 ) -> None:
-    """A row with a bad phone keeps no fingerprint: « à corriger dans Lagon » at every import."""
+    """A row with something to fix (a bad phone, a bad e-mail) keeps its fingerprint, and its
+    fixes with it: « à corriger dans Lagon » at every import, in the row's order, without
+    reading the row again. Once the CRM is corrected, the row is read and nothing is left to
+    report."""
     rows_ = _export(10)
     rows_[2]["Téléphone"] = rows_[3]["Téléphone"] = "12 34"  # client C1's two rows
+    rows_[2]["E-mail"] = rows_[3]["E-mail"] = "zoe@@exemple"
     path = portfolio_csv(tmp_path / "e.csv", rows_)
     first = ok_json(staff, "import", "portfolio", str(path))
+    phone = "téléphone invalide « 12 34 » : à corriger dans Lagon"
+    email = "e-mail invalide « zoe@@exemple » : à corriger dans Lagon"
+    expected = [
+        {"line": 4, "reason": phone},
+        {"line": 4, "reason": email},
+        {"line": 5, "reason": phone},
+        {"line": 5, "reason": email},
+    ]
+    assert first["to_fix"] == expected
     parsed[0] = 0
     again = ok_json(staff, "import", "portfolio", str(path))
-    flag = "téléphone invalide « 12 34 » : à corriger dans Lagon"
-    assert (
-        again["to_fix"]
-        == first["to_fix"]
-        == [
-            {"line": 4, "reason": flag},
-            {"line": 5, "reason": flag},
-        ]
-    )
+    assert (again["to_fix"], again["unchanged"], parsed[0]) == (expected, 10, 0)
+
+    for row in rows_[2:4]:
+        row["Téléphone"], row["E-mail"] = "06 12 34 56 78", "zoe@exemple.fr"
+    path = portfolio_csv(tmp_path / "fixed.csv", rows_)
+    fixed = ok_json(staff, "import", "portfolio", str(path))
+    assert (fixed["to_fix"], fixed["updated"], parsed[0]) == ([], 2, 2)
+    assert ok_json(staff, "import", "portfolio", str(path))["to_fix"] == []
     assert parsed[0] == 2
+    with factory() as session:
+        assert session.scalars(select(Contract.row_flags)).all() == [None] * 10
 
 
 def test_a_row_active_until_a_termination_date_is_read_again_when_it_comes(

@@ -41,10 +41,11 @@ How, at scale (hundreds of thousands of rows, bounded memory):
    the engine reads (`CASE_FIELDS`).
 
 A contract keeps the fingerprint of its row only while that row says everything the database
-holds about it: no flag to report again (a bad phone is reported at every import), nothing
-that changes with the day (an empty status with a termination date still to come), and the
-client's details in the database are the ones on that row. A client whose details change has
-the fingerprints of its other contracts cleared.
+holds about it: nothing that changes with the day (an empty status with a termination date
+still to come), and the client's details in the database are the ones on that row. What the
+row has to fix in the CRM (a bad phone, say) is kept with the fingerprint
+(`contract.row_flags`), and reported again at every import that skips the row. A client whose
+details change has the fingerprints of its other contracts cleared.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import hashlib
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -294,12 +296,14 @@ class _Import:
                 self._staging()
             clients.flush()
 
+        known, known_flags = self._known() if self.fingerprints else (set(), {})
         scanner = Scanner(
             table=table,
             parser=parser,
             lookup=lookup,
             advisor_column=self.columns["advisor"],
-            known=self._known() if self.fingerprints else set(),
+            known=known,
+            known_flags=known_flags,
             key=_context_key(table, lookup),
             remember=self.fingerprints,
             rows=rows.buffer,
@@ -348,18 +352,21 @@ class _Import:
         )
         self.connection.execute(update(SC).where(SC.c.branch_id < 0).values(branch_id=real))
 
-    def _known(self) -> set[int]:
-        """Every fingerprint the contracts keep, read with the driver's own cursor (one row at
-        a time through SQLAlchemy costs as much again as the rest of a re-import)."""
+    def _known(self) -> tuple[set[int], dict[int, str]]:
+        """Every fingerprint the contracts keep, and the fixes kept with some (JSON), read with
+        the driver's own cursor (one row at a time through SQLAlchemy costs as much again as
+        the rest of a re-import)."""
         raw = self.connection.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
         try:
-            cursor.execute("SELECT row_hash FROM contract WHERE row_hash IS NOT NULL")
+            cursor.execute("SELECT row_hash, row_flags FROM contract WHERE row_hash IS NOT NULL")
             known: set[int] = set()
+            flags: dict[int, str] = {}
             while batch := cursor.fetchmany(50_000):
-                known.update(row[0] for row in batch)
-            return known
+                known.update(map(_first, batch))
+                flags.update(filter(_second, batch))
+            return known, flags
         finally:
             cursor.close()
 
@@ -386,7 +393,7 @@ class _Import:
                     _contract.c.client_id.in_(select(F.c.client_id).where(F.c.changed)),
                     _contract.c.row_hash.is_not(None),
                 )
-                .values(row_hash=None)
+                .values(row_hash=None, row_flags=None)
             )
             self.known_updated = sum(
                 1
@@ -736,16 +743,16 @@ class _Import:
     def _contracts(self) -> None:
         connection, any_contract = self.connection, self.any_contract
         self._open_cases_of_new_clients()
-        remembered = case(
-            (
-                and_(
-                    S.c.row_hash.is_not(None),
-                    S.c.client_ref == func.coalesce(F.c.client_ref, F.c.match_ref),
-                ),
-                S.c.row_hash,
-            ),
-            else_=None,
+        # A staged row's fingerprint, and its fixes, are kept when its client's details are
+        # the ones it gives.
+        kept = and_(
+            S.c.row_hash.is_not(None),
+            S.c.client_ref == func.coalesce(F.c.client_ref, F.c.match_ref),
         )
+        remembered = {
+            "row_hash": case((kept, S.c.row_hash), else_=None),
+            "row_flags": case((kept, S.c.row_flags), else_=None),
+        }
         # The existing clients whose cases must be brought in step: those with a new contract
         # or new details, and (below) both clients of a changed contract.
         touched = select(F.c.client_id).where(
@@ -773,7 +780,7 @@ class _Import:
         if any_contract:
             self._existing_contracts(remembered)
 
-    def _insert_contracts(self, fresh: int, remembered: Any) -> None:
+    def _insert_contracts(self, fresh: int, remembered: dict[str, Any]) -> None:
         """The `fresh` staged rows of new contracts, each with its case (new clients')."""
         connection, L = self.connection, stage.stage_link
         self.new_from = (connection.execute(select(func.max(_contract.c.id))).scalar() or 0) + 1
@@ -789,7 +796,7 @@ class _Import:
                         "client_id",
                         "first_seen_on",
                         *CONTRACT_FIELDS,
-                        "row_hash",
+                        *remembered,
                         "case_id",
                     ],
                     select(
@@ -797,7 +804,7 @@ class _Import:
                         F.c.client_id,
                         literal(self.today, _contract.c.first_seen_on.type),
                         *_fields(S),
-                        remembered,
+                        *remembered.values(),
                         L.c.case_id,
                     )
                     .join(F, F.c.client_number == S.c.client_number)
@@ -811,7 +818,7 @@ class _Import:
             )
         self.result.created = created.rowcount
 
-    def _existing_contracts(self, remembered: Any) -> None:
+    def _existing_contracts(self, remembered: dict[str, Any]) -> None:
         """The staged rows of existing contracts: those that differ are updated (audited),
         and each keeps its row's fingerprint (`remembered`) or loses it."""
         connection, result = self.connection, self.result
@@ -884,7 +891,7 @@ class _Import:
                 # to the same value (10 000 changed contracts of a million, measured alone: the
                 # update and its commit 0.28–0.32 → 0.19–0.23 s).
                 new_values["client_id"] = F.c.client_id
-            new_values["row_hash"] = remembered
+            new_values.update(remembered)
             connection.execute(self._from_staged_rows(new_values, S.c.changed.is_(True)))
         if touched_ids:
             self._touch(touched_ids)
@@ -898,7 +905,7 @@ class _Import:
             # phone to fix, say, keeps none) is not written again each time.
             connection.execute(
                 self._from_staged_rows(
-                    {"row_hash": remembered},
+                    remembered,
                     and_(S.c.contract_id.is_not(None), S.c.changed.is_not(True)),
                     if_new=True,
                 )
@@ -1260,6 +1267,10 @@ class _Import:
 def _other_details() -> Any:
     """A staged client's details (`stage_client`) differ from the database's (`client`)."""
     return or_(*[_client.c[name].is_distinct_from(SC.c[name]) for name in CLIENT_FIELDS])
+
+
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def _differs(values: dict[str, Any]) -> Any:

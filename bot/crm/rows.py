@@ -474,7 +474,10 @@ LABELS = {
 
 # A parsed row: client number, contract number, client values (`CLIENT_FIELDS`), contract
 # values (`CONTRACT_FIELDS`), the flags "à corriger dans Lagon", and whether the row may be
-# remembered by its fingerprint (no flag, nothing that depends on the day of the import).
+# remembered by its fingerprint (nothing in it that depends on the day of the import; its
+# flags are remembered with it). Every flag follows from the row's bytes and what the
+# fingerprint's key holds (the staff), but one: an « Actif » contract past its termination
+# date, which stays past once it is.
 Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
 
 _MISSING = object()
@@ -771,7 +774,7 @@ class PortfolioParser:
             client,
             contract,
             flags,
-            remember and not flags,
+            remember,
         )
 
     def _fitted(self, cells: list[Any]) -> list[Any]:

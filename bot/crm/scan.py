@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -108,6 +109,7 @@ class Scanner:
         lookup: Lookup,
         advisor_column: int,
         known: set[int],
+        known_flags: dict[int, str],
         key: bytes,
         remember: bool,
         rows: list[tuple[Any, ...]],
@@ -120,6 +122,7 @@ class Scanner:
         self.lookup = lookup
         self.advisor_column = advisor_column
         self.known = known
+        self.known_flags = known_flags  # of the known rows with something to fix: the fixes
         self.key = key
         self.remember = remember  # fingerprints are kept (else every row is read again)
         self.rows = rows
@@ -140,6 +143,7 @@ class Scanner:
         found = Scan()
         table, lookup, parser = self.table, self.lookup, self.parser
         known, key, remember = self.known, self.key, self.remember
+        known_flags = self.known_flags
         # Each record's hash starts from the key's state, copied (a keyed hash made anew for
         # each record cost 40 % more).
         keyed = hashlib.blake2b(digest_size=8, key=key).copy
@@ -173,6 +177,10 @@ class Scanner:
             if fingerprint in known:
                 known_hashes.append(fingerprint)
                 known_lines.append(line)
+                if known_flags and fingerprint in known_flags:  # reported as when read
+                    to_fix.extend(
+                        Rejection(line, flag) for flag in json.loads(known_flags[fingerprint])
+                    )
                 continue
             printable = False
             if cells is None:
@@ -216,10 +224,12 @@ class Scanner:
                 client_buffer.append((client_ref, client_number, *client))
                 if len(client_buffer) >= batch:
                     flush_clients()
+            kept = keep and remember
             row_buffer.append(
                 (
                     line,
-                    fingerprint if keep and remember else None,
+                    fingerprint if kept else None,
+                    json.dumps(flags, ensure_ascii=False) if flags and kept else None,
                     client_number,
                     contract_number,
                     client_ref,

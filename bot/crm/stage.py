@@ -29,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     text,
 )
 
@@ -56,6 +57,7 @@ stage_row = Table(
     META,
     Column("line", Integer, primary_key=True, autoincrement=False),
     Column("row_hash", BigInteger),  # NULL: the row is not to be remembered
+    Column("row_flags", Text),  # what it has to fix (`contract.row_flags`), NULL: nothing
     Column("client_number", String(64), nullable=False),
     Column("contract_number", String(64), nullable=False),
     Column("client_ref", BigInteger, nullable=False),  # its client values: `stage_client`
@@ -122,6 +124,7 @@ stage_touched = Table(
 ROW_COLUMNS = (
     "line",
     "row_hash",
+    "row_flags",
     "client_number",
     "contract_number",
     "client_ref",
