@@ -37,6 +37,7 @@ It exits 1 when an import fails or its counts are not the expected ones.
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import datetime as dt
 import json
@@ -240,6 +241,15 @@ def copy_floor(path: Path, url: str) -> float:
         finally:
             connection.execute(f"DROP TABLE {table}")
             connection.commit()
+
+
+def compile_project() -> None:
+    """The project's modules compiled to bytecode, as installing the wheel does (pip compiles
+    what it installs): an editable checkout run where writing bytecode is turned off
+    (`PYTHONDONTWRITEBYTECODE`) would compile them again at every command, about 0.1 s of
+    each."""
+    for package in ("bot", "commands", "jobs"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def startup(env: dict[str, str], tmp: Path) -> tuple[float, float]:
@@ -718,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(stats))
         return 0
 
+    compile_project()
     tmp = Path(tempfile.mkdtemp(prefix="m3-bench-"))
     try:
         env = dict(os.environ)
