@@ -1079,22 +1079,26 @@ class _Lines:
         if error is None and cells is not None and len(parts) > 1:
             error = self._swallowed(cells, len(parts))
         if error is None and cells is not None:
-            return (line, joined, cells, None), len(parts), None
+            return (line, joined, _cleaned(cells), None), len(parts), None
+        if error == "open":
+            where = self._field(_opening_field(raw, self.delimiter))
+            if len(parts) == 1:  # the file ends here
+                error = f"guillemet ouvert {where} et jamais refermé : la ligne est rejetée"
+            else:
+                error = (
+                    f"guillemet ouvert {where} et jamais refermé dans "
+                    f"{_following(len(parts) - 1)} : lue ainsi, cette ligne en engloberait "
+                    "d'autres ; elle est rejetée seule et les suivantes sont lues normalement"
+                )
         if len(parts) == 1:
             return (line, b"", None, error), 1, None
         # The quote opened on this line closes nowhere sensible: reject this line alone and
         # read the next ones again as records of their own.
-        if error == "open":
-            error = (
-                f"guillemet ouvert {self._field(_opening_field(raw, self.delimiter))} et "
-                f"jamais refermé dans {_following(len(parts) - 1)} : lue ainsi, "
-                "cette ligne en engloberait d'autres ; elle est rejetée seule et les suivantes "
-                "sont lues normalement"
-            )
         return (line, b"", None, error), 1, parts[1:]
 
     def _swallowed(self, cells: list[Any], span: int) -> str | None:
-        """Why a record spanning `span` lines cannot be a row, or None when it can."""
+        """Why a record spanning `span` lines cannot be a row, or None when it can (`cells` as
+        read: their line breaks not yet made spaces)."""
         if len(cells) != self.width:
             return (
                 f"guillemet ouvert sur cette ligne et refermé {span - 1} "
@@ -1115,8 +1119,8 @@ class _Lines:
         return None
 
     def _parse_quoted(self, raw: bytes) -> tuple[list[Any] | None, str | None]:
-        """The cells of a record with quotes; or an error: "open" while a quoted field is not
-        closed, else the French reason."""
+        """The cells of a record with quotes, as written (`_cleaned` makes them values); or an
+        error: "open" while a quoted field is not closed, else the French reason."""
         try:
             text = raw.decode(self.codec)
         except UnicodeDecodeError:
@@ -1146,10 +1150,7 @@ class _Lines:
                     f"guillemet isolé {self._field(column)} (un guillemet dans une valeur "
                     "s'écrit entre guillemets et doublé)"
                 )
-        return [
-            (_BLANK_CONTROLS.sub(" ", c) if _CONTROLS.search(c) else c).replace("\u00a0", " ")
-            for c in cells
-        ], None
+        return cells, None
 
     def _shown_delimiter(self) -> str:
         return "tabulation" if self.delimiter == "\t" else self.delimiter
@@ -1193,6 +1194,15 @@ class _Lines:
         if 0 <= index < len(self.names) and self.names[index]:
             return f"dans la colonne « {self.names[index]} » (champ n° {index + 1})"
         return f"dans le champ n° {index + 1}"
+
+
+def _cleaned(cells: list[str]) -> list[Any]:
+    """A quoted record's cells as values: a line break or another blank control character is a
+    space, and so is a no-break space."""
+    return [
+        (_BLANK_CONTROLS.sub(" ", c) if _CONTROLS.search(c) else c).replace("\u00a0", " ")
+        for c in cells
+    ]
 
 
 def _following(count: int) -> str:

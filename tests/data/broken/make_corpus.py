@@ -93,6 +93,40 @@ def main() -> None:
         }
     )
 
+    # A quote opened in a column on line 5 and closed in the same column on line 9: read as
+    # CSV, the record has as many fields as the header, the rows between inside one value
+    # (lines 6 to 8 were lost without a word).
+    table = rows()
+    cell(table, 5, "Nom", "XXOPEN")
+    cell(table, 9, "Nom", "XXCLOSE")
+    raw = text(table).replace(";XXOPEN;", ';"Durand4;').replace(";XXCLOSE;", ';Durand8";')
+    write("quote-closed-lines-later.csv", raw.encode("cp1252"))
+    cases.append(
+        {
+            "file": "quote-closed-lines-later.csv",
+            "kind": "a quote closed four lines later in the same column, the rows between "
+            "inside one value",
+            "exit": 1,
+            "rejected": {"5": "englobe des lignes entières", "9": "guillemet isolé"},
+            "contracts": ROWS - 2,
+        }
+    )
+
+    # A quote opened on the last line, which the file ends without closing.
+    table = rows()
+    cell(table, ROWS + 1, "Nom", "XXOPEN")
+    raw = text(table).replace(";XXOPEN;", ';"Durand200;')
+    write("quote-open-at-the-end.csv", raw.encode("cp1252"))
+    cases.append(
+        {
+            "file": "quote-open-at-the-end.csv",
+            "kind": "a quote opened on the last line and never closed",
+            "exit": 1,
+            "rejected": {str(ROWS + 1): "guillemet ouvert dans la colonne « Nom »"},
+            "contracts": ROWS - 1,
+        }
+    )
+
     # ISO-8859-15: œ is 0xBD there, « ½ » in Windows-1252; € is 0xA4, « ¤ » in Windows-1252.
     table = rows()
     cell(table, 2, "Nom", "Lebœuf")
