@@ -317,6 +317,37 @@ def test_xlsx_export_with_date_cells(
     assert {item["contract"] for item in in_window} <= contracts
 
 
+def test_a_cells_type_is_part_of_its_rows_fingerprint(
+    m3: M3, sample_dir: Path, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """A workbook whose postal code is the text `1000`, then the same workbook with a number
+    cell `1000` (a spreadsheet dropped the zero): the second is not taken for the first, and
+    gives what it gives alone, `01000`."""
+    from bot.models import Client
+
+    header, rows = read_csv(sample_dir / "portfolio.csv")
+    numbers = [row[header.index("N° client")] for row in rows]
+    alone = next(i for i, n in enumerate(numbers) if numbers.count(n) == 1)
+    postal = header.index("Code postal")
+
+    def workbook(name: str, value: Any) -> Path:
+        book = Workbook()
+        sheet = book.active
+        sheet.append(header)
+        for index, row in enumerate(rows):
+            sheet.append([value if (index, i) == (alone, postal) else c for i, c in enumerate(row)])
+        book.save(tmp_path / name)
+        return tmp_path / name
+
+    ok(m3, "import", "advisors", str(sample_dir / "advisors.csv"))
+    ok_json(m3, "import", "portfolio", str(workbook("text.xlsx", "1000")))
+    summary = ok_json(m3, "import", "portfolio", str(workbook("number.xlsx", 1000)))
+    assert (summary["updated"], summary["unchanged"]) == (1, len(rows) - 1)
+    with factory() as session:
+        stored = session.scalars(select(Client.postal_code).where(Client.number == numbers[alone]))
+        assert stored.one() == "01000"
+
+
 @pytest.fixture
 def expected(sample_dir: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((sample_dir / "expected.json").read_text())

@@ -1318,7 +1318,7 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
                 except LineProblem as exc:
                     yield (number, b"", None, str(exc))
                     continue
-                key = "\x1f".join(_cell_text(c) for c in cleaned).encode("utf-8", "replace")
+                key = "\x1f".join(map(_cell_key, cleaned)).encode("utf-8", "replace")
                 yield (number, key, cleaned, None)
         except Exception as exc:  # a damaged sheet met halfway
             _log.info("classeur illisible : %s", path, exc_info=exc)
@@ -1392,6 +1392,15 @@ def _header_cells(cells: tuple[Any, ...]) -> list[str]:
 
 def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value) if value is not None else ""
+
+
+def _cell_key(value: Any) -> str:
+    """A cell in a row's fingerprint: its text, and the type of a cell that is not text (a
+    number cell `1000` is not read as the text `1000`: a postal code gets its zero back).
+    A text cell holds no control character (`_clean_cell`), so `\x1e` marks the others."""
+    if type(value) is str:
+        return value
+    return "" if value is None else f"\x1e{type(value).__name__}\x1e{value!r}"
 
 
 def _clean_cell(value: Any, index: int) -> Any:
