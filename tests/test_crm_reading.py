@@ -79,6 +79,21 @@ def test_nom_is_not_mistaken_for_a_number(m3: M3, tmp_path: Path) -> None:
     assert case["client_name"] == "Zoé Ménard"
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u200e", "\ufeff"])
+def test_an_invisible_character_in_a_header_name_is_ignored(
+    m3: M3, tmp_path: Path, invisible: str
+) -> None:
+    """A zero-width space, a soft hyphen, a direction mark or a BOM left in a header name by a
+    spreadsheet: `Nom` is still the last name (its column was dropped without a word)."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    header = [f"{invisible}Nom" if name == "Nom" else name for name in PORTFOLIO_HEADER]
+    rows = [contract("C1", "K1", "28/10/2026", Nom="Ménard")]
+    path = portfolio_csv(tmp_path / "e.csv", rows, header=header, encoding="utf-8-sig")
+    ok_json(m3, "import", "portfolio", str(path))
+    (case,) = ok_json(m3, "cases", "--all")
+    assert case["client_name"] == "Zoé Ménard"
+
+
 # --- Header names, encodings and separators on the sample export -----------------------------
 
 VARIANT_HEADERS = {
