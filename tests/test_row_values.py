@@ -76,6 +76,9 @@ def test_workbook_cells_that_are_not_text(
         {**contract("400004", "W4", "01/10/2026"), "Chargé de clientèle": day},
         {**contract("400005", "W5", "01/10/2026"), "Code postal": dt.time(10)},
         {**contract("400006", "W6", "01/10/2026"), "Vendeur": True},
+        {**contract("400008", "W8", "01/10/2026"), "Nom": dt.timedelta(days=3, hours=4.5)},
+        # Twenty-one digits in a number cell: a spreadsheet kept fifteen at most.
+        {**contract("400009", "W9", "01/10/2026"), "N° contrat": 1.5e20},
         # Numbers a spreadsheet made of text: read as French text.
         {
             **contract("400007", "W7", "01/10/2026"),
@@ -102,6 +105,12 @@ def test_workbook_cells_that_are_not_text(
         ],
         6: ["heure « 10:00 » au lieu d'un texte dans la colonne « Code postal » : " + FIX],
         7: ["valeur oui/non « VRAI » au lieu d'un texte dans la colonne « Vendeur » : " + FIX],
+        8: ["durée « 3 j 04:30:00 » au lieu d'un texte dans la colonne « Nom » : " + FIX],
+        9: [
+            "nombre « 150000000000000000000 » de plus de 15 chiffres dans la colonne "
+            "« N° contrat » : un tableur n'en garde que 15, les suivants sont perdus ; saisissez "
+            "la valeur comme texte (" + FIX + ")"
+        ],
     }
     assert summary["to_fix"] == []
     with factory() as session:

@@ -480,6 +480,9 @@ LABELS = {
 # date, which stays past once it is.
 Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
 
+# From this size a number cell has lost digits: a spreadsheet keeps 15 significant ones (and a
+# double, past 2**53, no longer holds every integer).
+SPREADSHEET_DIGITS_LIMIT = 1e15
 _MISSING = object()
 _SHARED = object()  # a name several advisors share: the row's branch decides
 _DATE_COLUMNS = frozenset({"effect_date", "termination_date"})
@@ -488,7 +491,19 @@ _TERMINATED = ContractStatus.TERMINATED.value
 
 
 def _fr(day: dt.date) -> str:
-    return day.strftime("%d/%m/%Y")
+    """`JJ/MM/AAAA`, the year on four digits whatever it is (`strftime` writes year 1 as `1`)."""
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+
+
+def _duration(value: dt.timedelta) -> str:
+    """A duration as a French spreadsheet shows it: `3 j 04:30:00`, `-00:15:00`."""
+    seconds = round(abs(value.total_seconds()))
+    days, seconds = divmod(seconds, 86_400)
+    hours, seconds = divmod(seconds, 3600)
+    shown = f"{hours:02d}:{seconds // 60:02d}:{seconds % 60:02d}"
+    if days:
+        shown = f"{days} j {shown}"
+    return f"-{shown}" if value < dt.timedelta(0) else shown
 
 
 class PortfolioParser:
@@ -864,6 +879,13 @@ class PortfolioParser:
                 return "oui" if value else "non"
             return self._not_text(position, "valeur oui/non", "VRAI" if value else "FAUX")
         if isinstance(value, int | float):
+            if isinstance(value, float) and abs(value) >= SPREADSHEET_DIGITS_LIMIT:
+                raise RowError(
+                    f"nombre {quote(f'{value:.0f}')} de plus de 15 chiffres dans la colonne "
+                    f"« {self._column(position)} » : un tableur n'en garde que 15, les suivants "
+                    "sont perdus ; saisissez la valeur comme texte (cellule du classeur à "
+                    "corriger)"
+                )
             if isinstance(value, float) and not value.is_integer():
                 return str(value).replace(".", ",")
             text = clean(value)
@@ -875,7 +897,7 @@ class PortfolioParser:
         if isinstance(value, dt.datetime):
             if name in _DATE_COLUMNS:
                 return value
-            shown = _fr(value) if value.time() == dt.time() else value.strftime("%d/%m/%Y %H:%M")
+            shown = _fr(value) if value.time() == dt.time() else f"{_fr(value)} {value:%H:%M}"
             return self._not_text(position, "date", shown)
         if isinstance(value, dt.date):
             if name in _DATE_COLUMNS:
@@ -884,7 +906,7 @@ class PortfolioParser:
         if isinstance(value, dt.time):
             return self._not_text(position, "heure", value.strftime("%H:%M"))
         if isinstance(value, dt.timedelta):
-            return self._not_text(position, "durée", str(value))
+            return self._not_text(position, "durée", _duration(value))
         return clean(value)
 
     def _not_text(self, position: int, kind: str, shown: str) -> Any:

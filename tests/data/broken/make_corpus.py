@@ -267,19 +267,21 @@ def main() -> None:
     cell(table, 8, "Date d'effet", "01/01/2099")
     cell(table, 9, "Date d'effet", "01/01/1900")
     cell(table, 10, "Date de résiliation", "31/12/9999")
+    cell(table, 11, "Date d'effet", "01/01/0001")
     write("implausible-dates.csv", text(table).encode("cp1252"))
     cases.append(
         {
             "file": "implausible-dates.csv",
-            "kind": "effect dates in 9999, 2099 and 1900, a termination date in 9999",
+            "kind": "effect dates in 9999, 2099, 1900 and the year 1, a termination date in 9999",
             "exit": 1,
             "rejected": {
                 "7": "date d'effet invraisemblable",
                 "8": "date d'effet invraisemblable",
                 "9": "date d'effet invraisemblable",
                 "10": "date de résiliation invraisemblable",
+                "11": "date d'effet invraisemblable « 01/01/0001 »",
             },
-            "contracts": ROWS - 4,
+            "contracts": ROWS - 5,
         }
     )
 
