@@ -142,6 +142,7 @@ REVENUES = [
     ("1 234,564", Decimal("1234.56"), None),
     ("1,234.56", None, "chiffre d'affaires : montant ambigu « 1,234.56 »"),
     ("1.234", None, "chiffre d'affaires : montant ambigu « 1.234 »"),
+    ("12,345", None, "chiffre d'affaires : montant ambigu « 12,345 »"),
     ("1,2,3", None, "chiffre d'affaires : montant ambigu « 1,2,3 »"),
     ("1e3", None, "chiffre d'affaires : montant invalide « 1e3 »"),
     ("-500", None, "chiffre d'affaires négatif « -500 »"),
@@ -150,6 +151,7 @@ HEADCOUNTS = [
     ("27", 27, None),
     ("2 000", 2000, None),
     ("1.000", None, "effectif : nombre ambigu « 1.000 »"),
+    ("1,500", None, "effectif : nombre ambigu « 1,500 »"),
     ("12,7", None, "effectif : nombre non entier « 12,7 »"),
     ("-3", None, "effectif négatif « -3 »"),
 ]
@@ -320,6 +322,21 @@ def test_format_characters_are_removed_from_every_cell(
         assert client["800001"].phone == "+33612345678"
         numbers = sorted(session.scalars(select(Contract.number)))
         assert numbers == ["Z1", "Z2", "Z3"]
+
+
+@pytest.mark.parametrize("space", ["\u202f", "\u3000", "\u2002", "\u00a0"])
+def test_every_kind_of_space_in_a_cell_is_a_space(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session], space: str
+) -> None:
+    """A narrow no-break space (French typography), an ideographic or an en space in a value
+    is stored as a plain space, as the no-break space is: `Le Goff` is found as typed."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    row = contract("800002", "Z4", "01/10/2026", Nom=f"Le{space}Goff", Ville=f"Aix{space}")
+    path = portfolio_csv(tmp_path / "export.csv", [row], encoding="utf-8")
+    assert import_json(m3, path)[0] == 0
+    with factory() as session:
+        client = clients(session)["800002"]
+        assert (client.last_name, client.city) == ("Le Goff", "Aix")
 
 
 # --- Reasons quoting the file ----------------------------------------------------------------

@@ -56,11 +56,14 @@ def too_long(label: str, length: int, limit: int) -> str:
 
 def visible(text: str) -> str:
     """`text` without its format characters (zero-width spaces and joiners, byte order marks,
-    direction marks: Unicode category Cf), stripped again."""
-    if text.isprintable():  # the common case (a C loop): no format character can be there
+    direction marks: Unicode category Cf), its other spaces (narrow no-break, ideographic, en
+    space…: category Zs) made plain spaces as the no-break space is, stripped again."""
+    if text.isprintable():  # the common case (a C loop): no such character can be there
         return text
     category = unicodedata.category
-    return "".join(c for c in text if category(c) != "Cf").strip()
+    return "".join(
+        " " if kind == "Zs" else c for c in text if (kind := category(c)) != "Cf"
+    ).strip()
 
 
 def clean(value: Any) -> str:
@@ -153,8 +156,11 @@ def parse_yes_no(value: Any) -> bool | None:
 # plausible (points grouping thousands). A single point followed by three digits (`1.234`,
 # `1.000`) may be a decimal point or a thousands separator, and `1,234.56` is not French: such a
 # value is not guessed. A single point followed by another number of digits (`1250000.00`) can
-# only be a decimal point, as a spreadsheet writes a number.
+# only be a decimal point, as a spreadsheet writes a number. Likewise a single comma between one
+# to three digits (not a lone zero) and three (`12,345`): a comma grouping thousands, as in
+# English, more likely than an amount to the tenth of a cent.
 _FRENCH_NUMBER = re.compile(r"[-+]?(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+)(?:,[0-9]+)?")
+_COMMA_THOUSANDS = re.compile(r"[-+]?[1-9][0-9]{0,2},[0-9]{3}")
 _POINT_NUMBER = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 _SEPARATED = re.compile(r"[-+]?[0-9.,]+")
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f€]")
@@ -174,7 +180,7 @@ def parse_decimal(value: Any, what: str = "montant") -> Decimal | None:
         if not text:
             return None
         if _FRENCH_NUMBER.fullmatch(text):
-            if "," not in text and text.count(".") == 1:
+            if ("," not in text and text.count(".") == 1) or _COMMA_THOUSANDS.fullmatch(text):
                 raise ValueError(_ambiguous(what, written))
             number = Decimal(text.replace(".", "").replace(",", "."))
         elif _POINT_NUMBER.fullmatch(text):
