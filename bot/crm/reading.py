@@ -1397,7 +1397,7 @@ def _cell_text(value: Any) -> str:
 def _cell_key(value: Any) -> str:
     """A cell in a row's fingerprint: its text, and the type of a cell that is not text (a
     number cell `1000` is not read as the text `1000`: a postal code gets its zero back).
-    A text cell holds no control character (`_clean_cell`), so `\x1e` marks the others."""
+    A text cell holds no control character (`_clean_cell`): one (U+001E) marks the others."""
     if type(value) is str:
         return value
     return "" if value is None else f"\x1e{type(value).__name__}\x1e{value!r}"

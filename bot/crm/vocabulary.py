@@ -34,7 +34,7 @@ def normalize_header(name: str) -> str:
 def _folded(name: str) -> str:
     """Without its accents, and without the invisible characters a spreadsheet can leave in a
     name (a zero-width space, a soft hyphen: Unicode's format characters), which a row's cells
-    lose too: `\u200bNom` is `Nom`."""
+    lose too: `Nom` after a zero-width space is `Nom`."""
     text = unicodedata.normalize("NFKD", str(name)).casefold()
     text = "".join(
         c for c in text if not unicodedata.combining(c) and unicodedata.category(c) != "Cf"
