@@ -79,6 +79,8 @@ def test_workbook_cells_that_are_not_text(
         {**contract("400008", "W8", "01/10/2026"), "Nom": dt.timedelta(days=3, hours=4.5)},
         # Twenty-one digits in a number cell: a spreadsheet kept fifteen at most.
         {**contract("400009", "W9", "01/10/2026"), "N° contrat": 1.5e20},
+        # Sixteen, which the file writes without an exponent (read as an int).
+        {**contract("400010", "W10", "01/10/2026"), "N° contrat": 1234567890123456},
         # Numbers a spreadsheet made of text: read as French text.
         {
             **contract("400007", "W7", "01/10/2026"),
@@ -87,7 +89,7 @@ def test_workbook_cells_that_are_not_text(
             "Code postal": 1000,
             "SIRET": 5208108000014,  # 05208108000014: thirteen digits left in a number cell
             "Téléphone": 612345678,
-            "Chiffre d'affaires": 1234.5,
+            "Chiffre d'affaires": 12.345,  # a number cell: no separator to misread
             "Effectif": 12.0,
             "DP signées": True,
             "Nom": 12.5,
@@ -111,6 +113,11 @@ def test_workbook_cells_that_are_not_text(
             "« N° contrat » : un tableur n'en garde que 15, les suivants sont perdus ; saisissez "
             "la valeur comme texte (" + FIX + ")"
         ],
+        10: [
+            "nombre « 1234567890123456 » de plus de 15 chiffres dans la colonne "
+            "« N° contrat » : un tableur n'en garde que 15, les suivants sont perdus ; saisissez "
+            "la valeur comme texte (" + FIX + ")"
+        ],
     }
     assert summary["to_fix"] == []
     with factory() as session:
@@ -118,7 +125,7 @@ def test_workbook_cells_that_are_not_text(
         assert client.postal_code == "01000"  # French postal codes have five digits
         assert client.siret == "05208108000014"  # a SIRET has fourteen
         assert client.phone == "+33612345678"
-        assert client.revenue == Decimal("1234.50")
+        assert client.revenue == Decimal("12.35")
         assert client.headcount == 12
         assert client.last_name == "12,5"
         assert session.scalars(select(Contract.dp_signed)).one() is True
@@ -142,7 +149,7 @@ REVENUES = [
     ("1 234,564", Decimal("1234.56"), None),
     ("1,234.56", None, "chiffre d'affaires : montant ambigu « 1,234.56 »"),
     ("1.234", None, "chiffre d'affaires : montant ambigu « 1.234 »"),
-    ("12,345", None, "chiffre d'affaires : montant ambigu « 12,345 »"),
+    ("12,345", Decimal("12.35"), None),  # a decimal comma, to the cent
     ("1,2,3", None, "chiffre d'affaires : montant ambigu « 1,2,3 »"),
     ("1e3", None, "chiffre d'affaires : montant invalide « 1e3 »"),
     ("-500", None, "chiffre d'affaires négatif « -500 »"),
@@ -151,7 +158,7 @@ HEADCOUNTS = [
     ("27", 27, None),
     ("2 000", 2000, None),
     ("1.000", None, "effectif : nombre ambigu « 1.000 »"),
-    ("1,500", None, "effectif : nombre ambigu « 1,500 »"),
+    ("1,500", None, "effectif : nombre non entier « 1,500 »"),
     ("12,7", None, "effectif : nombre non entier « 12,7 »"),
     ("-3", None, "effectif négatif « -3 »"),
 ]

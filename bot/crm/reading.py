@@ -1062,6 +1062,7 @@ class _Lines:
     ) -> tuple[Record, int, list[bytes] | None]:
         parts = [raw]
         size = len(raw)
+        ended = False  # the file ends after `parts`
         while True:
             joined = b"\n".join(parts)
             cells, error = self._parse_quoted(joined)
@@ -1073,6 +1074,7 @@ class _Lines:
             if following is None or following is _OVERLONG:
                 if following is _OVERLONG:
                     parts.append(following)
+                ended = following is None
                 break
             parts.append(following)
             size += len(following)
@@ -1082,7 +1084,7 @@ class _Lines:
             return (line, joined, _cleaned(cells), None), len(parts), None
         if error == "open":
             where = self._field(_opening_field(raw, self.delimiter))
-            if len(parts) == 1:  # the file ends here
+            if ended and not any(_printed(part) for part in parts[1:]):  # only blank lines left
                 error = f"guillemet ouvert {where} et jamais refermé : la ligne est rejetée"
             else:
                 error = (
@@ -1203,6 +1205,11 @@ def _cleaned(cells: list[str]) -> list[Any]:
         (_BLANK_CONTROLS.sub(" ", c) if _CONTROLS.search(c) else c).replace("\u00a0", " ")
         for c in cells
     ]
+
+
+def _printed(line: bytes) -> bool:
+    """Whether a line holds more than separators and spaces (a blank record)."""
+    return bool(line.strip(b" \t\r\n;,|"))
 
 
 def _following(count: int) -> str:

@@ -156,11 +156,9 @@ def parse_yes_no(value: Any) -> bool | None:
 # plausible (points grouping thousands). A single point followed by three digits (`1.234`,
 # `1.000`) may be a decimal point or a thousands separator, and `1,234.56` is not French: such a
 # value is not guessed. A single point followed by another number of digits (`1250000.00`) can
-# only be a decimal point, as a spreadsheet writes a number. Likewise a single comma between one
-# to three digits (not a lone zero) and three (`12,345`): a comma grouping thousands, as in
-# English, more likely than an amount to the tenth of a cent.
+# only be a decimal point, as a spreadsheet writes a number. A comma is the decimal one: `12,345`
+# is 12.345 (a workbook's number cell 12.345 reads so too).
 _FRENCH_NUMBER = re.compile(r"[-+]?(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+)(?:,[0-9]+)?")
-_COMMA_THOUSANDS = re.compile(r"[-+]?[1-9][0-9]{0,2},[0-9]{3}")
 _POINT_NUMBER = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 _SEPARATED = re.compile(r"[-+]?[0-9.,]+")
 _AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f€]")
@@ -180,7 +178,7 @@ def parse_decimal(value: Any, what: str = "montant") -> Decimal | None:
         if not text:
             return None
         if _FRENCH_NUMBER.fullmatch(text):
-            if ("," not in text and text.count(".") == 1) or _COMMA_THOUSANDS.fullmatch(text):
+            if "," not in text and text.count(".") == 1:
                 raise ValueError(_ambiguous(what, written))
             number = Decimal(text.replace(".", "").replace(",", "."))
         elif _POINT_NUMBER.fullmatch(text):
@@ -486,8 +484,9 @@ LABELS = {
 # date, which stays past once it is.
 Parsed = tuple[str, str, tuple[Any, ...], tuple[Any, ...], list[str], bool]
 
-# From this size a number cell has lost digits: a spreadsheet keeps 15 significant ones (and a
-# double, past 2**53, no longer holds every integer).
+# From this size a number cell may have lost digits: a spreadsheet keeps 15 significant ones
+# (and a double, past 2**53, no longer holds every integer), whether the file writes the number
+# with an exponent (a float for openpyxl) or without (an int).
 SPREADSHEET_DIGITS_LIMIT = 1e15
 _MISSING = object()
 _SHARED = object()  # a name several advisors share: the row's branch decides
@@ -885,7 +884,7 @@ class PortfolioParser:
                 return "oui" if value else "non"
             return self._not_text(position, "valeur oui/non", "VRAI" if value else "FAUX")
         if isinstance(value, int | float):
-            if isinstance(value, float) and abs(value) >= SPREADSHEET_DIGITS_LIMIT:
+            if abs(value) >= SPREADSHEET_DIGITS_LIMIT:
                 raise RowError(
                     f"nombre {quote(f'{value:.0f}')} de plus de 15 chiffres dans la colonne "
                     f"« {self._column(position)} » : un tableur n'en garde que 15, les suivants "

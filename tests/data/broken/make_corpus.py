@@ -112,17 +112,21 @@ def main() -> None:
         }
     )
 
-    # A quote opened on the last line, which the file ends without closing.
+    # A quote opened on the last line, which the file ends without closing (a blank line
+    # after it, as many files end).
     table = rows()
     cell(table, ROWS + 1, "Nom", "XXOPEN")
-    raw = text(table).replace(";XXOPEN;", ';"Durand200;')
+    raw = text(table).replace(";XXOPEN;", ';"Durand200;') + "\r\n"
     write("quote-open-at-the-end.csv", raw.encode("cp1252"))
     cases.append(
         {
             "file": "quote-open-at-the-end.csv",
             "kind": "a quote opened on the last line and never closed",
             "exit": 1,
-            "rejected": {str(ROWS + 1): "guillemet ouvert dans la colonne « Nom »"},
+            "rejected": {
+                str(ROWS + 1): "guillemet ouvert dans la colonne « Nom » (champ n° 4) et jamais "
+                "refermé : la ligne est rejetée"
+            },
             "contracts": ROWS - 1,
         }
     )
