@@ -902,8 +902,8 @@ class _Import:
             # Every other existing contract read from a row keeps (or loses) that row's
             # fingerprint: one new version of each changed contract, not two (on PostgreSQL a
             # contract updated twice in a transaction has its foreign keys checked again).
-            # Nor of one whose fingerprint stays what it is: a row read at every import (a
-            # phone to fix, say, keeps none) is not written again each time.
+            # Nor of one whose fingerprint stays what it is: a row read at every import (an
+            # « Actif » with a termination date to come keeps none) is not written each time.
             connection.execute(
                 self._from_staged_rows(
                     remembered,
