@@ -245,12 +245,14 @@ def test_the_installed_clock_with_slack_down_logs_one_line(
     agency: M3, fake: FakeSlack, tmp_path: Path
 ) -> None:
     """`m3 clock` as a process, its own Slack client (with its retries) against a Slack
-    answering 500: one French line for the run, no traceback."""
+    answering 500: one French line for the run, no traceback. The time of day is frozen in the
+    morning: run at the real one, two minutes before midnight in the agency's zone, the retry
+    would cross midnight and not be scheduled (`test_no_retry_crosses_midnight`)."""
     m3 = shutil.which("m3", path=str(Path(sys.executable).parent)) or "m3"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("M3_", "DATABASE", "SLACK"))}
     env |= {
         "DATABASE_URL": agency.database_url,
-        "M3_TODAY": DAY,
+        "M3_NOW": f"{DAY}T09:00",
         "M3_DIGEST_TIME": "00:00",
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_API_URL": fake.url,
