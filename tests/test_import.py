@@ -377,6 +377,25 @@ def test_termination_cancels_the_open_case(
         assert {(a.field, a.new_value) for a in audit} >= {("status", "Résilié")}
 
 
+def test_a_clients_new_details_are_audited_with_its_contracts_changes(
+    staff: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """A re-import that gives a client another phone and one of its contracts another product:
+    both are in the audit log, old and new value, under the import."""
+    import_rows(staff, tmp_path / "e1.csv", [contract("C1", "K1", "28/08/2026")])
+    changed = contract("C1", "K1", "28/08/2026", Téléphone="06 98 76 54 32", Produit="Habitation")
+    assert import_rows(staff, tmp_path / "e2.csv", [changed])["updated"] == 1
+    with factory() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.field.in_(("phone", "product")))
+        ).all()
+        assert {(a.entity, a.entity_key, a.field, a.old_value, a.new_value) for a in entries} == {
+            ("client", "C1", "phone", "+33612345678", "+33698765432"),
+            ("contract", "K1", "product", "Auto", "Habitation"),
+        }
+        assert len({(a.actor, a.at) for a in entries}) == 1
+
+
 def test_terminating_one_of_two_contracts_keeps_the_case(staff: M3, tmp_path: Path) -> None:
     rows = [contract("C1", "K1", "28/08/2026"), contract("C1", "K2", "15/09/2026")]
     import_rows(staff, tmp_path / "e1.csv", rows)

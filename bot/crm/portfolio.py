@@ -105,7 +105,6 @@ from bot.crm.run import (
     Lookup,
     Progress,
     Rejection,
-    audit_rows,
     audit_values,
     comparable,
     diff,
@@ -239,6 +238,7 @@ class _Import:
         self.fingerprints = fingerprints
         self.path = path  # the file, when it may be read on two processes
         self.actor = f"import:{run.id}"
+        self.audit_at = dt.datetime.now(dt.UTC)  # one time for this import's audit entries
         self.result = ImportResult()
         self.postgresql = connection.dialect.name == "postgresql"
         version = connection.dialect.server_version_info or ()
@@ -668,6 +668,7 @@ class _Import:
         # Existing clients whose details come from a staged row: compare, in pages.
         differs = _other_details()
         changed: set[str] = set()
+        audit = Loader(connection, _audit, AUDIT_COLUMNS)
         width = len(CLIENT_FIELDS)
         for window in self._windows(
             F.c.client_number, "", F.c.is_new.is_not(True), rows=self.clients
@@ -685,7 +686,6 @@ class _Import:
                 .order_by(F.c.client_number)
             ).all()
             updates: list[dict[str, Any]] = []
-            audit: list[dict[str, Any]] = []
             numbers: list[str] = []
             for row in page:
                 number, client_id = row[0], row[1]
@@ -696,7 +696,7 @@ class _Import:
                     changed.add(number)
                     numbers.append(number)
                     updates.append({"b_id": client_id, **values})
-                    audit.extend(audit_rows(self.actor, "client", number, changes))
+                    audit.extend(audit_values(self.audit_at, self.actor, "client", number, changes))
             if updates:
                 connection.execute(
                     update(_client)
@@ -705,8 +705,7 @@ class _Import:
                     updates,
                 )
                 self._set_where(F.c.client_number, numbers, changed=True)
-            if audit:
-                connection.execute(insert(_audit), audit)
+        audit.flush()
         self._kept_details()
         return changed
 
@@ -837,7 +836,6 @@ class _Import:
         moved = False  # a contract now another client's
         width = len(CONTRACT_FIELDS)
         audit = Loader(connection, _audit, AUDIT_COLUMNS)
-        now = dt.datetime.now(dt.UTC)  # one time for this import's entries
         if not self.update_from:  # for the correlated subqueries of `_from_staged_rows`
             connection.execute(
                 text("CREATE INDEX m3_stage_row_contract ON m3_stage_row (contract_id)")
@@ -878,7 +876,9 @@ class _Import:
                 if changes:
                     changed_lines.append(line)
                     moved = moved or "client_id" in changes
-                    audit.extend(audit_values(now, self.actor, "contract", number, changes))
+                    audit.extend(
+                        audit_values(self.audit_at, self.actor, "contract", number, changes)
+                    )
                     if not CASE_FIELDS.isdisjoint(changes):
                         touched_ids.update((old_client, new_client))
                     if "effect_date" in changes:
