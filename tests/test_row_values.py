@@ -153,6 +153,13 @@ REVENUES = [
     ("1,2,3", None, "chiffre d'affaires : montant ambigu « 1,2,3 »"),
     ("1e3", None, "chiffre d'affaires : montant invalide « 1e3 »"),
     ("-500", None, "chiffre d'affaires négatif « -500 »"),
+    # The largest amount kept, to the cent on both databases; past it, flagged.
+    ("9 999 999 999 999,99", Decimal("9999999999999.99"), None),
+    (
+        "95 000 000 000 000,01",
+        None,
+        "chiffre d'affaires : montant trop grand « 95 000 000 000 000,01 »",
+    ),
 ]
 HEADCOUNTS = [
     ("27", 27, None),
@@ -204,6 +211,75 @@ def test_the_sample_exports_amounts_are_all_read(m3: M3, sample_dir: Path) -> No
             if r["reason"].startswith(("chiffre d'affaires", "effectif"))
         ]
         assert wrong == [], name
+
+
+# --- Numbers written with other forms of their characters ------------------------------------
+
+
+def test_a_number_in_full_width_characters_is_the_same_number(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« ８２０００１ » (full-width digits, as some keyboards type them) is client 820001:
+    one client, its numbers stored in their plain form."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("820001", "F1", "01/10/2026"),
+        contract("\uff18\uff12\uff10\uff10\uff10\uff11", "\uff26\uff12", "01/10/2026"),
+    ]
+    path = portfolio_csv(tmp_path / "wide.csv", rows, encoding="utf-8")
+    code, summary = import_json(m3, path)
+    assert code == 0 and summary["rejected"] == [] and summary["created"] == 2
+    with factory() as session:
+        assert list(clients(session)) == ["820001"]
+        numbers = session.scalars(select(Contract.number).order_by(Contract.number)).all()
+        assert numbers == ["F1", "F2"]
+
+
+# --- A character lost before the export ------------------------------------------------------
+
+
+def test_a_character_lost_before_the_export_is_flagged_and_the_row_kept(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """« \ufffd » is what a program writes for a character it could not read: the text was
+    damaged before the file reached the bot. The row is imported as written, and flagged at
+    every import, for each column the import reads (« Remarque » is not one)."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    rows = [
+        contract("810001", "L1", "01/10/2026", Nom="Leb\ufffduf", Ville="Saint-\ufffdtienne"),
+        contract("810002", "L2", "01/10/2026"),
+    ]
+    cells = [[row.get(name, "") for name in PORTFOLIO_HEADER] for row in rows]
+    cells[0].append("vu \ufffd l'agence")
+    cells[1].append("rien \ufffd signaler")
+    path = write_csv(
+        tmp_path / "lost.csv", [*PORTFOLIO_HEADER, "Remarque"], cells, encoding="utf-8"
+    )
+    expected = {
+        2: [
+            "caractère illisible (« \ufffd ») dans la colonne « Nom » « Leb\ufffduf » : "
+            "texte abîmé avant l'export, à corriger dans Lagon",
+            "caractère illisible (« \ufffd ») dans la colonne « Ville » « Saint-\ufffdtienne » : "
+            "texte abîmé avant l'export, à corriger dans Lagon",
+        ]
+    }
+    for _ in range(2):  # the second import skips the row, known, and reports it again
+        code, summary = import_json(m3, path)
+        assert code == 0 and summary["rejected"] == []
+        assert reasons(summary["to_fix"]) == expected
+    with factory() as session:
+        stored = clients(session)
+        assert stored["810001"].last_name == "Leb\ufffduf"
+        assert stored["810001"].city == "Saint-\ufffdtienne"
+        assert stored["810002"].last_name == "Client810002"
+
+    # A workbook's text cell, the same.
+    book = workbook(
+        tmp_path / "lost.xlsx", [contract("810003", "L3", "01/10/2026", Nom="Leb\ufffduf")]
+    )
+    code, summary = import_json(m3, book)
+    assert code == 0 and summary["rejected"] == []
+    assert reasons(summary["to_fix"]) == {2: [expected[2][0]]}
 
 
 # --- Advisors who share a name ---------------------------------------------------------------

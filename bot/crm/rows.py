@@ -54,6 +54,18 @@ def too_long(label: str, length: int, limit: int) -> str:
     return f"valeur trop longue dans la colonne « {label} » ({length} caractères, {limit} au plus)"
 
 
+# U+FFFD REPLACEMENT CHARACTER: what a program writes for a character it could not read.
+LOST = "\ufffd"
+
+
+def _same_characters(number: str) -> str:
+    """A client or contract number with its characters in their plain form (Unicode NFKC):
+    full-width digits and letters (« １２３ », typed with some keyboards), ligatures and
+    the like read as the characters they stand for, so that one number is one client or
+    contract however the CRM wrote it."""
+    return unicodedata.normalize("NFKC", number).strip()
+
+
 def visible(text: str) -> str:
     """`text` without its format characters (zero-width spaces and joiners, byte order marks,
     direction marks: Unicode category Cf), its other spaces (narrow no-break, ideographic, en
@@ -187,8 +199,10 @@ def parse_decimal(value: Any, what: str = "montant") -> Decimal | None:
             raise ValueError(_ambiguous(what, written))
         else:
             raise ValueError(f"{what} invalide {quote(written)}")
-    if not number.is_finite() or abs(number) >= _MAX_AMOUNT:
+    if not number.is_finite():
         raise ValueError(f"{what} invalide {quote(clean(value))}")
+    if abs(number) >= _MAX_AMOUNT:
+        raise ValueError(f"{what} trop grand {quote(clean(value))}")
     return number
 
 
@@ -197,7 +211,10 @@ def _ambiguous(what: str, written: str) -> str:
     return f"{what} ambigu {quote(written)} (séparateurs non français ; par exemple {example})"
 
 
-_MAX_AMOUNT = Decimal(10) ** 14  # Numeric(16, 2)
+# Ten thousand billion euros, beyond any client's revenue: below it, both databases keep the
+# cents (SQLite stores a decimal as a float, exact to the cent up to 2**53 cents, about 9 × 10**13
+# euros: above, 95 000 000 000 000,01 came back as ...,02).
+_MAX_AMOUNT = Decimal(10) ** 13
 _CENT = Decimal("0.01")
 
 
@@ -600,8 +617,10 @@ class PortfolioParser:
                 self._check_lengths(values)
             if not printable and not joined.isprintable():  # a C loop: format characters are rare
                 values = [visible(value) for value in values]
+            damaged = LOST in joined
         else:
             values = self._normalize(cells)
+            damaged = any(type(value) is str and LOST in value for value in values)
         values.append("")
         (
             client_number,
@@ -623,6 +642,10 @@ class PortfolioParser:
             product,
             seller,
         ) = self._cells(values)
+        if not client_number.isascii():  # (a C loop: the common case costs nothing more)
+            client_number = _same_characters(client_number)
+        if not contract_number.isascii():
+            contract_number = _same_characters(contract_number)
         if not client_number:
             raise RowError("numéro de client manquant")
         if not contract_number:
@@ -703,6 +726,8 @@ class PortfolioParser:
             raise self._too_long("seller", seller)
 
         flags: list[str] = []
+        if damaged:
+            flags.extend(self._lost_characters(values))
         if advisor_id in self._inactive:
             flags.append(
                 f"{quote(advisor_text)} n'est plus dans l'équipe (absent·e du fichier des "
@@ -929,6 +954,17 @@ class PortfolioParser:
                     f"{self._column(position)} » ({MAX_CELL:,} au plus) : export "
                     "endommagé ?".replace(",", " ")
                 )
+
+    def _lost_characters(self, values: list[Any]) -> list[str]:
+        """A flag for each column the import reads whose text holds `LOST`, the character
+        a program writes for one it could not read: a letter was lost before the export
+        reached the bot. The text is stored as it is (the row is not lost for it)."""
+        return [
+            f"caractère illisible (« {LOST} ») dans la colonne « {self._column(position)} » "
+            f"{quote(value)} : texte abîmé avant l'export, à corriger dans Lagon"
+            for position, value in enumerate(values)
+            if position in self._names and type(value) is str and LOST in value
+        ]
 
     def _column(self, position: int) -> str:
         name = self.header[position] if position < len(self.header) else ""
