@@ -223,13 +223,13 @@ def test_only_a_large_change_has_its_staged_rows_analysed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """PostgreSQL's statistics of the staged rows cost more than they save on a daily change;
-    from `stage.ANALYZE_ROWS` staged rows, they are made."""
+    from `stage.ANALYZE_STAGED_ROWS` staged rows, they are made."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's planner reads no statistics of temporary tables")
     analysed = {"ANALYZE m3_stage_row", "ANALYZE m3_stage_client"}
     ok_json(staff, "import", "portfolio", str(portfolio_csv(tmp_path / "e1.csv", _export(40))))
     assert analysed.isdisjoint(statements)
-    monkeypatch.setattr(stage, "ANALYZE_ROWS", 6)
+    monkeypatch.setattr(stage, "ANALYZE_STAGED_ROWS", 6)
     statements.clear()
     five = portfolio_csv(tmp_path / "e2.csv", _export(40, changed={1, 2, 3, 4, 5}))
     assert ok_json(staff, "import", "portfolio", str(five))["updated"] == 5
@@ -605,7 +605,7 @@ def loaded_large(
     m3: Any, sample_dir: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Engine, dict[str, int]]:
     """The sample imported as if it were large (the statistics' threshold at one row)."""
-    monkeypatch.setattr(portfolio, "ANALYZE_ROWS", 1)
+    monkeypatch.setattr(portfolio, "ANALYZE_NEW_CONTRACTS", 1)
     assert m3("import", "advisors", str(sample_dir / "advisors.csv")).exit_code == 0
     assert m3("import", "portfolio", str(sample_dir / "portfolio.csv")).exit_code in (0, 1)
     with engine.connect() as connection:

@@ -141,7 +141,7 @@ ARRAY_PAGE = 10_000
 # by its own subquery).
 SQLITE_UPDATE_FROM = (3, 33)
 # From this many new contracts, PostgreSQL's statistics are refreshed before the import ends.
-ANALYZE_ROWS = 10_000
+ANALYZE_NEW_CONTRACTS = 10_000
 
 _client = Base.metadata.tables[Client.__tablename__]
 _contract = Base.metadata.tables[Contract.__tablename__]
@@ -376,7 +376,7 @@ class _Import:
 
     def settle(self) -> None:
         connection = self.connection
-        if self.staged >= stage.ANALYZE_ROWS:
+        if self.staged >= stage.ANALYZE_STAGED_ROWS:
             stage.analyze(connection)
         # Before the first import, no contract to look up, compare or keep a fingerprint of.
         self.any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
@@ -1243,7 +1243,7 @@ class _Import:
             result.updated,
             result.unchanged,
         )
-        if self.postgresql and result.created >= ANALYZE_ROWS:
+        if self.postgresql and result.created >= ANALYZE_NEW_CONTRACTS:
             # Fresh statistics for the planner: the next import, and the queues, read these
             # tables at once (autovacuum would analyse them a minute or so later, with the
             # full sample). A small sample is enough for their lookups by key, in a sixth of

@@ -170,7 +170,7 @@ def drop(connection: Connection) -> None:
 # From this many staged rows, they are analysed (`analyze`). Below, the planner's estimates from
 # the tables' size chose plans as good (1 000 and 10 000 changed rows of 100 000, measured
 # with and without), and the statistics cost 20–50 ms.
-ANALYZE_ROWS = 20_000
+ANALYZE_STAGED_ROWS = 20_000
 
 
 def analyze(connection: Connection) -> None:
