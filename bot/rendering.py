@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from bot.calls import spoken_product
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES_PACKAGE = "bot.templates"
 
@@ -39,8 +40,9 @@ _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"
 
 
 def date_fr(value: dt.date) -> str:
-    """`15/04/2025`: how the agency writes dates."""
-    return value.strftime("%d/%m/%Y")
+    """`15/04/2025`: how the agency writes dates, the year on four digits whatever it is
+    (`strftime` writes year 1 as `1`; an export can hold `01/01/0001`)."""
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
 
 
 def long_date_fr(value: dt.date) -> str:
@@ -111,6 +113,10 @@ def plain(text: str) -> str:
 
 
 def _environment(autoescape: bool) -> Environment:
+    # Jinja is imported here, not with the module: the importer writes dates with `date_fr`
+    # and never renders a template.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=PackageLoader(TEMPLATES_PACKAGE, "."),
         autoescape=select_autoescape(["html"]) if autoescape else False,

@@ -31,6 +31,7 @@ from dateutil.relativedelta import relativedelta
 
 from bot.crm.vocabulary import CLIENT_TYPES, STATUSES, fold, is_new_business
 from bot.models import Client, Contract, ContractStatus
+from bot.rendering import date_fr
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
@@ -512,11 +513,6 @@ _ACTIVE = ContractStatus.ACTIVE.value
 _TERMINATED = ContractStatus.TERMINATED.value
 
 
-def _fr(day: dt.date) -> str:
-    """`JJ/MM/AAAA`, the year on four digits whatever it is (`strftime` writes year 1 as `1`)."""
-    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
-
-
 def _duration(value: dt.timedelta) -> str:
     """A duration as a French spreadsheet shows it: `3 j 04:30:00`, `-00:15:00`."""
     seconds = round(abs(value.total_seconds()))
@@ -736,7 +732,7 @@ class PortfolioParser:
             )
         if ended_on is not None:
             flags.append(
-                f"contrat « Actif » résilié le {_fr(ended_on)} : lu comme résilié, à corriger "
+                f"contrat « Actif » résilié le {date_fr(ended_on)} : lu comme résilié, à corriger "
                 "dans Lagon"
             )
         revenue = self._amounts.get(revenue_raw, _MISSING) if revenue_raw else None
@@ -927,12 +923,14 @@ class PortfolioParser:
         if isinstance(value, dt.datetime):
             if name in _DATE_COLUMNS:
                 return value
-            shown = _fr(value) if value.time() == dt.time() else f"{_fr(value)} {value:%H:%M}"
+            shown = date_fr(value)
+            if value.time() != dt.time():
+                shown = f"{shown} {value:%H:%M}"
             return self._not_text(position, "date", shown)
         if isinstance(value, dt.date):
             if name in _DATE_COLUMNS:
                 return value
-            return self._not_text(position, "date", _fr(value))
+            return self._not_text(position, "date", date_fr(value))
         if isinstance(value, dt.time):
             return self._not_text(position, "heure", value.strftime("%H:%M"))
         if isinstance(value, dt.timedelta):
@@ -988,8 +986,8 @@ class PortfolioParser:
                 return None
             if not EARLIEST <= day <= self.latest:
                 found = (
-                    f"{label} invraisemblable {quote(_fr(day))} (attendue entre le "
-                    f"{_fr(EARLIEST)} et le {_fr(self.latest)})"
+                    f"{label} invraisemblable {quote(date_fr(day))} (attendue entre le "
+                    f"{date_fr(EARLIEST)} et le {date_fr(self.latest)})"
                 )
             else:
                 found = (day, self.date_value(day))
