@@ -96,6 +96,12 @@ def test_broken_export(
         assert summary["created"] == case["contracts"]
         stored = [r.line for r in session.scalars(select(RejectedRow).order_by(RejectedRow.line))]
         assert stored == [r["line"] for r in summary["rejected"]]
+        to_fix = {str(r["line"]): r["reason"] for r in summary["to_fix"]}
+        assert set(to_fix) == set(case.get("to_fix", to_fix))
+        for line, fragment in case.get("to_fix", {}).items():
+            assert fragment in to_fix[line], (line, to_fix[line])
+        if "client_count" in case:
+            assert session.scalar(select(func.count()).select_from(Client)) == case["client_count"]
         for number, values in case.get("clients", {}).items():
             client = session.scalars(select(Client).where(Client.number == number)).one()
             for name, value in values.items():
@@ -104,6 +110,7 @@ def test_broken_export(
     again_code, again = staff.json("import", "portfolio", str(path))
     assert again_code == code
     assert again["rejected"] == summary["rejected"]
+    assert again["to_fix"] == summary["to_fix"]
     assert (again["created"], again["updated"]) == (0, 0)
 
 

@@ -412,6 +412,34 @@ def main() -> None:
         }
     )
 
+    # Values a file stores wrong unless the import sees them: « \ufffd », a character lost
+    # before the export (imported, flagged); a client number in full-width digits (the same
+    # client as in plain digits); a revenue past what both databases keep to the cent.
+    table = rows()
+    cell(table, 20, "Nom", "Leb\ufffduf")
+    cell(table, 22, "N° client", "\uff23\uff10\uff10\uff12\uff10")  # C0020, as line 21
+    cell(table, 23, "Chiffre d'affaires", "95 000 000 000 000,01")
+    write("damaged-values.csv", text(table).encode("utf-8"))
+    cases.append(
+        {
+            "file": "damaged-values.csv",
+            "kind": "a character lost before the export, full-width digits, a huge revenue",
+            "exit": 0,
+            "rejected": {},
+            "to_fix": {
+                "20": "caractère illisible (« \ufffd ») dans la colonne « Nom »",
+                "23": "chiffre d'affaires : montant trop grand",
+            },
+            "contracts": ROWS,
+            "client_count": ROWS - 1,
+            "clients": {
+                "C0019": {"last_name": "Leb\ufffduf"},
+                "C0020": {"last_name": "Durand21"},  # its last row's
+                "C0022": {"revenue": None},
+            },
+        }
+    )
+
     (HERE / "cases.json").write_text(
         json.dumps({"cases": cases}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
