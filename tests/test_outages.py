@@ -174,7 +174,9 @@ def test_slack_answering_500_is_one_line_and_a_retry_that_sends(
     monkeypatch.setattr(schedule, "RETRY_FIRST", dt.timedelta(seconds=0.5))
     settings = load_settings(
         DATABASE_URL=agency.database_url,
-        M3_TODAY=DAY,
+        # The time of day frozen: in the last half second before midnight in the agency's
+        # zone the retry would cross midnight and rightly not be scheduled.
+        M3_NOW=f"{DAY}T09:00",
         M3_DIGEST_TIME="00:00",  # passed: the start-up catch-up runs at once
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_API_URL=fake.url,
@@ -205,7 +207,9 @@ def test_an_unreachable_database_at_digest_time_is_one_line_and_a_retry(
 ) -> None:
     caplog.set_level(logging.INFO, logger="jobs.schedule")
     engine = db.make_engine(unreachable_url())
-    settings = load_settings(M3_TODAY=DAY, SLACK_BOT_TOKEN=TOKEN)
+    # The digest's time, frozen: from 23:58 in the agency's zone the retry would cross
+    # midnight and not be scheduled (`test_no_retry_crosses_midnight`).
+    settings = load_settings(M3_NOW=f"{DAY}T08:30", SLACK_BOT_TOKEN=TOKEN)
     scheduler = BackgroundScheduler(timezone=settings.zone)
     client = WebClient(token=TOKEN, base_url="http://127.0.0.1:9/api/")
     schedule.run_digest_if_working_day(settings, db.session_factory(engine), client, scheduler)
