@@ -326,8 +326,14 @@ def _print_error(message: str, label: str = "Erreur") -> None:
 _JSON_ERRORS = {"wanted": False, "printed": False}
 
 
+def _options(args: list[str]) -> list[str]:
+    """The words of a command line before `--`: after it, `--json` is a file's name."""
+    return args[: args.index("--")] if "--" in args else args
+
+
 def _json_asked(args: list[str]) -> bool:
     """`--json`, or `--format json` (`--format=json`, any case): a script reads stdout."""
+    args = _options(args)
     if "--json" in args:
         return True
     for index, arg in enumerate(args):
@@ -607,7 +613,7 @@ class _ImportCommand(_Command):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         errors = _click_errors()
-        as_json = "--json" in args
+        as_json = "--json" in _options(args)
         try:
             return super().parse_args(ctx, args)
         except errors.UsageError as exc:

@@ -190,6 +190,19 @@ def test_every_failure_is_french_and_json(
     assert not any(word in document["error"] + stderr for word in ENGLISH)
 
 
+def test_a_file_named_json_after_the_double_dash_asks_no_json(m3: M3, tmp_path: Path) -> None:
+    """After `--`, « --json » is the file's name (here, a missing one), not the option."""
+    os.chdir(tmp_path)
+    environment = {"DATABASE_URL": m3.database_url, "M3_TODAY": IMPORT_DAY}
+    result = CliRunner().invoke(
+        app, ["import", "portfolio", "--", "--json"], env=environment, catch_exceptions=False
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "fichier introuvable" in result.stderr
+    assert "--json" in result.stderr
+
+
 def test_a_fifo_is_refused_without_blocking(m3: M3, tmp_path: Path) -> None:
     fifo = tmp_path / "export.csv"
     os.mkfifo(fifo)
