@@ -8,6 +8,7 @@ Create Date: 2026-11-30 09:00:00.000000
 
 import datetime as dt
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import op
@@ -93,7 +94,8 @@ def downgrade() -> None:
         sa.column("absent_from", sa.Date()),
         sa.column("absent_until", sa.Date()),
     )
-    today = dt.date.today()
+    # The agency's date (the bot's default zone), not the server's: they differ at night.
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
     kept: dict[int, tuple[dt.date, dt.date]] = {}
     for advisor_id, start, end in connection.execute(
         sa.select(absence.c.advisor_id, absence.c.start_on, absence.c.end_on)
