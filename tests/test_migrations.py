@@ -28,6 +28,7 @@ from bot.models import (
     Case,
     CaseReview,
     Client,
+    Contract,
     Correction,
     NextAction,
     Reminder,
@@ -509,3 +510,45 @@ def test_0009_leaves_room_on_postgresql_pages_and_takes_it_back(empty_engine: En
     assert options() == {"client": ["fillfactor=90"], "contract": ["fillfactor=90"]}
     _downgrade(empty_engine, "0008")
     assert options() == {"client": None, "contract": None}
+
+
+def test_0011_gives_full_width_numbers_their_plain_form_in_place(empty_engine: Engine) -> None:
+    """A number stored in full-width characters before the importer read them plain keeps its
+    row (its id, its cases) under the plain number; one whose plain form is taken, or too long
+    for the column once plain, stays as it was."""
+    db.upgrade(empty_engine, "0010")
+    numbers = {
+        1: "８２０００１",  # full-width digits: « 820001 »
+        2: "820002",  # plain already
+        3: "Ｘ９",  # plain form taken by client 4
+        4: "X9",
+        5: "Café-5",  # not ASCII, but plain already
+        6: "㍿" * 20,  # NFKC makes each « 株式会社 »: 80 characters, the column holds 64
+    }
+    with db.session_factory(empty_engine).begin() as session:
+        advisor = Advisor(email="ines@agence.example.fr", first_name="Inès", last_name="Roux")
+        session.add_all(
+            Client(id=i, number=n, client_type=ClientType.PERSON.value, advisor=advisor)
+            for i, n in numbers.items()
+        )
+        session.flush()
+        session.add_all(
+            [
+                Contract(id=1, number="ＡＵ－１", client_id=1, effect_date=dt.date(2026, 8, 20),
+                         first_seen_on=dt.date(2026, 8, 21)),
+                Contract(id=2, number="AU-2", client_id=2, effect_date=dt.date(2026, 8, 20),
+                         first_seen_on=dt.date(2026, 8, 21)),
+            ]
+        )  # fmt: skip
+
+    db.upgrade(empty_engine)
+    assert _differences(empty_engine) == []
+    with empty_engine.connect() as c:
+        clients = dict(c.execute(text("SELECT id, number FROM client")).all())
+        contracts = c.execute(text("SELECT id, number, client_id FROM contract ORDER BY id")).all()
+    assert clients == {**numbers, 1: "820001"}
+    assert contracts == [(1, "AU-1", 1), (2, "AU-2", 2)]
+
+    _downgrade(empty_engine, "0010")  # the plain numbers are the CRM's: they stay
+    with empty_engine.connect() as c:
+        assert c.execute(text("SELECT number FROM client WHERE id = 1")).scalar() == "820001"
