@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import re
+import signal
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,55 @@ def test_a_visible_sheet_is_read_before_a_hidden_one(tmp_path: Path) -> None:
 def test_a_workbook_without_data_is_empty(tmp_path: Path) -> None:
     path = workbook(tmp_path / "export.xlsx", ([], False), ([[None, ""]], False))
     assert "le classeur est vide" in refusal(path)
+
+
+def _declaring(path: Path, size: str) -> Path:
+    """The workbook at `path` with its first sheet declaring `size` (its `dimension`)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    members[sheet], count = re.subn(
+        rb'<dimension ref="[^"]*"', f'<dimension ref="{size}"'.encode(), members[sheet]
+    )
+    assert count == 1
+    return _zip(path, members)
+
+
+@pytest.mark.parametrize("size", ["A1:I2", "A1:C3", "A1"])
+def test_a_stale_declared_size_loses_no_row_and_no_column(tmp_path: Path, size: str) -> None:
+    """A sheet declares its size, which the program that wrote it may leave stale: every row
+    and every column is read all the same."""
+    rows = [[f"C81{n:02}", *ROWS[0][1:6], f"K81{n:02}", *ROWS[0][7:]] for n in range(6)]
+    path = _declaring(workbook(tmp_path / "export.xlsx", ([SHORT_HEADER, *rows], False)), size)
+    header, read = rows_of(path)
+    assert header == SHORT_HEADER
+    assert [r.cells for r in read if isinstance(r, Row)] == rows
+
+
+def test_a_huge_declared_size_is_not_read_cell_by_cell(tmp_path: Path) -> None:
+    """A few bytes can declare A1:XFD1048576 with one value in its last cell: read as
+    declared, 17 billion empty cells (hours). The rows are read as they are, and a value far
+    right of the header's columns is not read."""
+    book = Workbook()
+    sheet = book.active
+    for row in [SHORT_HEADER, *ROWS]:
+        sheet.append(row)
+    sheet["XFD1048576"] = "x"
+    book.save(tmp_path / "export.xlsx")
+    path = _declaring(tmp_path / "export.xlsx", "A1:XFD1048576")
+
+    def too_long(*_: object) -> None:
+        raise AssertionError("the workbook is read cell by cell")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)  # a bound on a hang, not a measure of speed: it takes about a second
+    try:
+        header, read = rows_of(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert header == SHORT_HEADER
+    assert [r.cells for r in read] == ROWS
 
 
 # --- Blank and tiny files -------------------------------------------------------------------------

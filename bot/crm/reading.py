@@ -1264,6 +1264,10 @@ _UNREADABLE_WORKBOOK = (
 )
 
 
+# How far right of its header's last column a workbook's row is read (`_xlsx_table`).
+WORKBOOK_EXTRA_COLUMNS = 50
+
+
 def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     """The first sheet that holds something (an empty first sheet, or a hidden one, is passed
     over: the export is where the data is), its header row found as a CSV file's header line
@@ -1292,7 +1296,16 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         workbook.close()
         handle.close()
 
+    # The size a sheet declares (its `dimension`) is what the program that wrote it says, not
+    # always the truth: openpyxl would stop at a stale one, losing the rows and the columns
+    # past it without a word, or pad every row to a false one (A1:XFD1048576, a few bytes:
+    # 17 billion cells). Each sheet is read as it is; the declared rows only size the
+    # progress bar.
+    declared: dict[int, int] = {}
     try:
+        for sheet in workbook.worksheets:
+            declared[id(sheet)] = sheet.max_row or 0
+            sheet.reset_dimensions()
         found = _first_filled_sheet(workbook.worksheets, is_header)
     except Exception as exc:
         close()
@@ -1303,7 +1316,7 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         raise FileRefused(
             "le classeur est vide\u00a0: aucune de ses feuilles ne contient de données"
         )
-    sheet, values, header, header_line, above = found
+    sheet, _, header, header_line, above = found
     while header and not header[-1]:
         header.pop()
     width = len(header)
@@ -1313,7 +1326,15 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         for number in rejected_above:
             yield (number, b"", None, _above_the_header(header_line))
         try:
+            # The rows after the header, read again from it (a few rows), each as wide as the
+            # header and `WORKBOOK_EXTRA_COLUMNS` more: a value there rejects its row (a column
+            # without a name), and a row's cells further right are not read at all.
+            values = sheet.iter_rows(
+                min_row=header_line + 1, max_col=width + WORKBOOK_EXTRA_COLUMNS, values_only=True
+            )
             for number, cells in enumerate(values, start=header_line + 1):
+                if cells.count(None) == len(cells):  # (a C loop: a blank row costs nothing)
+                    continue
                 cells_list = list(cells)
                 if not any(c not in (None, "") for c in cells_list):
                     continue
@@ -1337,7 +1358,7 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         header=header,
         encoding="xlsx",
         delimiter="",
-        size_hint=sheet.max_row or 0,
+        size_hint=declared.get(id(sheet), 0),
         records=records,
         header_line=header_line,
     )
