@@ -513,9 +513,9 @@ def test_0009_leaves_room_on_postgresql_pages_and_takes_it_back(empty_engine: En
 
 
 def test_0011_gives_full_width_numbers_their_plain_form_in_place(empty_engine: Engine) -> None:
-    """A number stored in full-width characters before the importer read them plain keeps its
-    row (its id, its cases) under the plain number; one whose plain form is taken, or too long
-    for the column once plain, stays as it was."""
+    """A number stored in full-width characters (or as a spreadsheet's `="…"`) before the
+    importer read them plain keeps its row (its id, its cases) under the plain number; one
+    whose plain form is taken, or too long for the column once plain, stays as it was."""
     db.upgrade(empty_engine, "0010")
     numbers = {
         1: "８２０００１",  # full-width digits: « 820001 »
@@ -524,6 +524,7 @@ def test_0011_gives_full_width_numbers_their_plain_form_in_place(empty_engine: E
         4: "X9",
         5: "Café-5",  # not ASCII, but plain already
         6: "㍿" * 20,  # NFKC makes each « 株式会社 »: 80 characters, the column holds 64
+        7: '="00107"',  # a spreadsheet's number kept as text: « 00107 »
     }
     with db.session_factory(empty_engine).begin() as session:
         advisor = Advisor(email="ines@agence.example.fr", first_name="Inès", last_name="Roux")
@@ -546,7 +547,7 @@ def test_0011_gives_full_width_numbers_their_plain_form_in_place(empty_engine: E
     with empty_engine.connect() as c:
         clients = dict(c.execute(text("SELECT id, number FROM client")).all())
         contracts = c.execute(text("SELECT id, number, client_id FROM contract ORDER BY id")).all()
-    assert clients == {**numbers, 1: "820001"}
+    assert clients == {**numbers, 1: "820001", 7: "00107"}
     assert contracts == [(1, "AU-1", 1), (2, "AU-2", 2)]
 
     _downgrade(empty_engine, "0010")  # the plain numbers are the CRM's: they stay

@@ -282,6 +282,39 @@ def test_a_character_lost_before_the_export_is_flagged_and_the_row_kept(
     assert reasons(summary["to_fix"]) == {2: [expected[2][0]]}
 
 
+# --- What a spreadsheet leaves in an export ---------------------------------------------------
+
+
+def test_a_formula_error_rejects_its_row_only_in_a_column_the_import_reads(
+    m3: M3, tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """A workbook's error cell (« #N/A » where a formula could not be computed) rejects its
+    row, naming the column; in a column the import does not read, it is left alone."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append([*PORTFOLIO_HEADER, "Remarque"])
+    rows = [
+        (contract("830001", "E1", "01/10/2026", Nom="#N/A"), None),
+        (contract("830002", "E2", "01/10/2026"), "#REF!"),
+    ]
+    for row, remark in rows:
+        sheet.append([*(row.get(name) for name in PORTFOLIO_HEADER), remark])
+    assert sheet["D2"].data_type == "e"  # an error cell, as Excel writes one
+    book.save(tmp_path / "errors.xlsx")
+    code, summary = import_json(m3, tmp_path / "errors.xlsx")
+    assert code == 1
+    assert reasons(summary["rejected"]) == {
+        2: [
+            "erreur de formule « #N/A » dans la colonne « Nom » : le tableur n'a pas pu "
+            "calculer la valeur ; corrigez la formule ou exportez à nouveau depuis Lagon"
+        ]
+    }
+    with factory() as session:
+        assert list(clients(session)) == ["830002"]
+
+
 # --- Advisors who share a name ---------------------------------------------------------------
 
 JULIE_CORNICHE = "julie.laurent@cabinet-test.example.fr"

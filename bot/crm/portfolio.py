@@ -130,8 +130,9 @@ from bot.rules import Status, oldest_effect_opening, window_for
 # date, phones one digit short, AN origins spelt out, a workbook's 13-digit SIRET cells;
 # 4: a row naming an advisor who left is flagged; 5: spaces of every kind made plain spaces,
 # number cells past 15 digits rejected, invisible characters in header names; 6: amounts
-# from 10**13 flagged, « \ufffd » flagged, client and contract numbers in NFKC form.
-FINGERPRINT_VERSION = b"m3-portfolio-6"
+# from 10**13 flagged, « \ufffd » flagged, client and contract numbers in NFKC form; 7: a
+# spreadsheet's formula errors and numbers in scientific notation rejected, `="…"` unwrapped.
+FINGERPRINT_VERSION = b"m3-portfolio-7"
 PAGE = 2000
 # Values looked up a statement (`_Import._one_of`): on SQLite, within its limit on parameters;
 # on PostgreSQL, one array parameter.

@@ -1227,6 +1227,17 @@ def _opening_field(raw: bytes, delimiter: str) -> int:
     return text.count(delimiter, 0, max(position, 0))
 
 
+def _kept_as_text(field: str) -> bool:
+    """Excel's way of keeping a number as text (`="00123"`), written unquoted: its quotes
+    are its own (`bot.crm.rows` reads the text inside)."""
+    return (
+        len(field) >= 3
+        and field.startswith('="')
+        and field.endswith('"')
+        and ('"' not in field[2:-1])
+    )
+
+
 def _stray_quote(text: str, delimiter: str) -> int | None:
     """The index of the first unquoted field holding a quote, or None."""
     index = 0
@@ -1248,7 +1259,7 @@ def _stray_quote(text: str, delimiter: str) -> int | None:
         else:
             end = text.find(delimiter, position)
             field_text = text[position:] if end < 0 else text[position:end]
-            if '"' in field_text:
+            if '"' in field_text and not _kept_as_text(field_text.strip()):
                 return index
             position = length + 1 if end < 0 else end + 1
         index += 1

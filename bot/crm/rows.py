@@ -58,6 +58,19 @@ def too_long(label: str, length: int, limit: int) -> str:
 # U+FFFD REPLACEMENT CHARACTER: what a program writes for a character it could not read.
 LOST = "\ufffd"
 
+# What a spreadsheet shows in place of a formula it could not compute: a workbook stores the
+# English codes, a CSV file saved by a French Excel its French words.
+SPREADSHEET_ERRORS = frozenset(
+    {
+        *("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"),
+        *("#GETTING_DATA", "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!"),
+        *("#UNKNOWN!", "#NUL!", "#VALEUR!", "#NOM?", "#NOMBRE!", "#PROPAGATION!", "#CALCUL!"),
+    }
+)
+# A number a spreadsheet wrote in scientific notation (« 1,00660E+11 »): its last digits are
+# lost, whatever it was.
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
+
 
 def _same_characters(number: str) -> str:
     """A client or contract number with its characters in their plain form (Unicode NFKC):
@@ -614,8 +627,10 @@ class PortfolioParser:
             if not printable and not joined.isprintable():  # a C loop: format characters are rare
                 values = [visible(value) for value in values]
             damaged = LOST in joined
+            if "#" in joined or '="' in joined:  # (C loops: a spreadsheet's marks are rare)
+                values = self._spreadsheet_marks(values)
         else:
-            values = self._normalize(cells)
+            values = self._spreadsheet_marks(self._normalize(cells))
             damaged = any(type(value) is str and LOST in value for value in values)
         values.append("")
         (
@@ -638,6 +653,8 @@ class PortfolioParser:
             product,
             seller,
         ) = self._cells(values)
+        if "+" in client_number or "+" in contract_number or "+" in siret_raw:
+            self._scientific(client_number, contract_number, siret_raw)
         if not client_number.isascii():  # (a C loop: the common case costs nothing more)
             client_number = _same_characters(client_number)
         if not contract_number.isascii():
@@ -951,6 +968,40 @@ class PortfolioParser:
                     f"valeur de {len(value):,} caractères dans la colonne « "
                     f"{self._column(position)} » ({MAX_CELL:,} au plus) : export "
                     "endommagé ?".replace(",", " ")
+                )
+
+    def _spreadsheet_marks(self, values: list[Any]) -> list[Any]:
+        """`values` without the marks a spreadsheet leaves in an export: Excel's way of keeping
+        a number as text, `="00123"`, is the text `00123`; an error shown in place of a
+        formula's result (« #N/A », « #REF! ») in a column the import reads rejects the row,
+        naming the column: stored, it would be taken for the value (two clients numbered
+        « #N/A » would be one)."""
+        marked = []
+        for position, value in enumerate(values):
+            if type(value) is str and value[:1] in ("#", "="):
+                if value in SPREADSHEET_ERRORS and position in self._names:
+                    raise RowError(
+                        f"erreur de formule {quote(value)} dans la colonne « "
+                        f"{self._column(position)} » : le tableur n'a pas pu calculer la "
+                        "valeur ; corrigez la formule ou exportez à nouveau depuis Lagon"
+                    )
+                if len(value) >= 3 and value.startswith('="') and value.endswith('"'):
+                    value = value[2:-1].replace('""', '"').strip()
+            marked.append(value)
+        return marked
+
+    def _scientific(self, *numbers: str) -> None:
+        """A row whose client, contract or SIRET number a spreadsheet wrote in scientific
+        notation (« 1,00660E+11 ») is rejected: the number's last digits are lost, and two
+        clients could read as one."""
+        labels = ("numéro de client", "numéro de contrat", "SIRET")
+        for label, number in zip(labels, numbers, strict=True):
+            if _SCIENTIFIC.fullmatch(number):
+                raise RowError(
+                    f"{label} {quote(number)} en notation scientifique : le fichier est passé "
+                    "par un tableur qui a arrondi le nombre (ses derniers chiffres sont "
+                    "perdus) ; exportez à nouveau depuis Lagon sans l'ouvrir dans Excel, ou "
+                    "mettez la colonne au format Texte"
                 )
 
     def _lost_characters(self, values: list[Any]) -> list[str]:

@@ -440,6 +440,44 @@ def main() -> None:
         }
     )
 
+    # What a spreadsheet leaves in an export it saved: errors in place of formulas' results
+    # (in English in a workbook, in French in a CSV file a French Excel saved), numbers in
+    # scientific notation (their last digits lost), and its way of keeping a number as text,
+    # `="…"`, unquoted or quoted as a CSV writer quotes it. A « # » in a text is no error.
+    table = rows()
+    cell(table, 5, "N° client", "#N/A")
+    cell(table, 6, "N° client", "#N/A")  # not one client with line 5's
+    cell(table, 7, "Nom", "#VALEUR!")
+    cell(table, 8, "N° client", "1,00660E+11")
+    cell(table, 9, "N° client", "KEPT-AS-TEXT")
+    cell(table, 10, "Code postal", '="06000"')
+    cell(table, 11, "Adresse", "Bât. #3")
+    cell(table, 12, "SIRET", "4,12524E+13")
+    marked = text(table).replace("KEPT-AS-TEXT", '="C0008"')
+    write("spreadsheet-marks.csv", marked.encode("utf-8"))
+    cases.append(
+        {
+            "file": "spreadsheet-marks.csv",
+            "kind": "a spreadsheet's errors, scientific notation and numbers kept as text",
+            "exit": 1,
+            "rejected": {
+                "5": "erreur de formule « #N/A » dans la colonne « N° client »",
+                "6": "erreur de formule « #N/A » dans la colonne « N° client »",
+                "7": "erreur de formule « #VALEUR! » dans la colonne « Nom »",
+                "8": "numéro de client « 1,00660E+11 » en notation scientifique",
+                "12": "SIRET « 4,12524E+13 » en notation scientifique",
+            },
+            "to_fix": {},
+            "contracts": ROWS - 5,
+            "client_count": ROWS - 5,
+            "clients": {
+                "C0008": {"last_name": "Durand8"},  # its number kept as text
+                "C0009": {"postal_code": "06000"},
+                "C0010": {"address": "Bât. #3"},
+            },
+        }
+    )
+
     (HERE / "cases.json").write_text(
         json.dumps({"cases": cases}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
