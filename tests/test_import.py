@@ -17,16 +17,18 @@ from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import engine as engine_module
+from bot.crm import portfolio
 from bot.models import Advisor, Attempt, AuditEntry, Case, Client, Contract, ImportRun
 from bot.team import Taken, take_case
 from tests.conftest import IMPORT_DAY, M3
 from tests.exports import (
     ALICE,
     BRUNO,
+    PORTFOLIO_HEADER,
     advisors_csv,
     contract,
     ok,
@@ -356,6 +358,68 @@ def test_the_branches_an_export_creates_are_named_in_its_summary(staff: M3, tmp_
         "corrigez-la dans Lagon)."
     ) in text
     assert ok_json(staff, "import", "portfolio", str(path))["new_branches"] == []
+
+
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "subqueries"])
+def test_a_column_the_file_lacks_erases_nothing(
+    staff: M3,
+    tmp_path: Path,
+    factory: sessionmaker[Session],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    update_from: bool,
+) -> None:
+    """An export whose « Téléphone », « E-mail » and « Statut contrat » columns are renamed
+    (the bot cannot name them) erases no phone, e-mail or status: existing clients and
+    contracts keep what the database holds, a new client has none, and the summary names
+    the columns missing and the columns not read. A termination date that has passed still
+    terminates its contract."""
+    if not update_from:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL always updates from a join")
+        monkeypatch.setattr(portfolio, "SQLITE_UPDATE_FROM", (99,))
+    import_rows(
+        staff,
+        tmp_path / "e1.csv",
+        [
+            contract("C1", "K1", "28/08/2026", **{"E-mail": "zoe@exemple.fr"}),
+            contract("C2", "K2", "28/08/2026", status="Suspendu"),
+            contract("C3", "K3", "28/08/2026"),
+        ],
+    )
+    renamed = {
+        "Téléphone": "Tél. mobile",
+        "E-mail": "Adresse e-mail",
+        "Statut contrat": "Statut du contrat",
+    }
+    rows = [
+        contract("C1", "K1", "28/08/2026", **{"Téléphone": "07 00 00 00 00", "E-mail": ""}),
+        contract("C2", "K2", "28/08/2026", status="Actif"),
+        contract("C3", "K3", "28/08/2026", **{"Date de résiliation": "20/11/2026"}),
+        contract("C4", "K4", "28/08/2026"),
+    ]
+    header = [renamed.get(name, name) for name in PORTFOLIO_HEADER]
+    path = portfolio_csv(tmp_path / "e2.csv", rows, header=header)
+    summary = ok_json(staff, "import", "portfolio", str(path))
+    assert summary["absent_columns"] == ["Téléphone", "E-mail", "Statut contrat"]
+    assert summary["unread_columns"] == ["Tél. mobile", "Adresse e-mail", "Statut du contrat"]
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (1, 1, 2)
+    with factory() as session:
+        clients = {c.number: (c.phone, c.email) for c in session.scalars(select(Client))}
+        assert clients == {
+            "C1": ("+33612345678", "zoe@exemple.fr"),
+            "C2": ("+33612345678", None),
+            "C3": ("+33612345678", None),
+            "C4": (None, None),
+        }
+        statuses = {n: s for n, s in session.execute(select(Contract.number, Contract.status))}
+        assert statuses == {"K1": "Actif", "K2": "Suspendu", "K3": "Résilié", "K4": "Actif"}
+    text = staff("import", "portfolio", str(path)).output
+    assert (
+        "Colonnes absentes du fichier : Téléphone, E-mail, Statut contrat ; les valeurs déjà "
+        "enregistrées sont gardées. Colonnes du fichier que le bot ne lit pas : « Tél. mobile », "
+        "« Adresse e-mail », « Statut du contrat »"
+    ) in text
 
 
 def test_termination_cancels_the_open_case(

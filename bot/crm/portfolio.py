@@ -18,6 +18,11 @@ nothing. Choices where the rules are silent:
   contract the CRM calls « Actif » whose termination date has passed reads as terminated (it
   opens no M+3 and leaves its open case), flagged "à corriger dans Lagon".
 - An effect or termination date before 1950 or more than two years ahead rejects the row.
+- An optional column the file lacks (no « Téléphone », or one the bot cannot name: « Tél.
+  mobile ») erases nothing: an existing client or contract keeps what the database holds for
+  it (`_keep_stored_values`), a new one has it empty. Such columns, and the file's columns the
+  bot does not read, are listed in the summary. Without a status column, a contract whose
+  termination date has passed still reads as terminated.
 
 How, at scale (hundreds of thousands of rows, bounded memory):
 
@@ -154,6 +159,15 @@ SC = stage.stage_client
 F = stage.stage_final
 T = stage.stage_touched
 ROW_FIELDS = (*CONTRACT_FIELDS, *CLIENT_FIELDS)  # what a row says, besides its numbers
+# The column a stored field comes from, where it is not the field's own name.
+_COLUMN_OF = {
+    "phone_invalid": "phone",
+    "email_invalid": "email",
+    "branch_id": "branch",
+    "advisor_id": "advisor",
+    "status": "contract_status",
+    "new_business": "origin",
+}
 
 
 def import_portfolio(
@@ -242,6 +256,15 @@ class _Import:
         self.actor = f"import:{run.id}"
         self.audit_at = dt.datetime.now(dt.UTC)  # one time for this import's audit entries
         self.result = ImportResult()
+        # The optional columns the file lacks: what the database holds for them stays.
+        self.absent = {name for name in PORTFOLIO_FIELDS if name not in columns}
+        read = set(columns.values())
+        self.result.absent_columns = [
+            PORTFOLIO_FIELDS[n][0] for n in PORTFOLIO_FIELDS if n in self.absent
+        ]
+        self.result.unread_columns = [
+            name for position, name in enumerate(table.header) if name and position not in read
+        ]
         self.postgresql = connection.dialect.name == "postgresql"
         version = connection.dialect.server_version_info or ()
         self.update_from = self.postgresql or version >= SQLITE_UPDATE_FROM
@@ -383,6 +406,8 @@ class _Import:
         self.any_contract = connection.execute(select(_contract.c.id).limit(1)).first() is not None
         if self.any_contract:
             self._look_up_contracts()
+        if self.absent:
+            self._keep_stored_values()
         self._duplicates(self._known_rows_of_contracts())
         self._final_rows()
         changers = self._known_rows_of_changing_clients()
@@ -404,6 +429,41 @@ class _Import:
                 if row.line not in self.dead_known and row.client_number in changed_clients
             )
         self._contracts()
+
+    def _keep_stored_values(self) -> None:
+        """The fields whose column the file lacks take, in the staged rows of existing clients
+        and contracts, the values the database holds: the comparisons that follow find them
+        unchanged, and nothing is erased. A contract's status is the exception while the file
+        gives termination dates: one that has passed reads as terminated, as in the CRM."""
+        absent = self.absent
+        client_fields = [f for f in CLIENT_FIELDS if _COLUMN_OF.get(f, f) in absent]
+        if client_fields:
+            self._fill(
+                SC,
+                SC.c.client_number == _client.c.number,
+                {name: _client.c[name] for name in client_fields},
+            )
+        contract_fields = [f for f in CONTRACT_FIELDS if _COLUMN_OF.get(f, f) in absent]
+        if contract_fields and self.any_contract:
+            values: dict[str, Any] = {name: _contract.c[name] for name in contract_fields}
+            if "status" in values and "termination_date" not in absent:
+                ended = ContractStatus.TERMINATED.value
+                values["status"] = case((S.c.status == ended, S.c.status), else_=_contract.c.status)
+            self._fill(S, S.c.contract_id == _contract.c.id, values)
+
+    def _fill(self, target: Any, on: Any, values: dict[str, Any]) -> None:
+        """Set `values` (columns of another table, joined `on`) in the rows of `target` that
+        join: `UPDATE … FROM`, or correlated subqueries where SQLite is older than 3.33."""
+        if self.update_from:
+            self.connection.execute(update(target).where(on).values(values))
+            return
+        self.connection.execute(
+            update(target)
+            .where(select(literal(1)).where(on).exists())
+            .values(
+                {name: select(value).where(on).scalar_subquery() for name, value in values.items()}
+            )
+        )
 
     def _lines_met(self, hashes: Iterable[int]) -> dict[int, list[int]]:
         """Those of `hashes` met on known rows of the file, each with its lines in order (the

@@ -41,6 +41,10 @@ class ImportResult:
     cases: SyncReport = field(default_factory=SyncReport)
     corrections_applied: int = 0  # CRM corrections from calls that this export now carries
     new_branches: list[str] = field(default_factory=list)  # created: named by no one before
+    # The optional columns the file lacks (their values in the database are kept), by their
+    # usual names, and the file's columns the bot does not read (a renamed one, say).
+    absent_columns: list[str] = field(default_factory=list)
+    unread_columns: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -65,6 +69,8 @@ class ImportResult:
             },
             "corrections_applied": self.corrections_applied,
             "new_branches": self.new_branches,
+            "absent_columns": self.absent_columns,
+            "unread_columns": self.unread_columns,
         }
 
 
