@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import engine as engine_module
-from bot.crm import portfolio
+from bot.crm import portfolio, scan
 from bot.models import Advisor, Attempt, AuditEntry, Case, Client, Contract, ImportRun
 from bot.team import Taken, take_case
 from tests.conftest import IMPORT_DAY, M3
@@ -420,6 +420,37 @@ def test_a_column_the_file_lacks_erases_nothing(
         "enregistrées sont gardées. Colonnes du fichier que le bot ne lit pas : « Tél. mobile », "
         "« Adresse e-mail », « Statut du contrat »"
     ) in text
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_an_origin_read_as_not_new_business_is_named_unless_known(
+    staff: M3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """A contract whose origin is not AN opens no M+3: an origin label the bot does not know
+    as one or the other (« Affaire Nouvele », a typo) is named in the summary, once, so that
+    a person can correct it; « Avenant », « Transfert », « Remplacement AN » are not."""
+    if processes == 2:  # the reading shared between two processes, in blocks of 2 records
+        monkeypatch.setattr(scan, "PARALLEL_BYTES", 0)
+        monkeypatch.setattr(scan, "BLOCK", 2)
+    known = ["AN", "Avenant", "Transfert", "Remplacement AN", "Affaire nouvelle"]
+    origins = [known[n % len(known)] for n in range(200)]
+    unknown = ["Affaire Nouvele", *(f"Apport {n}" for n in range(1, 10))]
+    for n, origin in enumerate(unknown):  # spread over the file: both processes meet some
+        origins[n * 20 + 7] = origin
+    rows = [
+        contract(f"C{n}", f"K{n}", "28/08/2026", origin=origin)
+        for n, origin in enumerate(origins, start=1)
+    ]
+    path = portfolio_csv(tmp_path / "e1.csv", rows)
+    summary = ok_json(staff, "import", "portfolio", str(path), "--dry-run")
+    assert summary["other_origins"] == unknown
+    assert summary["cases"]["opened"] == sum(o in ("AN", "Affaire nouvelle") for o in origins)
+    text = staff("import", "portfolio", str(path)).output
+    assert (
+        "Origines lues comme autre chose qu'une affaire nouvelle (pas de M+3) : « Affaire "
+        "Nouvele », « Apport 1 », « Apport 2 »"
+    ) in text
+    assert "si c'est une affaire nouvelle, corrigez le libellé dans Lagon" in text
 
 
 def test_termination_cancels_the_open_case(

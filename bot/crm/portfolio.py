@@ -345,6 +345,7 @@ class _Import:
         result.rows = found.count
         result.rejected.extend(found.rejected)
         result.to_fix.extend(found.to_fix)
+        result.other_origins = sorted(found.other_origins, key=fold)
         if self.progress is not None:
             self.progress(found.count)
         self.known_hashes, self.known_lines = found.known_hashes, found.known_lines

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
-from bot.crm.vocabulary import CLIENT_TYPES, STATUSES, fold, is_new_business
+from bot.crm.vocabulary import CLIENT_TYPES, OTHER_ORIGINS, STATUSES, fold, is_new_business
 from bot.models import Client, Contract, ContractStatus
 from bot.rendering import date_fr
 
@@ -57,6 +57,9 @@ def too_long(label: str, length: int, limit: int) -> str:
 
 # U+FFFD REPLACEMENT CHARACTER: what a program writes for a character it could not read.
 LOST = "\ufffd"
+
+# How many unknown origin labels a reading keeps for the summary (`PortfolioParser`).
+OTHER_ORIGINS_KEPT = 20
 
 # What a spreadsheet shows in place of a formula it could not compute: a workbook stores the
 # English codes, a CSV file saved by a French Excel its French words.
@@ -603,6 +606,10 @@ class PortfolioParser:
         self._terminations: dict[Any, Any] = {}
         self._statuses: dict[str, str] = {}
         self._origins: dict[str, bool] = {}
+        # Origin labels read as not new business that the vocabulary does not know as such
+        # (« Affaire nouvele »: a typo in the CRM would cost the contract its M+3), the first
+        # `OTHER_ORIGINS_KEPT`: the summary lists them.
+        self.other_origins: set[str] = set()
         self._yes_no: dict[str, Any] = {}
         self._amounts: dict[str, Any] = {}
         self._counts: dict[str, Any] = {}
@@ -786,6 +793,12 @@ class PortfolioParser:
         if new_business is None:
             new_business = is_new_business(origin)
             _remember(self._origins, origin, new_business)
+            if (
+                not new_business
+                and len(self.other_origins) < OTHER_ORIGINS_KEPT
+                and fold(origin) not in OTHER_ORIGINS
+            ):
+                self.other_origins.add(origin)
         pieces = self._pieces.get(pieces_raw)
         if pieces is None:
             pieces = self.json_value(split_pieces(pieces_raw))

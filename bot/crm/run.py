@@ -45,6 +45,8 @@ class ImportResult:
     # usual names, and the file's columns the bot does not read (a renamed one, say).
     absent_columns: list[str] = field(default_factory=list)
     unread_columns: list[str] = field(default_factory=list)
+    # Origin labels read as not new business (no M+3) that the bot does not know as such.
+    other_origins: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -71,6 +73,7 @@ class ImportResult:
             "new_branches": self.new_branches,
             "absent_columns": self.absent_columns,
             "unread_columns": self.unread_columns,
+            "other_origins": self.other_origins,
         }
 
 

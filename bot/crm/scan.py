@@ -68,6 +68,7 @@ class Scan:
     unknown_count: int = 0
     # The branches the bot does not know, under their placeholder ids (`Lookup.stage_branches`).
     new_branches: dict[int, tuple[str, str]] = field(default_factory=dict)
+    other_origins: set[str] = field(default_factory=set)  # `PortfolioParser.other_origins`
 
     def add(self, other: Scan) -> None:
         self.count += other.count
@@ -84,6 +85,7 @@ class Scan:
         self.unknown_advisors = set(sorted(names, key=str.casefold)[:UNKNOWN_KEPT])
         for placeholder, (key, name) in other.new_branches.items():
             stage_branch(self.new_branches, placeholder, key, name)
+        self.other_origins |= other.other_origins
 
     def in_line_order(self) -> None:
         """Put what two processes found, block by block, back in the file's order."""
@@ -242,6 +244,7 @@ class Scanner:
         flush_clients()
         found.count = count
         found.new_branches = dict(lookup.new_branches)
+        found.other_origins = set(parser.other_origins)
         found.known_advisor = known_advisor or bool(known_hashes)
         found.unknown_count = unknown_count
         return found

@@ -317,6 +317,16 @@ _NEW_BUSINESS_WORDS = frozenset(
 )
 
 
+# Origins that are known not to be new business, folded: no need to point them out.
+OTHER_ORIGINS = frozenset(
+    {
+        *("avenant", "transfert", "remplacement", "remplacementan", "renouvellement"),
+        *("reprise", "substitution", "portabilite", "transformation", "mutation"),
+        *("modification", "changementdeproduit", "affaireremplacee"),
+    }
+)
+
+
 def is_new_business(origin: str) -> bool:
     """Whether a contract's origin says AN (affaire nouvelle): one of `NEW_BUSINESS` once
     folded, or only the words of one (`_NEW_BUSINESS_WORDS`) with « AN » or an « affaire »
