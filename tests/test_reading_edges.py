@@ -145,6 +145,19 @@ def test_a_damaged_workbook_is_refused_without_technical_words(tmp_path: Path) -
     assert "classeur Excel illisible" in refusal(hollow)
 
 
+@pytest.mark.parametrize(
+    ("magic", "kind"),
+    [(b"\x1f\x8b\x08", "gzip"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"), (b"Rar!\x1a\x07\x00", "RAR")],
+)
+def test_a_compressed_file_is_refused_saying_to_decompress_it(
+    tmp_path: Path, magic: bytes, kind: str
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(magic + bytes(range(256)) * 4)
+    message = refusal(path)
+    assert f"le fichier est compressé ({kind})" in message and "décompressez-le" in message
+
+
 def test_an_old_excel_file_is_refused_whatever_its_name(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))

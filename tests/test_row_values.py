@@ -5,6 +5,7 @@ that quote the file."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -708,3 +709,22 @@ def test_the_header_repeated_inside_the_file_is_skipped(m3: M3, tmp_path: Path) 
     path.write_bytes(b"\r\n".join([header, *lines[:2], b" " + header, *lines[2:]]))
     code, summary = import_json(m3, path)
     assert (code, summary["rows"], summary["created"], summary["rejected"]) == (0, 4, 4, [])
+
+
+def test_two_exports_joined_end_to_end_read_as_one(m3: M3, tmp_path: Path) -> None:
+    """Two UTF-8 exports joined end to end (`cat`): the second one's header, after its byte
+    order mark, is the header again, skipped."""
+    ok(m3, "import", "advisors", str(advisors_csv(tmp_path / "staff.csv")))
+    first, second = (
+        portfolio_csv(
+            tmp_path / f"part{part}.csv",
+            [contract(f"97100{part}{i}", f"J{part}{i}", "01/10/2026") for i in range(3)],
+            encoding="utf-8-sig",
+        ).read_bytes()
+        for part in (1, 2)
+    )
+    assert second.startswith(codecs.BOM_UTF8)
+    path = tmp_path / "export.csv"
+    path.write_bytes(first + second)
+    code, summary = import_json(m3, path)
+    assert (code, summary["rows"], summary["created"], summary["rejected"]) == (0, 6, 6, [])

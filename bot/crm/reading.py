@@ -196,6 +196,12 @@ def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     suffix = path.suffix.lower()
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_table(path, suffix, is_header)
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            raise FileRefused(
+                f"le fichier est compressé ({kind}), pas un export CSV ni un classeur "
+                "Excel\u00a0: décompressez-le et importez le fichier qu'il contient"
+            )
     if head.startswith(b"\xd0\xcf\x11\xe0") and suffix not in _OFFICE_SUFFIXES:
         # Excel 97-2003, whatever the name; an .xlsx protected by a password is stored so too.
         raise FileRefused(
@@ -213,6 +219,13 @@ def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
 
 
 _OFFICE_SUFFIXES = {".xls", ".ods", ".doc", ".docx"}
+# The first bytes of the compressed files a mail or a download may leave (ZIP is read above).
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+    (b"Rar!\x1a\x07", "RAR"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
 _ODS = b"application/vnd.oasis.opendocument.spreadsheet"
 
 

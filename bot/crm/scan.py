@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.crm.reading import FileRefused, LineProblem, Record, Table, blank
-from bot.crm.rows import PortfolioParser, RowError
+from bot.crm.rows import PortfolioParser, RowError, visible
 from bot.crm.run import Lookup, Progress, Rejection, stage_branch
 
 # From this size, a CSV file is read on two processes (below, starting the child costs more
@@ -252,9 +252,10 @@ class Scanner:
 
 def _repeats(cells: list[Any], header: list[str]) -> bool:
     """Whether a record is the header line again (cells compared with their spaces and line
-    breaks folded, as the header's names were read)."""
+    breaks folded and their invisible characters removed, as the header's names were read:
+    two exports joined end to end put the second one's byte order mark before it)."""
     return len(cells) == len(header) and all(
-        (" ".join(c.split()) if type(c) is str else c) == " ".join(h.split())
+        (" ".join(visible(c).split()) if type(c) is str else c) == " ".join(h.split())
         for c, h in zip(cells, header, strict=True)
     )
 
