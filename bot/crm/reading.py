@@ -1340,7 +1340,7 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
         raise FileRefused(
             "le classeur est vide\u00a0: aucune de ses feuilles ne contient de données"
         )
-    sheet, _, header, header_line, above = found
+    sheet, header, header_line, above = found
     while header and not header[-1]:
         header.pop()
     width = len(header)
@@ -1390,50 +1390,47 @@ def _xlsx_table(path: Path, is_header: HeaderTest | None = None) -> Table:
 
 def _first_filled_sheet(
     sheets: list[Any], is_header: HeaderTest | None
-) -> tuple[Any, Iterator[Any], list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
+) -> tuple[Any, list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
     """The first visible sheet with a non-blank row (else the first hidden one): the sheet,
-    its rows after the header, the header, its line number and the non-blank rows above it."""
+    the header, its line number and the non-blank rows above it (the rows after it are read
+    again from there, `_xlsx_table`)."""
     visible = [s for s in sheets if getattr(s, "sheet_state", "visible") == "visible"]
     for sheet in visible + [s for s in sheets if s not in visible]:
         found = _header_row(sheet.iter_rows(values_only=True), is_header)
         if found is not None:
-            rest, header, line, above = found
-            return sheet, rest, header, line, above
+            return sheet, *found
     return None
 
 
 def _header_row(
     values: Iterator[tuple[Any, ...]], is_header: HeaderTest | None
-) -> tuple[Iterator[tuple[Any, ...]], list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
+) -> tuple[list[str], int, list[tuple[int, tuple[Any, ...]]]] | None:
     """A sheet's header row, as a CSV file's header line: the first of its first
     `HEADER_LINES` non-blank rows (within `HEADER_SEARCH_LINES` rows) that `is_header`
-    accepts, else (or without `is_header`) the first non-blank one. The rows after it, its
-    cells, its row number and the non-blank rows above it (number, cells); None for a sheet
-    without a non-blank row."""
-    read: list[tuple[Any, ...]] = []  # the rows read from the first non-blank one on
+    accepts, else (or without `is_header`) the first non-blank one. Its cells, its row
+    number and the non-blank rows above it (number, cells); None for a sheet without a
+    non-blank row."""
+    first_cells: tuple[Any, ...] = ()  # the first non-blank row
     above: list[tuple[int, tuple[Any, ...]]] = []
     first = 0  # its row number
     filled = 0
     for line, cells in enumerate(values, start=1):
-        if first:
-            read.append(cells)
         if not any(c not in (None, "") for c in cells):
             if first and line - first + 1 >= HEADER_SEARCH_LINES:
                 break
             continue
         header = _header_cells(cells)
         if not first:
-            first = line
-            read.append(cells)
+            first, first_cells = line, cells
         if is_header is None or is_header(header):
-            return values, header, line, above  # nothing read past it
+            return header, line, above
         above.append((line, cells))
         filled += 1
         if filled >= HEADER_LINES or line - first + 1 >= HEADER_SEARCH_LINES:
             break
     if not first:
         return None
-    return chain(read[1:], values), _header_cells(read[0]), first, []
+    return _header_cells(first_cells), first, []
 
 
 def _header_cells(cells: tuple[Any, ...]) -> list[str]:
