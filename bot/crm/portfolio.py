@@ -482,24 +482,10 @@ class _Import:
     def _look_up_contracts(self) -> None:
         """Each staged row's existing contract, if any, and the fingerprint it keeps: one
         lookup by the contract number, driven by the staged rows."""
-        contract = {
-            "contract_id": _contract.c.id,
-            "contract_hash": _contract.c.row_hash,
-        }
-        if self.update_from:
-            self.connection.execute(
-                update(S).where(_contract.c.number == S.c.contract_number).values(contract)
-            )
-            return
-        self.connection.execute(
-            update(S).values(
-                {
-                    name: select(column)
-                    .where(_contract.c.number == S.c.contract_number)
-                    .scalar_subquery()
-                    for name, column in contract.items()
-                }
-            )
+        self._fill(
+            S,
+            _contract.c.number == S.c.contract_number,
+            {"contract_id": _contract.c.id, "contract_hash": _contract.c.row_hash},
         )
 
     def _known_rows_of_contracts(self) -> list[_KnownRow]:
